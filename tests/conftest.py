@@ -1,0 +1,62 @@
+"""Test set-up shared by every test file.
+
+The work folder is a fresh temporary folder for the whole session, set before vision_demo is
+imported, so tests never touch ./vision_demo_work or the user's home.
+"""
+import os
+import socket
+import tempfile
+
+import pytest
+
+os.environ["VISION_DEMO_HOME"] = tempfile.mkdtemp(prefix="vision_demo_test_")
+os.environ.setdefault("VISION_DEMO_ONLINE", "0")
+
+import vision_demo  # noqa: E402,F401  (applies the offline environment)
+
+_LOOPBACK = ("127.", "::1", "localhost", "0.0.0.0")
+
+
+def _is_loopback(address) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX
+        return True
+    host = str(address[0])
+    return host.startswith(_LOOPBACK) or host == ""
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Fail the test on any connection that leaves this machine; returns the list of attempts."""
+    attempts = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self, address):
+        if not _is_loopback(address):
+            attempts.append(address)
+            raise OSError(f"test forbids network access to {address!r}")
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        if not _is_loopback(address):
+            attempts.append(address)
+            return 111
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host is not None and not _is_loopback((host,)):
+            attempts.append((host, "dns"))
+            raise socket.gaierror(f"test forbids DNS lookup of {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return attempts
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (gradio's server_port=0 does not work)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,120 @@
+"""The job system: events in order, cancel within a batch, failures isolated, state persisted."""
+import json
+import threading
+import time
+
+import pytest
+
+from vision_demo.errors import VisionDemoError
+from vision_demo.jobs import EVENTS, JobRegistry
+
+
+def _counting_job(epochs, delay=0.01):
+    def fn(ctx):
+        for epoch in range(1, epochs + 1):
+            for batch in range(5):
+                ctx.check_stop()
+                time.sleep(delay)
+                ctx.emit("progress", fraction=((epoch - 1) * 5 + batch + 1) / (epochs * 5), epoch=epoch)
+            ctx.emit("epoch_end", epoch=epoch, train_loss=1.0 / epoch, seconds=delay * 5)
+        return {"test_acc": 0.5 + epochs / 100}
+    return fn
+
+
+def test_events_arrive_in_order_and_state_is_saved(tmp_path):
+    registry = JobRegistry(tmp_path, max_concurrent=1)
+    seen = []
+    registry.add_listener(lambda e: seen.append(e.type))
+    job_id = registry.submit("test", "counting", {"epochs": 3}, _counting_job(3), epochs=3)
+    state = registry.wait(job_id, timeout=10)
+    assert state.status == "finished"
+    assert [h["epoch"] for h in state.history] == [1, 2, 3]
+    assert state.result == {"test_acc": 0.53}
+    types = [t for t in seen if t != "progress"]
+    assert types == ["queued", "started", "epoch_end", "epoch_end", "epoch_end", "finished"]
+    assert set(seen) <= set(EVENTS)
+    saved = json.loads((tmp_path / job_id / "state.json").read_text())
+    assert saved["status"] == "finished" and len(saved["history"]) == 3
+    assert json.loads((tmp_path / job_id / "result.json").read_text()) == {"test_acc": 0.53}
+
+
+def test_cancel_stops_within_a_batch_and_queued_jobs_never_start(tmp_path):
+    registry = JobRegistry(tmp_path, max_concurrent=1)
+    started = threading.Event()
+
+    def slow(ctx):
+        started.set()
+        for _ in range(1000):
+            ctx.check_stop()
+            time.sleep(0.01)
+        return {}
+
+    running = registry.submit("test", "slow", {}, slow)
+    waiting = registry.submit("test", "waiting", {}, _counting_job(1))
+    assert started.wait(5)
+    assert registry.cancel(waiting)
+    t0 = time.monotonic()
+    assert registry.cancel(running)
+    assert registry.wait(running, timeout=5).status == "cancelled"
+    assert time.monotonic() - t0 < 1.0
+    assert registry.wait(waiting, timeout=5).status == "cancelled"
+    assert registry.get(waiting).started is None
+
+
+def test_a_failing_job_does_not_disturb_the_next(tmp_path):
+    registry = JobRegistry(tmp_path, max_concurrent=1)
+
+    def bad(ctx):
+        raise VisionDemoError("the data folder has no class sub-folders: put images in train/<class>/")
+
+    def buggy(ctx):
+        return 1 / 0
+
+    a = registry.submit("test", "bad", {}, bad)
+    b = registry.submit("test", "buggy", {}, buggy)
+    c = registry.submit("test", "good", {}, _counting_job(1))
+    assert registry.wait(a, 5).error.startswith("the data folder has no class")
+    failed = registry.wait(b, 5)
+    assert failed.status == "failed" and "ZeroDivisionError" in failed.error
+    assert (tmp_path / b / "traceback.txt").exists()
+    assert registry.wait(c, 5).status == "finished"
+
+
+def test_jobs_survive_a_restart_and_running_ones_are_marked_interrupted(tmp_path):
+    registry = JobRegistry(tmp_path, max_concurrent=1)
+    done = registry.submit("test", "done", {}, _counting_job(2))
+    registry.wait(done, 5)
+    gate = threading.Event()
+    hanging = registry.submit("test", "hanging", {}, lambda ctx: gate.wait(5) and {})
+    time.sleep(0.2)
+    reloaded = JobRegistry(tmp_path)  # a new process reading the same folder
+    assert reloaded.get(done).status == "finished"
+    assert reloaded.get(done).history == registry.get(done).history
+    assert reloaded.get(hanging).status == "failed"
+    assert "interrupted" in reloaded.get(hanging).error
+    gate.set()
+    registry.wait(hanging, 5)
+
+
+def test_two_workers_run_jobs_side_by_side(tmp_path):
+    registry = JobRegistry(tmp_path, max_concurrent=2)
+    both = threading.Barrier(2, timeout=5)
+
+    def meet(ctx):
+        both.wait()  # only returns if the other job runs at the same time
+        return {"met": True}
+
+    ids = [registry.submit("test", f"j{i}", {}, meet) for i in range(2)]
+    assert all(registry.wait(i, 10).result == {"met": True} for i in ids)
+
+
+def test_listener_errors_do_not_kill_the_job_and_bad_events_are_refused(tmp_path):
+    registry = JobRegistry(tmp_path)
+    registry.add_listener(lambda e: 1 / 0)
+
+    def typo(ctx):
+        with pytest.raises(ValueError, match="may emit"):
+            ctx.emit("epoch_ended", epoch=1)
+        return {"ok": True}
+
+    assert registry.wait(registry.submit("test", "typo", {}, typo), 5).result == {"ok": True}

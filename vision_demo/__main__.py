@@ -1,0 +1,3 @@
+from vision_demo.cli import main
+
+raise SystemExit(main())

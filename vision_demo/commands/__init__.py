@@ -1,0 +1,1 @@
+"""Subcommands of `python -m vision_demo`; each module has `register(subparsers)`."""

@@ -1,0 +1,54 @@
+"""The CLI's listener: one line per epoch, a progress line at most every few seconds.
+
+    with printing(registry, job_ids):
+        registry.wait(job_id)
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+from vision_demo.jobs import Event, JobRegistry
+
+_SKIP = {"epoch", "seconds", "message"}
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class Printer:
+    def __init__(self, registry: JobRegistry, job_ids: list[str] | None = None, every: float = 5.0, stream=sys.stdout):
+        self.registry, self.job_ids, self.every, self.stream = registry, job_ids, every, stream
+        self._last_progress = 0.0
+
+    def __call__(self, event: Event) -> None:
+        if self.job_ids is not None and event.job_id not in self.job_ids:
+            return
+        name = self.registry.get(event.job_id).name
+        d = event.data
+        if event.type == "progress":
+            now = time.monotonic()
+            if now - self._last_progress < self.every:
+                return
+            self._last_progress = now
+            percent = f"{100 * d.get('fraction', 0.0):.0f}%"
+            line = f"  {name} | {d.get('message') or percent}"
+        elif event.type == "epoch_end":
+            metrics = " ".join(f"{k} {_fmt(v)}" for k, v in d.items() if k not in _SKIP and not isinstance(v, (list, dict)))
+            line = f"{name} | epoch {d.get('epoch')} | {metrics} | {_fmt(d.get('seconds', 0.0))} s"
+        elif event.type == "failed":
+            line = f"{name} | FAILED: {d.get('error')}"
+        else:
+            line = f"{name} | {event.type}" + (f": {d['message']}" if d.get("message") else "")
+        print(line, file=self.stream, flush=True)
+
+
+@contextlib.contextmanager
+def printing(registry: JobRegistry, job_ids: list[str] | None = None, every: float = 5.0):
+    listener = registry.add_listener(Printer(registry, job_ids, every))
+    try:
+        yield listener
+    finally:
+        registry.remove_listener(listener)

@@ -1,0 +1,361 @@
+"""One job system for every long piece of work: classification training, YOLO training, and the rest.
+
+A job is a plain function `fn(ctx) -> dict` run in a background thread. It reports through
+events; it never knows who listens (the UI's live plots, the CLI's printer and the tests are
+all listeners). The vocabulary, in the order a job goes through it:
+
+    queued -> started -> progress* / epoch_end* -> finished | failed | cancelled
+
+Three separate things, as in transformers' Trainer:
+- `JobState`: a JSON-serialisable dataclass (status, epoch, history, result, message),
+  saved atomically to WORK/jobs/<id>/state.json so results survive a reload and a restart;
+- `JobContext.control`: a stop flag, the only thing anyone outside writes into a running job;
+- listeners: plain functions `listener(event)` added with `registry.add_listener`.
+
+    registry = JobRegistry(settings.subdir("jobs"), max_concurrent=1)
+    job_id = registry.submit("classify", "ResNet-18 / scratch", config, train_fn, epochs=4)
+    registry.wait(job_id).result["test_acc"]
+"""
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from vision_demo.errors import JobCancelled, VisionDemoError
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("queued", "started", "progress", "epoch_end", "finished", "failed", "cancelled")
+TERMINAL = ("finished", "failed", "cancelled")
+
+
+@dataclass
+class Event:
+    job_id: str
+    type: str                 # one of EVENTS
+    data: dict[str, Any]
+    time: float = field(default_factory=time.time)
+
+
+@dataclass
+class JobState:
+    id: str
+    kind: str                 # "classify", "detect", ...
+    name: str                 # what a person reads: "ResNet-18 / scratch"
+    config: dict[str, Any]
+    out_dir: str              # where the job writes result.json, weights, images
+    status: str = "queued"    # queued | running | finished | failed | cancelled
+    progress: float = 0.0     # 0..1 over the whole job
+    message: str = ""         # the latest one-line progress text
+    epoch: int = 0
+    epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)  # one entry per epoch_end
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    ended: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JobState":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class JobControl:
+    """The stop flag. Set by `registry.cancel`; read by the job between batches."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+
+class JobContext:
+    """What a running job gets: where to write, how to report, whether to stop."""
+
+    def __init__(self, registry: "JobRegistry", state: JobState, control: JobControl):
+        self._registry = registry
+        self.job_id = state.id
+        self.out_dir = Path(state.out_dir)
+        self.config = state.config
+        self.control = control
+
+    def emit(self, type: str, **data: Any) -> None:
+        """Report `progress` (fraction=, message=, ...) or `epoch_end` (epoch=, any metrics ...)."""
+        if type not in ("progress", "epoch_end"):
+            raise ValueError(f"a job may emit 'progress' or 'epoch_end', not {type!r} (the registry emits the rest)")
+        self._registry._emit(self.job_id, type, data)
+
+    def check_stop(self) -> None:
+        """Call between batches: raises JobCancelled when a stop was requested."""
+        if self.control.stop_requested:
+            raise JobCancelled()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.control.stop_requested
+
+
+JobFn = Callable[[JobContext], dict]
+Listener = Callable[[Event], None]
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+
+
+class JobRegistry:
+    """Lock-protected jobs keyed by id, a FIFO queue, `max_concurrent` worker threads."""
+
+    def __init__(self, root: str | os.PathLike, max_concurrent: int = 1):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_concurrent = max(1, int(max_concurrent))
+        self._lock = threading.RLock()
+        self._states: dict[str, JobState] = {}
+        self._controls: dict[str, JobControl] = {}
+        self._done: dict[str, threading.Event] = {}
+        self._listeners: list[Listener] = []
+        self._queue: queue.Queue[tuple[str, JobFn] | None] = queue.Queue()
+        self._workers: list[threading.Thread] = []
+        self._load()
+
+    # ---- persistence -------------------------------------------------------------------
+    def _load(self) -> None:
+        """Read the jobs of earlier runs. One that was running when the server stopped is failed."""
+        for path in sorted(self.root.glob("*/state.json")):
+            try:
+                state = JobState.from_dict(json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError) as err:
+                log.warning("skipping unreadable job state %s: %s", path, err)
+                continue
+            if not state.done:
+                state.status, state.ended = "failed", state.ended or time.time()
+                state.error = state.message = "interrupted: the server stopped while this job ran"
+                _write_json_atomic(path, state.to_dict())
+            self._states[state.id] = state
+            done = threading.Event()
+            done.set()
+            self._done[state.id] = done
+
+    def _save(self, state: JobState) -> None:
+        _write_json_atomic(Path(state.out_dir) / "state.json", state.to_dict())
+
+    # ---- listeners ---------------------------------------------------------------------
+    def add_listener(self, listener: Listener) -> Listener:
+        with self._lock:
+            self._listeners.append(listener)
+        return listener
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _emit(self, job_id: str, type: str, data: dict[str, Any]) -> None:
+        if type not in EVENTS:
+            raise ValueError(f"unknown event {type!r}; events are {', '.join(EVENTS)}")
+        with self._lock:
+            state = self._states[job_id]
+            self._apply(state, type, data)
+            if type != "progress":  # progress is frequent and cheap to lose; the rest is saved
+                self._save(state)
+            listeners = list(self._listeners)
+        event = Event(job_id, type, dict(data))
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not kill the job; it is a bug, so log it whole
+                log.exception("listener %r failed on %s", listener, type)
+
+    @staticmethod
+    def _apply(state: JobState, type: str, data: dict[str, Any]) -> None:
+        now = time.time()
+        if type == "started":
+            state.status, state.started = "running", now
+        elif type == "progress":
+            if "fraction" in data:
+                state.progress = float(min(max(data["fraction"], 0.0), 1.0))
+            if "epoch" in data:
+                state.epoch = int(data["epoch"])
+        elif type == "epoch_end":
+            entry = dict(data)
+            # An epoch reported twice (Ultralytics fires its last epoch twice) replaces the first.
+            state.history = [h for h in state.history if h.get("epoch") != entry.get("epoch")] + [entry]
+            state.epoch = int(entry.get("epoch", state.epoch))
+            if state.epochs:
+                state.progress = max(state.progress, min(state.epoch / state.epochs, 1.0))
+        elif type == "finished":
+            state.status, state.ended, state.progress = "finished", now, 1.0
+            state.result = data.get("result")
+        elif type == "failed":
+            state.status, state.ended, state.error = "failed", now, data.get("error", "failed")
+        elif type == "cancelled":
+            state.status, state.ended = "cancelled", now
+        if "message" in data:
+            state.message = str(data["message"])
+        elif type in ("failed",):
+            state.message = state.error or ""
+
+    # ---- submitting and running --------------------------------------------------------
+    def submit(self, kind: str, name: str, config: dict[str, Any], fn: JobFn, epochs: int = 0) -> str:
+        """Queue `fn` and return its id at once; it runs when a worker is free."""
+        job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        out_dir = self.root / job_id
+        out_dir.mkdir(parents=True)
+        state = JobState(job_id, kind, name, copy.deepcopy(config), str(out_dir), epochs=int(epochs))
+        with self._lock:
+            self._states[job_id] = state
+            self._controls[job_id] = JobControl()
+            self._done[job_id] = threading.Event()
+            self._start_workers()
+        self._emit(job_id, "queued", {"message": "waiting for a free worker"})
+        self._queue.put((job_id, fn))
+        return job_id
+
+    def _start_workers(self) -> None:
+        self._workers = [w for w in self._workers if w.is_alive()]
+        while len(self._workers) < self.max_concurrent:
+            worker = threading.Thread(target=self._work, name=f"job-worker-{len(self._workers)}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            job_id, fn = item
+            try:
+                self._run(job_id, fn)
+            finally:
+                self._done[job_id].set()
+                _free_memory()  # the next job starts with the memory this one held
+
+    def _run(self, job_id: str, fn: JobFn) -> None:
+        with self._lock:
+            state, control = self._states[job_id], self._controls[job_id]
+            if state.done or control.stop_requested:  # cancelled while it waited: cancel() reported it
+                return
+        self._emit(job_id, "started", {"message": "started"})
+        ctx = JobContext(self, state, control)
+        try:
+            result = fn(ctx)
+        except JobCancelled:
+            self._emit(job_id, "cancelled", {"message": f"cancelled by the user at epoch {state.epoch}"})
+        except VisionDemoError as err:
+            self._emit(job_id, "failed", {"error": str(err)})
+        except Exception as err:  # a bug: keep the traceback in the job folder, one line for the user
+            (Path(state.out_dir) / "traceback.txt").write_text(traceback.format_exc())
+            log.exception("job %s failed", job_id)
+            self._emit(job_id, "failed", {"error": f"internal error: {type(err).__name__}: {err} "
+                                                   f"(details in {state.out_dir}/traceback.txt)"})
+        else:
+            if control.stop_requested and result is None:
+                self._emit(job_id, "cancelled", {"message": "cancelled by the user"})
+            else:
+                result = result or {}
+                _write_json_atomic(Path(state.out_dir) / "result.json", result)
+                self._emit(job_id, "finished", {"result": result, "message": "finished"})
+
+    # ---- reading and controlling -------------------------------------------------------
+    def cancel(self, job_id: str) -> bool:
+        """Ask a job to stop. A queued job is cancelled at once; a running one within a batch."""
+        with self._lock:
+            state = self._states.get(job_id)
+            if state is None or state.done:
+                return False
+            self._controls[job_id].request_stop()
+            if state.status == "queued":  # never started: report it now, the worker will skip it
+                self._emit(job_id, "cancelled", {"message": "cancelled before it started"})
+                self._done[job_id].set()
+        return True
+
+    def get(self, job_id: str) -> JobState:
+        """A copy of one job's state; KeyError if there is no such job."""
+        with self._lock:
+            return copy.deepcopy(self._states[job_id])
+
+    def snapshot(self, ids: list[str] | None = None, kind: str | None = None) -> list[JobState]:
+        """Copies of the jobs (all, or those in `ids`), oldest first; unknown ids are skipped."""
+        with self._lock:
+            states = [self._states[i] for i in ids if i in self._states] if ids is not None else list(self._states.values())
+            if kind is not None:
+                states = [s for s in states if s.kind == kind]
+            return copy.deepcopy(sorted(states, key=lambda s: s.created))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobState:
+        """Block until the job ends (or `timeout` seconds pass) and return its state."""
+        self._done[job_id].wait(timeout)
+        return self.get(job_id)
+
+    def shutdown(self, cancel: bool = True, timeout: float = 10.0) -> None:
+        """Stop the workers (cancelling running jobs first if asked)."""
+        if cancel:
+            for state in self.snapshot():
+                if not state.done:
+                    self.cancel(state.id)
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join(timeout)
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        from vision_demo.devices import empty_cache
+    except ImportError:
+        return
+    empty_cache()
+
+
+_default: JobRegistry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> JobRegistry:
+    """The process-wide registry under WORK/jobs (the app's and the CLI's)."""
+    global _default
+    from vision_demo import settings
+
+    with _default_lock:
+        if _default is None:
+            workers = int(os.environ.get("VISION_DEMO_WORKERS", "0")) or _default_workers()
+            _default = JobRegistry(settings.subdir("jobs"), max_concurrent=workers)
+        return _default
+
+
+def _default_workers() -> int:
+    """One job at a time on a CPU (two would only share the same cores); two on a GPU."""
+    try:
+        import torch
+        return 2 if torch.cuda.is_available() else 1
+    except ImportError:
+        return 1

@@ -1,0 +1,70 @@
+"""Every knob that is not a training hyper-parameter: the work folder, offline switches, limits.
+
+The work folder holds everything the app writes: jobs and their weights, extracted uploads,
+generated data sets, Ultralytics' settings and runs. Nothing is written outside it.
+
+    VISION_DEMO_HOME=/tmp/vd python -m vision_demo ...   # choose the work folder
+    VISION_DEMO_ONLINE=1 python app.py                   # allow downloads (ResNet-18 weights, yolov8n.pt, Kaggle)
+"""
+import os
+from pathlib import Path
+
+# Limits on what a user can hand us. The Intel data set (25k images, ~350 MB zipped) fits inside them.
+MAX_UPLOAD_MB = 500                # gradio refuses larger uploads before they reach us
+MAX_ZIP_FILES = 40_000             # a zip with more members is refused
+MAX_UNZIPPED_BYTES = 2 * 1024**3   # a zip that inflates past 2 GiB is refused (zip bomb)
+MAX_IMAGE_PIXELS = 40_000_000      # larger images are refused (decompression bomb); a 12 MP photo is fine
+
+
+def work_dir() -> Path:
+    """The folder everything is written under (created on first use)."""
+    path = Path(os.environ.get("VISION_DEMO_HOME") or Path.cwd() / "vision_demo_work").expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def subdir(*parts: str) -> Path:
+    """A folder inside the work folder, e.g. subdir("jobs") or subdir("datasets", "scenes")."""
+    path = work_dir().joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def online() -> bool:
+    """True when the user asked for downloads (weights, data sets). Offline is the default."""
+    return os.environ.get("VISION_DEMO_ONLINE", "0").lower() in ("1", "true", "yes")
+
+
+_OURS = "_VISION_DEMO_SET"  # names of the variables we set ourselves, so configure() may change them again
+
+
+def configure(work: str | os.PathLike | None = None, online_mode: bool | None = None) -> None:
+    """Set the environment that keeps libraries inside the work folder and off the network.
+
+    Must run before ultralytics is imported (it reads YOLO_CONFIG_DIR and YOLO_OFFLINE at import).
+    Variables a user exported themselves are left alone.
+    """
+    if work is not None:
+        os.environ["VISION_DEMO_HOME"] = str(Path(work).expanduser().resolve())
+    if online_mode is not None:
+        os.environ["VISION_DEMO_ONLINE"] = "1" if online_mode else "0"
+    ours = set(filter(None, os.environ.get(_OURS, "").split(",")))
+
+    def put(name: str, value: str | None) -> None:
+        if name in os.environ and name not in ours:
+            return  # the user's own choice wins
+        if value is None:
+            os.environ.pop(name, None)
+            ours.discard(name)
+        else:
+            os.environ[name] = value
+            ours.add(name)
+
+    offline = not online()
+    put("YOLO_CONFIG_DIR", str(work_dir() / "ultralytics"))   # settings.json, fonts: not ~/.config
+    put("YOLO_OFFLINE", "1" if offline else None)              # no settings sync, no asset downloads
+    put("HF_HUB_OFFLINE", "1" if offline else None)            # gradio_client / timm never call the hub
+    put("GRADIO_ANALYTICS_ENABLED", "False")                   # no telemetry, ever (exactly "False")
+    put("ULTRALYTICS_SAFE_LOAD", "1")                          # .pt files load with weights_only=True
+    put("MPLBACKEND", "Agg")                                   # plots from worker threads, no display
+    os.environ[_OURS] = ",".join(sorted(ours))
