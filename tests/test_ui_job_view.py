@@ -1,0 +1,81 @@
+"""job_view turns JobState snapshots into figures and tables: pure functions, no server."""
+from vision_demo.jobs import JobState
+from vision_demo.ui import job_view
+
+
+def _state(job_id, name, status="running", epochs=3, history=(), result=None, progress=0.5, error=None):
+    return JobState(id=job_id, kind="classify", name=name, config={}, out_dir="/tmp/x", status=status,
+                    progress=progress, message="epoch 2/3", epoch=len(history), epochs=epochs,
+                    history=list(history), result=result, error=error)
+
+
+HIST = [{"epoch": 1, "train_loss": 1.7, "val_loss": 1.5, "train_acc": 0.3, "val_acc": 0.4, "seconds": 2.0},
+        {"epoch": 2, "train_loss": 1.2, "val_loss": 1.1, "train_acc": 0.6, "val_acc": 0.55, "seconds": 2.1}]
+RESULT = {"test_acc": 0.75, "wall_seconds": 12.34, "images_per_second": 210.4, "trainable_params": 7686,
+          "total_params": 3_378_000, "weights_source": "bundled", "device": "cpu", "epochs": HIST,
+          "classes": ["forest", "glacier", "mountain"],
+          "confusion_matrix": [[5, 0, 0], [0, 3, 2], [0, 1, 4]],
+          "predictions": [{"path": "/a.png", "true": "forest", "pred": "forest", "confidence": 0.9},
+                          {"path": "/b.png", "true": "glacier", "pred": "mountain", "confidence": 0.61}]}
+
+
+def test_history_figure_draws_train_dashed_and_val_solid_per_job():
+    states = [_state("j1", "CNN", history=HIST), _state("j2", "Lite0", history=HIST[:1])]
+    fig = job_view.history_figure(states, job_view.CLASSIFY_LOSS, "Loss")
+    assert len(fig.data) == 4  # two jobs x (train, val)
+    by_name = {t.name: t for t in fig.data}
+    train, val = by_name["CNN [j1] train"], by_name["CNN [j1] val"]
+    assert train.line.dash == "dash" and val.line.dash == "solid"
+    assert train.line.color == val.line.color != by_name["Lite0 [j2] val"].line.color
+    assert list(val.y) == [1.5, 1.1] and list(val.x) == [1, 2]
+    assert fig.layout.uirevision == "keep"  # zoom survives the timer's refreshes
+
+
+def test_history_figure_percent_and_empty_message():
+    fig = job_view.history_figure([_state("j1", "CNN", history=HIST)], job_view.CLASSIFY_ACC, percent=True)
+    assert [round(v, 6) for v in fig.data[1].y] == [40.0, 55.0]
+    empty = job_view.history_figure([_state("j1", "CNN")])
+    assert not empty.data and "first epoch" in empty.layout.annotations[0].text
+
+
+def test_progress_html_escapes_and_shows_percent():
+    html = job_view.progress_html([_state("j1", "<b>x</b>", progress=0.42),
+                                   _state("j2", "Done", status="finished", progress=0.9)])
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "42%" in html and "100%" in html
+    assert "No jobs yet" in job_view.progress_html([])
+
+
+def test_comparison_rows_only_finished_jobs():
+    states = [_state("j1", "CNN", status="finished", result=RESULT), _state("j2", "R18")]
+    rows = job_view.comparison_rows(states)
+    assert len(rows) == 1 and len(rows[0]) == len(job_view.COMPARISON_HEADERS)
+    assert rows[0][1] == "75.0 %" and rows[0][4] == "7,686" and rows[0][6] == "bundled"
+    assert job_view.running_choices(states) == [("R18 (running) [j2]", "j2")]
+    assert job_view.finished_choices(states)[0][1] == "j1"
+
+
+def test_confusion_figure_and_most_confused_pair():
+    fig = job_view.confusion_figure(RESULT)
+    assert list(fig.data[0].x) == RESULT["classes"] and fig.data[0].z[1][2] == 2
+    text = job_view.most_confused_text(RESULT)
+    assert text.startswith("Most confused") and "glacier → mountain** (2)" in text
+    assert "No mistakes" in job_view.most_confused_text({"confusion_matrix": [[2, 0], [0, 3]], "classes": ["a", "b"]})
+
+
+def test_prediction_captions_put_mistakes_first():
+    caps = job_view.prediction_captions(RESULT)
+    assert caps[0] == ("/b.png", "✖ glacier → mountain (0.61)")
+    assert caps[1][1] == "✔ forest → forest (0.90)"
+
+
+def test_yolo_rows_and_status_dict():
+    result = {"map50": 0.9, "map50_95": 0.7, "precision": 0.8, "recall": 0.85,
+              "per_class": [{"class": "circle", "images": 16, "instances": 20, "precision": 0.9, "recall": 0.8,
+                             "map50": 0.95, "map50_95": 0.75}], "val_images": ["/v.jpg"]}
+    rows = job_view.yolo_per_class_rows(result)
+    assert rows[0][:3] == ["circle", "16", "20"] and rows[-1][0] == "all" and rows[-1][5] == "0.900"
+    d = job_view.status_dict(_state("j1", "Y", status="finished", result=result))
+    assert "val_images" not in d["result"] and d["result"]["map50"] == 0.9 and d["status"] == "finished"
+    fig = job_view.history_figure([_state("j1", "Y", history=[{"epoch": 1, "map50": 0.5, "map50_95": 0.3}])],
+                                  job_view.YOLO_METRICS)
+    assert [t.name for t in fig.data] == ["Y [j1] mAP50", "Y [j1] mAP50-95"]

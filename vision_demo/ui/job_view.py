@@ -1,0 +1,205 @@
+"""Job state snapshots -> what the UI shows: Plotly figures, tables, progress bars.
+
+Plain functions of `JobState` copies (from `registry.snapshot()`), no Gradio, no server: the
+Train tab's live plots, the YOLO tab's loss/mAP curves and the tests all use them.
+
+    states = registry.snapshot(kind="classify")
+    fig = history_figure(states, CLASSIFY_LOSS, "Loss", "cross-entropy")
+    rows = comparison_rows(states)
+"""
+from __future__ import annotations
+
+import html
+from typing import Any, Iterable
+
+import plotly.graph_objects as go
+
+from vision_demo.jobs import JobState
+
+# One colour per job, the same in every chart (train and val of a job share it; the dash tells them apart).
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
+
+# (history key, legend suffix, line dash): what each live chart draws per job.
+CLASSIFY_LOSS = (("train_loss", "train", "dash"), ("val_loss", "val", "solid"))
+CLASSIFY_ACC = (("train_acc", "train", "dash"), ("val_acc", "val", "solid"))
+YOLO_LOSS = (("box_loss", "box", "solid"), ("cls_loss", "cls", "dash"), ("dfl_loss", "dfl", "dot"))
+YOLO_METRICS = (("map50", "mAP50", "solid"), ("map50_95", "mAP50-95", "dash"))
+
+STATUS_ICON = {"queued": "⏳", "running": "▶", "finished": "✔", "failed": "✖", "cancelled": "■"}
+
+
+def _color(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def _label(state: JobState) -> str:
+    return f"{state.name} [{state.id[-6:]}]"
+
+
+def history_figure(states: Iterable[JobState], series=CLASSIFY_LOSS, title: str = "", yaxis: str = "",
+                   percent: bool = False) -> go.Figure:
+    """One line per job and series over epochs (e.g. train dashed, val solid), from each job's history.
+
+    `uirevision` stays constant so a user's zoom and hidden legend entries survive the refreshes.
+    """
+    fig = go.Figure()
+    for i, state in enumerate(states):
+        epochs = [h for h in state.history if "epoch" in h]
+        for key, suffix, dash in series:
+            points = [(h["epoch"], h[key]) for h in epochs if isinstance(h.get(key), (int, float))]
+            if not points:
+                continue
+            x, y = zip(*points)
+            fig.add_trace(go.Scatter(
+                x=list(x), y=[v * 100 if percent else v for v in y], mode="lines+markers",
+                name=f"{_label(state)} {suffix}", legendgroup=state.id,
+                line=dict(color=_color(i), dash=dash, width=2), marker=dict(size=5),
+            ))
+    fig.update_layout(
+        title=title, xaxis_title="epoch", yaxis_title=yaxis, uirevision="keep",
+        margin=dict(l=50, r=10, t=40, b=40), height=340, legend=dict(font=dict(size=10)),
+        template="plotly_white",
+    )
+    fig.update_xaxes(dtick=1, rangemode="tozero")
+    if percent:
+        fig.update_yaxes(range=[0, 100])
+    if not fig.data:
+        fig.add_annotation(text="no finished epoch yet: start a job, the curves appear after its first epoch",
+                           showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(color="#888"))
+    return fig
+
+
+def progress_html(states: Iterable[JobState]) -> str:
+    """A small HTML table: one row per job with its status, epoch and a % bar."""
+    rows = []
+    for i, s in enumerate(states):
+        pct = round(100 * (1.0 if s.status == "finished" else s.progress))
+        text = s.error if s.status == "failed" and s.error else s.message
+        rows.append(
+            f"<tr><td><span style='color:{_color(i)}'>●</span> {html.escape(s.name)}"
+            f"<br><small style='color:#888'>{html.escape(s.id)}</small></td>"
+            f"<td>{STATUS_ICON.get(s.status, '')} {html.escape(s.status)}</td>"
+            f"<td>{s.epoch}/{s.epochs or '?'}</td>"
+            f"<td style='min-width:140px'><div style='background:#eee;border-radius:4px'>"
+            f"<div style='width:{pct}%;background:{_color(i)};height:10px;border-radius:4px'></div></div>"
+            f"<small>{pct}%</small></td>"
+            f"<td><small>{html.escape(text or '')}</small></td></tr>"
+        )
+    if not rows:
+        return "<p><i>No jobs yet. Pick a preset or set your own choices, then press Train.</i></p>"
+    head = "<tr><th>job</th><th>status</th><th>epoch</th><th>progress</th><th>message</th></tr>"
+    return f"<table class='vd-jobs'>{head}{''.join(rows)}</table>"
+
+
+def all_done(states: Iterable[JobState]) -> bool:
+    return all(s.done for s in states)
+
+
+def running_choices(states: Iterable[JobState]) -> list[tuple[str, str]]:
+    """(label, id) of the jobs that can still be cancelled, for a dropdown."""
+    return [(f"{s.name} ({s.status}) [{s.id[-6:]}]", s.id) for s in states if not s.done]
+
+
+def finished_choices(states: Iterable[JobState]) -> list[tuple[str, str]]:
+    """(label, id) of finished jobs with a result, newest first, for a dropdown."""
+    done = [s for s in states if s.status == "finished" and s.result]
+    return [(f"{s.name} [{s.id[-6:]}] test acc {_pct(s.result.get('test_acc'))}", s.id) for s in reversed(done)]
+
+
+def _pct(value: Any) -> str:
+    return f"{100 * value:.1f} %" if isinstance(value, (int, float)) else "–"
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if isinstance(value, bool) or value is None:
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+COMPARISON_HEADERS = ["job", "test acc", "wall time (s)", "img/s", "trainable params", "total params",
+                      "weights", "device", "epochs"]
+
+
+def comparison_rows(states: Iterable[JobState]) -> list[list[str]]:
+    """One row per finished classification job: the numbers the lesson compares."""
+    rows = []
+    for s in states:
+        r = s.result or {}
+        if s.status != "finished" or not r:
+            continue
+        rows.append([
+            f"{s.name} [{s.id[-6:]}]", _pct(r.get("test_acc")), _num(r.get("wall_seconds")),
+            _num(r.get("images_per_second"), 0), _num(r.get("trainable_params")), _num(r.get("total_params")),
+            str(r.get("weights_source", "–")), str(r.get("device", "–")), str(len(r.get("epochs") or s.history)),
+        ])
+    return rows
+
+
+def confusion_figure(result: dict) -> go.Figure:
+    """The confusion matrix (rows = true class, columns = predicted) as an annotated heatmap."""
+    matrix = result.get("confusion_matrix") or []
+    classes = list(result.get("classes") or [str(i) for i in range(len(matrix))])
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=classes, y=classes, colorscale="Blues", showscale=False,
+        text=[[str(v) for v in row] for row in matrix], texttemplate="%{text}",
+        hovertemplate="true %{y} → predicted %{x}: %{z}<extra></extra>",
+    ))
+    fig.update_layout(
+        xaxis_title="predicted", yaxis_title="true", height=420, margin=dict(l=80, r=10, t=40, b=60),
+        yaxis=dict(autorange="reversed"), template="plotly_white",
+        title=f"Confusion matrix (test acc {_pct(result.get('test_acc'))})",
+    )
+    return fig
+
+
+def most_confused_text(result: dict, top: int = 3) -> str:
+    """'Most confused: glacier → mountain (4), …' from the result, or computed from the matrix."""
+    pairs = result.get("most_confused")
+    if pairs is None:
+        matrix, classes = result.get("confusion_matrix") or [], result.get("classes") or []
+        pairs = sorted(({"true": classes[t], "pred": classes[p], "count": n}
+                        for t, row in enumerate(matrix) for p, n in enumerate(row) if t != p and n),
+                       key=lambda d: -d["count"])
+    pairs = [p for p in pairs if p.get("count")][:top]
+    if not pairs:
+        return "No mistakes on the test set."
+    named = ", ".join(f"**{p['true']} → {p['pred']}** ({p['count']})" for p in pairs)
+    return f"Most confused (true → predicted): {named}."
+
+
+def prediction_captions(result: dict, limit: int = 24) -> list[tuple[str, str]]:
+    """(image path, 'true → pred (conf)') for the test predictions, mistakes first."""
+    preds = list(result.get("predictions") or [])
+    preds.sort(key=lambda p: p.get("true") == p.get("pred"))  # wrong ones first: they teach more
+    out = []
+    for p in preds[:limit]:
+        mark = "✔" if p.get("true") == p.get("pred") else "✖"
+        out.append((p["path"], f"{mark} {p.get('true')} → {p.get('pred')} ({p.get('confidence', 0):.2f})"))
+    return out
+
+
+PER_CLASS_HEADERS = ["class", "images", "instances", "precision", "recall", "mAP50", "mAP50-95"]
+
+
+def yolo_per_class_rows(result: dict) -> list[list[str]]:
+    """The detector's final metrics per class, plus an 'all' row."""
+    def f(v):
+        return f"{v:.3f}" if isinstance(v, (int, float)) else "–"
+    rows = [[str(c.get("class")), _num(c.get("images")), _num(c.get("instances")), f(c.get("precision")),
+             f(c.get("recall")), f(c.get("map50")), f(c.get("map50_95"))] for c in result.get("per_class") or []]
+    if result:
+        rows.append(["all", "", "", f(result.get("precision")), f(result.get("recall")),
+                     f(result.get("map50")), f(result.get("map50_95"))])
+    return rows
+
+
+def status_dict(state: JobState) -> dict:
+    """What the `job_status` API returns: the state without the bulky per-image lists."""
+    d = state.to_dict()
+    if d.get("result"):
+        d["result"] = {k: v for k, v in d["result"].items() if k not in ("predictions", "val_images")}
+    return d
