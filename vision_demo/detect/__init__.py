@@ -1,0 +1,10 @@
+"""One-pass detection: YOLO weights, prediction, YOLO training as a job, and the sliding-window comparison.
+
+    from vision_demo.detect.detector import get_detector
+    detection = get_detector().predict("bus.jpg")          # the bundled person detector, offline
+    print(len(detection.boxes), detection.timings_ms["total"])
+
+Modules: `runtime` (imports Ultralytics inside the work folder, safely), `weights` (which .pt files exist),
+`detector` (predict, webcam frames), `train` (YOLO training as a job), `sliding_window` (why one pass wins).
+Nothing here imports ultralytics at module import time: the UI stays fast to start.
+"""
