@@ -1,0 +1,239 @@
+"""YOLO prediction: one model per weights file, loaded once, guarded by a lock; boxes, a drawn image, timings.
+
+    from vision_demo.detect.detector import get_detector
+    detector = get_detector()                           # the bundled person detector
+    det = detector.predict("bus.jpg", conf=0.25, imgsz=640)
+    det.boxes[0]   # {"class_id": 0, "class_name": "Normal", "confidence": 0.91, "xyxy": [...], "xywhn": [...]}
+    det.timings_ms # {"decode":..., "preprocess":..., "inference":..., "postprocess":..., "draw":..., "total":...}
+
+Why YOLO is fast: ONE forward pass of the whole image predicts every box at once (a grid of cells, each
+proposing boxes and class scores), then non-maximum suppression (`iou`) removes duplicates. Compare the
+sliding window in sliding_window.py, which runs a classifier once per window.
+
+Concurrency: an Ultralytics predictor keeps per-call state and is not thread-safe, so each Detector has one
+lock around inference. `predict` waits its turn; `predict_frame` (webcam) never waits: when the model is
+still busy with an earlier frame the new frame is DROPPED and `None` is returned, so latency never grows
+with a queue of stale frames (the UI keeps showing the last result it got).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vision_demo.errors import VisionDemoError
+
+
+@dataclass
+class Detection:
+    boxes: list[dict]                 # {class_id, class_name, confidence, xyxy: [x1,y1,x2,y2] px, xywhn: [cx,cy,w,h] 0..1}
+    annotated: np.ndarray             # RGB uint8 with the boxes drawn
+    timings_ms: dict[str, float]      # decode, preprocess, inference, postprocess, draw, total
+    image_size: tuple[int, int]       # (width, height) of the image the boxes refer to
+    weights: str = ""
+    names: dict[int, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready (without the image)."""
+        return {"boxes": self.boxes, "timings_ms": self.timings_ms, "image_size": list(self.image_size),
+                "weights": self.weights}
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for b in self.boxes:
+            counts[b["class_name"]] = counts.get(b["class_name"], 0) + 1
+        what = ", ".join(f"{n} {c}" for c, n in sorted(counts.items())) or "nothing"
+        return f"{len(self.boxes)} boxes ({what}) in {self.timings_ms['total']:.0f} ms"
+
+
+class Detector:
+    """One YOLO model (loaded once) and the lock that keeps its predictor single-threaded."""
+
+    def __init__(self, weights_path: Path):
+        from vision_demo.detect.runtime import ultralytics_ready
+        from vision_demo.devices import pick_device
+
+        ultralytics_ready()  # safe loading is on: the .pt is opened with weights_only=True
+        from ultralytics import YOLO
+
+        self.weights = str(weights_path)
+        try:
+            self.model = YOLO(self.weights, task="detect")
+        except (TypeError, ModuleNotFoundError, AttributeError, RuntimeError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0].replace("ERROR ❌️ ", "")
+            raise VisionDemoError(f"could not load {Path(self.weights).name}: {first[:300]}") from err
+        if self.model.task != "detect":
+            raise VisionDemoError(f"{Path(self.weights).name} is a YOLO {self.model.task} model; this lab needs a detection model")
+        self.names: dict[int, str] = {int(k): str(v) for k, v in self.model.names.items()}
+        # The device is chosen once: the predictor moves the model there on its first call. Moving it
+        # again per request (.to()) would deep-copy the model each time.
+        self.device = str(pick_device())
+        self._lock = threading.Lock()
+        self.frames_dropped = 0
+
+    # ---- public ------------------------------------------------------------------------------
+    def predict(self, image, conf: float = 0.25, iou: float = 0.7, classes=None, imgsz: int = 640) -> Detection:
+        """Boxes for one image (path, bytes, PIL image or RGB numpy array). BadImageError on a bad image."""
+        start = time.perf_counter()
+        rgb = self._decode(image)
+        decode_ms = (time.perf_counter() - start) * 1000
+        with self._lock:
+            return self._run(rgb, conf, iou, classes, imgsz, start, decode_ms)
+
+    def predict_frame(self, frame, **kw) -> Detection | None:
+        """Webcam frames: latest frame wins. Returns None (the frame is dropped) while the model is busy.
+
+        The frame is first shrunk so its longer side is `imgsz` (default 320 for live video): YOLO would
+        letterbox it to that size anyway, and a smaller frame costs less to copy, draw and send back.
+        Boxes then refer to the shrunk frame (see Detection.image_size).
+        """
+        if frame is None:
+            return None
+        if not self._lock.acquire(blocking=False):
+            self.frames_dropped += 1
+            return None
+        try:
+            start = time.perf_counter()
+            kw.setdefault("imgsz", 320)
+            rgb = _shrink(self._decode(frame), int(kw["imgsz"]))
+            decode_ms = (time.perf_counter() - start) * 1000
+            return self._run(rgb, kw.get("conf", 0.25), kw.get("iou", 0.7), kw.get("classes"), kw["imgsz"],
+                             start, decode_ms)
+        finally:
+            self._lock.release()
+
+    # ---- internals ---------------------------------------------------------------------------
+    @staticmethod
+    def _decode(image) -> np.ndarray:
+        from vision_demo.images import load_rgb
+
+        return np.asarray(load_rgb(image))  # BadImageError (a VisionDemoError) for anything unusable
+
+    def _class_ids(self, classes) -> list[int] | None:
+        if classes in (None, "", [], ()):
+            return None
+        if isinstance(classes, (str, int)):
+            classes = [classes]
+        by_name = {v.lower(): k for k, v in self.names.items()}
+        ids = []
+        for c in classes:
+            text = str(c).strip()
+            if text.isdigit() and int(text) in self.names:
+                ids.append(int(text))
+            elif text.lower() in by_name:
+                ids.append(by_name[text.lower()])
+            else:
+                raise VisionDemoError(f"unknown class {c!r} for {Path(self.weights).name}: "
+                                      f"choose from {', '.join(f'{k}={v}' for k, v in self.names.items())}")
+        return ids
+
+    def _run(self, rgb: np.ndarray, conf, iou, classes, imgsz, start: float, decode_ms: float) -> Detection:
+        if not 0.0 <= float(conf) <= 1.0 or not 0.0 <= float(iou) <= 1.0:
+            raise VisionDemoError(f"conf and iou must be between 0 and 1 (got conf={conf}, iou={iou})")
+        if not 32 <= int(imgsz) <= 2048:
+            raise VisionDemoError(f"imgsz {imgsz} is out of range: use 320 (fast) to 1280 (small objects)")
+        class_ids = self._class_ids(classes)
+        bgr = np.ascontiguousarray(rgb[..., ::-1])  # Ultralytics reads numpy arrays as OpenCV's BGR
+        try:
+            result = self.model.predict(bgr, conf=float(conf), iou=float(iou), classes=class_ids, imgsz=int(imgsz),
+                                        device=self.device, verbose=False)[0]
+        except RuntimeError as err:
+            from vision_demo.devices import OOM_ADVICE, empty_cache, is_oom
+            if is_oom(err):
+                empty_cache()
+                raise VisionDemoError(OOM_ADVICE + " (for detection: lower imgsz)") from err
+            raise
+        boxes = _boxes(result, self.names)  # plain floats: nothing keeps a reference to tensors
+        t_draw = time.perf_counter()
+        annotated = draw_boxes(rgb, boxes)
+        draw_ms = (time.perf_counter() - t_draw) * 1000
+        speed = result.speed or {}
+        timings = {"decode": decode_ms,
+                   "preprocess": float(speed.get("preprocess") or 0.0),
+                   "inference": float(speed.get("inference") or 0.0),
+                   "postprocess": float(speed.get("postprocess") or 0.0),
+                   "draw": draw_ms,
+                   "total": (time.perf_counter() - start) * 1000}
+        height, width = rgb.shape[:2]
+        return Detection(boxes, annotated, {k: round(v, 2) for k, v in timings.items()}, (width, height),
+                         self.weights, dict(self.names))
+
+
+def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return rgb
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def _boxes(result, names: dict[int, str]) -> list[dict]:
+    if result.boxes is None or len(result.boxes) == 0:
+        return []
+    b = result.boxes.cpu()
+    xyxy, xywhn = b.xyxy.numpy().tolist(), b.xywhn.numpy().tolist()
+    cls, confs = b.cls.numpy().astype(int).tolist(), b.conf.numpy().tolist()
+    return [{"class_id": c, "class_name": names.get(c, str(c)), "confidence": round(float(p), 4),
+             "xyxy": [round(float(v), 1) for v in box], "xywhn": [round(float(v), 5) for v in boxn]}
+            for c, p, box, boxn in zip(cls, confs, xyxy, xywhn)]
+
+
+# Distinct colours that read on a projector (RGB).
+_PALETTE = [(255, 56, 56), (56, 56, 255), (0, 200, 90), (255, 157, 0), (170, 0, 255), (0, 190, 210),
+            (255, 0, 170), (120, 120, 0), (0, 120, 255), (200, 80, 0)]
+
+
+def draw_boxes(rgb: np.ndarray, boxes: list[dict]) -> np.ndarray:
+    """A copy of `rgb` with each box and its "name 0.87" label drawn (OpenCV: no fonts to download)."""
+    import cv2
+
+    out = np.ascontiguousarray(rgb, dtype=np.uint8).copy()
+    h, w = out.shape[:2]
+    thick = max(1, round(max(h, w) / 400))
+    scale = max(0.4, max(h, w) / 1200)
+    for b in boxes:
+        colour = _PALETTE[b["class_id"] % len(_PALETTE)]
+        x1, y1, x2, y2 = (int(round(v)) for v in b["xyxy"])
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick, cv2.LINE_AA)
+        text = f"{b['class_name']} {b['confidence']:.2f}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, thick - 1))
+        ty = y1 - 2 if y1 - th - base - 2 >= 0 else y1 + th + base + 2  # above the box, or inside at the top
+        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 2, ty + 1), colour, -1)
+        cv2.putText(out, text, (x1 + 1, ty - base + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                    max(1, thick - 1), cv2.LINE_AA)
+    return out
+
+
+_detectors: dict[str, Detector] = {}
+_cache_lock = threading.Lock()
+_load_locks: dict[str, threading.Lock] = {}
+
+
+def get_detector(weights=None, registry=None) -> Detector:
+    """The Detector for these weights (None -> the bundled person detector), loaded once per process."""
+    from vision_demo.detect.weights import resolve_weights
+
+    path = str(resolve_weights(weights, registry=registry))
+    with _cache_lock:
+        if path in _detectors:
+            return _detectors[path]
+        load_lock = _load_locks.setdefault(path, threading.Lock())
+    with load_lock:  # one thread loads; others asking for the same file wait and reuse it
+        with _cache_lock:
+            if path in _detectors:
+                return _detectors[path]
+        detector = Detector(Path(path))
+        with _cache_lock:
+            _detectors[path] = detector
+        return detector
+
+
+def clear_detectors() -> None:
+    """Forget loaded models (frees their memory; the next get_detector loads again)."""
+    with _cache_lock:
+        _detectors.clear()
