@@ -91,19 +91,35 @@ def lite0_imagenet_state_dict() -> dict[str, torch.Tensor]:
         return _lite0_state
 
 
+def _resnet18_cached_file() -> Path:
+    from torchvision.models import ResNet18_Weights
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(ResNet18_Weights.DEFAULT.url).name
+
+
+def check_pretrained_available(name: str) -> str:
+    """Where `name`'s ImageNet weights would come from ("bundled" | "cache" | "downloaded");
+    VisionDemoError when they cannot be had (ResNet-18 offline without torch's hub cache)."""
+    if name == "efficientnet_lite0":
+        lite0_weights_file()
+        return "bundled"
+    if name == "resnet18":
+        if _resnet18_cached_file().is_file():
+            return "cache"
+        if settings.online():
+            return "downloaded"
+        raise VisionDemoError("ResNet-18's ImageNet weights need the internet: use efficientnet_lite0 "
+                              "(its weights are bundled, works offline) or run with --online")
+    raise VisionDemoError(f"{name} has no pretrained weights: use one of {', '.join(PRETRAINED_MODELS)}")
+
+
 def _resnet18_imagenet_state_dict() -> tuple[dict[str, torch.Tensor], str]:
     """torchvision's ImageNet weights for ResNet-18: from torch's hub cache, or downloaded when online."""
     from torchvision.models import ResNet18_Weights
 
     weights = ResNet18_Weights.DEFAULT
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if cached.is_file():
-        source = "cache"
-    elif settings.online():
-        source = "downloaded"
-    else:
-        raise VisionDemoError("ResNet-18's ImageNet weights need the internet: use efficientnet_lite0 "
-                              "(its weights are bundled, works offline) or run with --online")
+    cached = _resnet18_cached_file()
+    source = check_pretrained_available("resnet18")
     try:
         return weights.get_state_dict(progress=False, check_hash=True), source
     except (OSError, RuntimeError) as err:  # no connection, or a broken cached file
