@@ -1,0 +1,178 @@
+"""`train` (one model, one strategy) and `compare` (the lesson's four runs) from the command line.
+
+    python -m vision_demo train --model efficientnet_lite0 --strategy frozen --epochs 3 --out runs/frozen
+    python -m vision_demo train --model efficientnet_lite0 --strategy finetune --init-from <frozen job id>
+    python -m vision_demo compare --out runs/compare          # generated scenes, offline, a minute or two on a CPU
+
+Each run is a job of a JobRegistry (under OUT/jobs with --out, else WORK/jobs), printed as it goes by
+the CLI's event printer. `train` writes OUT/result.json; `compare` writes OUT/<model>-<strategy>/result.json
+and OUT/comparison.json. Ctrl-C cancels the running job cleanly (exit 130).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+MODEL_CHOICES = ("simple_cnn", "resnet18", "efficientnet_lite0")
+STRATEGY_CHOICES = ("scratch", "frozen", "finetune")
+
+
+def _add_training_options(parser: argparse.ArgumentParser, single: bool) -> None:
+    parser.add_argument("--data", default="scenes",
+                        help="folder with class sub-folders (train/ + test/ or one split), a .zip, "
+                             "or 'scenes' = six generated Intel-like classes (offline, the default)")
+    if single:
+        parser.add_argument("--model", choices=MODEL_CHOICES, default="efficientnet_lite0")
+        parser.add_argument("--strategy", choices=STRATEGY_CHOICES, default="frozen",
+                            help="scratch: random weights, all train; frozen: pretrained backbone fixed, new head "
+                                 "trains; finetune: last block + head train at a 10x smaller lr")
+        parser.add_argument("--init-from", metavar="JOB",
+                            help="finetune: start from a finished frozen run (its job id or folder)")
+        parser.add_argument("--lr", type=float, help="learning rate (default: 1e-3 scratch/frozen, 1e-4 finetune)")
+    parser.add_argument("--epochs", type=int, default=3, help="passes over the training images (default 3)")
+    parser.add_argument("--img-size", type=int, default=96,
+                        help="images are resized to SxS (default 96: fast on a CPU; 224 is ImageNet's size)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--no-normalize", dest="normalize", action="store_false",
+                        help="skip ImageNet mean/std normalization (see what it costs a pretrained model)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the fastest present)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", metavar="DIR", help="folder for jobs and result files (default: the work folder)")
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A bad option is one line on stderr and exit 2 (argparse would print the whole usage first)."""
+    def error(message: str):
+        parser.exit(2, f"error: {parser.prog}: {message} (see --help)\n")
+    parser.error = error
+    return parser
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = _one_line_errors(sub.add_parser(
+        "train", help="train one classifier (model x strategy) and report its test accuracy"))
+    _add_training_options(train, single=True)
+    train.set_defaults(func=_train)
+
+    compare = _one_line_errors(sub.add_parser(
+        "compare", help="the lesson's four runs: SimpleCNN and ResNet-18 from scratch, "
+                        "EfficientNet-Lite0 frozen, then fine-tuned from the frozen run"))
+    _add_training_options(compare, single=False)
+    compare.set_defaults(func=_compare)
+
+
+def _registry(out: str | None):
+    from vision_demo.jobs import JobRegistry, default_registry
+
+    if out is None:
+        return default_registry()
+    workers = int(os.environ.get("VISION_DEMO_WORKERS", "0")) or 1
+    return JobRegistry(Path(out).expanduser() / "jobs", max_concurrent=workers)
+
+
+def _wait(registry, job_ids: list[str]) -> list:
+    """Wait for the jobs; on Ctrl-C cancel them (the running one stops within a batch) and re-raise."""
+    try:
+        for job_id in job_ids:
+            while not registry.wait(job_id, timeout=0.5).done:  # short waits keep Ctrl-C responsive
+                pass
+    except KeyboardInterrupt:
+        for job_id in job_ids:
+            registry.cancel(job_id)
+        for job_id in job_ids:
+            registry.wait(job_id, timeout=30)
+        print("cancelled: " + ", ".join(f"{s.name} ({s.status})" for s in registry.snapshot(job_ids)), file=sys.stderr)
+        raise
+    return registry.snapshot(job_ids)
+
+
+def _common_config(args) -> dict:
+    return dict(data=args.data, epochs=args.epochs, img_size=args.img_size, batch_size=args.batch_size,
+                normalize=args.normalize, device=args.device, seed=args.seed)
+
+
+def _row(state) -> dict:
+    r = state.result or {}
+    return {"name": state.name, "status": state.status, "error": state.error, "job_id": state.id,
+            "model": r.get("model", state.config.get("model")), "strategy": r.get("strategy", state.config.get("strategy")),
+            "weights_source": r.get("weights_source"), "test_acc": r.get("test_acc"),
+            "wall_seconds": r.get("wall_seconds"), "images_per_second": r.get("images_per_second"),
+            "trainable_params": r.get("trainable_params"), "total_params": r.get("total_params"),
+            "feature_extraction": r.get("feature_extraction"), "epochs": len(r.get("epochs", []))}
+
+
+def format_table(rows: list[dict]) -> str:
+    """The final table: model, strategy, weights source, test acc, wall s, img/s, trainable/total params."""
+    header = ("model", "strategy", "weights", "test acc", "wall s", "img/s", "trainable / total params")
+    lines = []
+    for row in rows:
+        if row["status"] != "finished":
+            lines.append((row["model"], row["strategy"], "-", row["status"], "-", "-", (row["error"] or "")[:60]))
+            continue
+        ips = row["images_per_second"]
+        lines.append((row["model"], row["strategy"], row["weights_source"], f"{row['test_acc']:.3f}",
+                      f"{row['wall_seconds']:.1f}", f"{ips:.0f}" if ips else "-",
+                      f"{row['trainable_params']:,} / {row['total_params']:,}"))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*map(str, l)) for l in lines])
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def _fail_if_any(states) -> None:
+    from vision_demo.errors import VisionDemoError
+
+    bad = [s for s in states if s.status != "finished"]
+    if bad:
+        raise VisionDemoError("; ".join(f"{s.name} {s.status}: {s.error or s.message}" for s in bad))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from vision_demo.classify.train import TrainConfig, submit
+    from vision_demo.commands.printer import printing
+
+    config = TrainConfig(model=args.model, strategy=args.strategy, lr=args.lr, init_from=args.init_from,
+                         **_common_config(args))
+    registry = _registry(args.out)
+    job_id = submit(registry, config)     # bad options fail here, before anything runs
+    print(f"job {job_id}: {config.label} on {config.data} ({registry.root / job_id})", flush=True)
+    with printing(registry, [job_id]):
+        [state] = _wait(registry, [job_id])
+    _fail_if_any([state])
+    out = Path(args.out).expanduser() if args.out else Path(state.out_dir)
+    _write_json(out / "result.json", state.result)
+    print(format_table([_row(state)]))
+    print(f"result: {out / 'result.json'}  checkpoint: {state.result['checkpoint']}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from vision_demo import settings
+    from vision_demo.classify.train import submit_compare
+    from vision_demo.commands.printer import printing
+
+    registry = _registry(args.out)
+    t0 = time.perf_counter()
+    job_ids = submit_compare(registry, **_common_config(args))
+    print(f"queued {len(job_ids)} jobs under {registry.root}", flush=True)
+    with printing(registry, job_ids):
+        states = _wait(registry, job_ids)
+    out = Path(args.out).expanduser() if args.out else settings.subdir("runs", time.strftime("compare-%Y%m%d-%H%M%S"))
+    rows = [_row(s) for s in states]
+    for state in states:
+        if state.result is not None:
+            _write_json(out / f"{state.result['model']}-{state.result['strategy']}" / "result.json", state.result)
+    _write_json(out / "comparison.json", {"data": args.data, "options": _common_config(args),
+                                          "total_seconds": time.perf_counter() - t0, "runs": rows})
+    print(format_table(rows))
+    print(f"comparison: {out / 'comparison.json'}  (total {time.perf_counter() - t0:.0f} s)")
+    _fail_if_any(states)
+    return 0
