@@ -59,6 +59,11 @@ def ultralytics_ready() -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(dejavu, target)
 
+        # Ultralytics logs every batch and a progress bar to the console; our events carry the same news.
+        # Keep its warnings; show the rest only when the app runs verbose (python -m vision_demo -v).
+        if logging.getLogger().getEffectiveLevel() > logging.INFO:
+            uutils.LOGGER.setLevel(logging.WARNING)
+
         if not tasks.SAFE_LOAD:
             log.warning("ULTRALYTICS_SAFE_LOAD was off; vision_demo loads every .pt with weights_only=True anyway")
             tasks.SAFE_LOAD = uutils.SAFE_LOAD = True

@@ -1,0 +1,275 @@
+"""Train a YOLO detector as a background job, with Ultralytics' callbacks bridged into our job events.
+
+    from vision_demo.jobs import default_registry
+    from vision_demo.detect.train import YoloTrainConfig, submit
+    job_id = submit(default_registry(), YoloTrainConfig(data="shapes", epochs=6, imgsz=320))
+    # CLI: python -m vision_demo yolo-train --data shapes --epochs 6 --out /tmp/yolo
+
+The lesson is transfer learning for detection: starting from the bundled person detector, the
+backbone already knows edges, corners and blobs, so a few epochs on 64 images learn three new classes;
+the same epochs from scratch (`yolov8n.yaml`, random weights) learn next to nothing.
+
+Bridge (Ultralytics event -> our event), in the vocabulary of utils/callbacks/base.py:
+- on_train_batch_end -> `progress` (at most twice a second) and the stop check;
+- on_fit_epoch_end   -> `epoch_end` with the epoch's losses and validation metrics. After the last
+  epoch Ultralytics validates best.pt once more (trainer.final_eval) and fires on_fit_epoch_end again
+  with the epoch counter moved on by one: that call carries the final metrics, not a new epoch, so it
+  is recognised (no on_train_epoch_start before it) and not reported as an epoch;
+- on_val_batch_end   -> the stop check, so a cancel during validation does not wait for it to finish.
+
+Cancel: in Ultralytics 8.4 `trainer.stop = True` only leaves the batch loop; the trainer then still
+validates, saves and runs a final validation of best.pt (seconds to minutes on a CPU). We raise
+JobCancelled from the callback instead: training stops right after the current batch, nothing more runs.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vision_demo.errors import JobCancelled, VisionDemoError
+
+log = logging.getLogger(__name__)
+
+SCRATCH_MODEL = "yolov8n.yaml"   # the architecture only, random weights (ships inside ultralytics/cfg)
+VAL_IMAGES_SHOWN = 6             # validation images saved with the trained model's boxes drawn
+
+
+@dataclass
+class YoloTrainConfig:
+    data: str = "shapes"          # folder / .zip / data.yaml / "shapes" (generated, offline) / "coco8" (online)
+    weights: str | None = None    # None -> the bundled person detector: transfer learning
+    scratch: bool = False         # True -> yolov8n.yaml with random weights: the baseline to beat
+    epochs: int = 6               # 6 epochs of 64 images is enough to fine-tune (mAP50 ~0.9 on shapes)
+    imgsz: int = 320              # shapes are large; 320 is 4x cheaper than 640 on a CPU
+    batch: int = 16               # halve it when a GPU runs out of memory
+    device: str | None = None     # None -> CUDA if present, else CPU
+    name: str | None = None       # label shown in the UI; default says fine-tune or scratch
+    seed: int = 0
+
+
+def validate_config(config: YoloTrainConfig) -> YoloTrainConfig:
+    if config.scratch and config.weights:
+        raise VisionDemoError("choose either weights to start from or scratch, not both")
+    if not 1 <= int(config.epochs) <= 300:
+        raise VisionDemoError(f"epochs must be 1..300 (got {config.epochs}); 6 is enough to see the lesson")
+    if not 64 <= int(config.imgsz) <= 1280 or int(config.imgsz) % 32:
+        raise VisionDemoError(f"imgsz must be a multiple of 32 between 64 and 1280 (got {config.imgsz}); try 320")
+    if not 1 <= int(config.batch) <= 256:
+        raise VisionDemoError(f"batch must be 1..256 (got {config.batch})")
+    return config
+
+
+def default_name(config: YoloTrainConfig) -> str:
+    data = Path(str(config.data)).stem if config.data else "shapes"
+    if config.scratch:
+        return f"YOLOv8n from scratch / {data}"
+    start = "person detector" if config.weights in (None, "", "person (bundled)") else Path(str(config.weights)).name
+    return f"YOLO fine-tuned from {start} / {data}"
+
+
+def submit(registry, config: YoloTrainConfig) -> str:
+    """Check the config (VisionDemoError) and queue the training job; returns the job id at once."""
+    validate_config(config)
+    name = config.name or default_name(config)
+    return registry.submit("detect", name, asdict(config), lambda ctx: run_training(config, ctx),
+                           epochs=int(config.epochs))
+
+
+# ---- the job -------------------------------------------------------------------------------------
+class _Bridge:
+    """Ultralytics callbacks -> ctx.emit / ctx.check_stop."""
+
+    def __init__(self, ctx, epochs: int):
+        self.ctx, self.epochs = ctx, epochs
+        self.history: list[dict] = []
+        self.final_metrics: dict | None = None
+        self._in_epoch = False
+        self._batch = 0
+        self._last_progress = 0.0
+        self._epoch_start = time.time()
+
+    def on_train_epoch_start(self, trainer) -> None:
+        self._in_epoch, self._batch, self._epoch_start = True, 0, time.time()
+
+    def on_train_batch_end(self, trainer) -> None:
+        self.ctx.check_stop()  # JobCancelled leaves model.train() right here, after this batch
+        self._batch += 1
+        now = time.time()
+        if now - self._last_progress >= 0.5:
+            self._last_progress = now
+            nb = max(len(trainer.train_loader), 1)
+            epoch = trainer.epoch + 1
+            fraction = (trainer.epoch + min(self._batch / nb, 1.0)) / self.epochs
+            losses = _losses(trainer)
+            loss_text = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
+            self.ctx.emit("progress", fraction=fraction, epoch=epoch,
+                          message=f"epoch {epoch}/{self.epochs}, batch {self._batch}/{nb} {loss_text}".strip())
+
+    def on_val_batch_end(self, validator) -> None:
+        self.ctx.check_stop()
+
+    def on_fit_epoch_end(self, trainer) -> None:
+        metrics = _box_metrics(trainer.metrics)
+        if not self._in_epoch:  # final_eval of best.pt (or a repeated call): final numbers, not an epoch
+            self.final_metrics = metrics
+            return
+        self._in_epoch = False
+        epoch = trainer.epoch + 1
+        if any(h["epoch"] == epoch for h in self.history):
+            return
+        entry = {"epoch": epoch, "seconds": round(float(trainer.epoch_time or time.time() - self._epoch_start), 2),
+                 **_losses(trainer), **metrics}
+        self.history.append(entry)
+        self.ctx.emit("epoch_end", **entry,
+                      message=f"epoch {epoch}/{self.epochs}: mAP50 {metrics['map50']:.3f}, mAP50-95 {metrics['map50_95']:.3f}")
+
+
+def _losses(trainer) -> dict[str, float]:
+    if trainer.tloss is None:
+        return {}
+    items = trainer.label_loss_items(trainer.tloss, prefix="train")
+    out = {}
+    for key in ("box_loss", "cls_loss", "dfl_loss"):
+        value = items.get(f"train/{key}")
+        if value is not None:
+            out[key] = round(float(value), 5)
+    return out
+
+
+def _box_metrics(metrics: dict | None) -> dict[str, float]:
+    metrics = metrics or {}
+    pick = {"precision": "metrics/precision(B)", "recall": "metrics/recall(B)",
+            "map50": "metrics/mAP50(B)", "map50_95": "metrics/mAP50-95(B)"}
+    return {ours: round(float(metrics.get(theirs, 0.0)), 5) for ours, theirs in pick.items()}
+
+
+def _ultralytics_device(preferred: str | None) -> str:
+    from vision_demo.devices import pick_device
+
+    device = pick_device(preferred)
+    if device.type == "cuda":
+        return str(device.index or 0)   # Ultralytics wants "0", not "cuda"
+    return device.type                  # "cpu" / "mps"
+
+
+def _start_weights(config: YoloTrainConfig) -> tuple[str, str]:
+    """(what YOLO() opens, weights_source)."""
+    from vision_demo.detect.weights import BUNDLED_KEY, COCO_MODELS, default_weights, resolve_weights
+
+    if config.scratch:
+        return SCRATCH_MODEL, "none (random init)"
+    path = resolve_weights(config.weights)
+    if config.weights in (None, "", BUNDLED_KEY) or path == default_weights():
+        source = "bundled"
+    elif str(config.weights) in COCO_MODELS:
+        source = "cache"
+    elif str(config.weights).startswith("job:"):
+        source = "job"
+    else:
+        source = "file"
+    return str(path), source
+
+
+def run_training(config: YoloTrainConfig, ctx) -> dict:
+    """The job body: prepare data, fine-tune (or train from scratch), report final metrics and examples."""
+    from vision_demo.datasets.yolo import prepare_yolo_dataset
+    from vision_demo.detect.runtime import ultralytics_ready
+    from vision_demo.devices import OOM_ADVICE, empty_cache, is_oom
+
+    validate_config(config)
+    started = time.time()
+    ctx.emit("progress", fraction=0.0, message="checking the data set")
+    yaml_path, report = prepare_yolo_dataset(config.data)
+    ctx.check_stop()
+    ultralytics_ready()
+    from ultralytics import YOLO
+
+    start_from, weights_source = _start_weights(config)
+    ctx.emit("progress", fraction=0.0, message=f"loading {Path(start_from).name}")
+    model = YOLO(start_from, task="detect")
+    bridge = _Bridge(ctx, int(config.epochs))
+    for event in ("on_train_epoch_start", "on_train_batch_end", "on_val_batch_end", "on_fit_epoch_end"):
+        model.add_callback(event, getattr(bridge, event))
+    device = _ultralytics_device(config.device)
+    try:
+        model.train(
+            data=str(yaml_path), epochs=int(config.epochs), imgsz=int(config.imgsz), batch=int(config.batch),
+            device=device, seed=int(config.seed),
+            pretrained=not config.scratch,   # scratch: keep the random init of yolov8n.yaml
+            workers=0,                       # data loading in this thread: no worker processes to clean up
+            amp=False,                       # the AMP self-check downloads a model; CPU training ignores AMP anyway
+            plots=False,                     # plots need fonts (downloads) and time; we draw our own examples
+            project=str(ctx.out_dir), name="ultralytics", exist_ok=True, verbose=False,
+        )
+    except JobCancelled:
+        raise
+    except RuntimeError as err:
+        if is_oom(err):
+            empty_cache()
+            raise VisionDemoError(OOM_ADVICE + " / lower imgsz") from err
+        raise
+    except FileNotFoundError as err:
+        raise VisionDemoError(f"training could not find a file: {err}") from err
+
+    trainer = model.trainer
+    best = Path(trainer.best if Path(trainer.best).exists() else trainer.last)
+    final = bridge.final_metrics or (bridge.history[-1] if bridge.history else {})
+    ctx.emit("progress", fraction=1.0, message="drawing predictions on validation images")
+    result = {
+        "map50": final.get("map50", 0.0), "map50_95": final.get("map50_95", 0.0),
+        "precision": final.get("precision", 0.0), "recall": final.get("recall", 0.0),
+        "per_class": _per_class(trainer, report.names),
+        "best_weights": str(best),
+        "val_images": _draw_val_examples(best, yaml_path, ctx.out_dir / "val_predictions", int(config.imgsz)),
+        "epochs": bridge.history,
+        "weights_source": weights_source, "start_weights": start_from, "scratch": bool(config.scratch),
+        "imgsz": int(config.imgsz), "batch": int(trainer.batch_size), "device": device,
+        "names": report.names, "data": str(yaml_path), "data_report": report.to_dict(),
+        "wall_seconds": round(time.time() - started, 1),
+    }
+    return result
+
+
+def _per_class(trainer, names: list[str]) -> list[dict]:
+    """Per-class figures from the final validator (Ultralytics' DetMetrics)."""
+    metrics = getattr(trainer.validator, "metrics", None)
+    rows = {i: {"class": n, "images": 0, "instances": 0, "precision": 0.0, "recall": 0.0, "map50": 0.0,
+                "map50_95": 0.0} for i, n in enumerate(names)}
+    if metrics is None:
+        return list(rows.values())
+    nt_class, nt_image = metrics.nt_per_class, metrics.nt_per_image
+    for c in range(len(names)):
+        if nt_class is not None and c < len(nt_class):
+            rows[c]["instances"] = int(nt_class[c])
+        if nt_image is not None and c < len(nt_image):
+            rows[c]["images"] = int(nt_image[c])
+    for i, c in enumerate(metrics.ap_class_index):
+        p, r, ap50, ap = metrics.class_result(i)
+        rows[int(c)].update(precision=round(float(p), 5), recall=round(float(r), 5),
+                            map50=round(float(ap50), 5), map50_95=round(float(ap), 5))
+    return list(rows.values())
+
+
+def _draw_val_examples(weights: Path, yaml_path: Path, out: Path, imgsz: int) -> list[str]:
+    """A few validation images with the trained model's boxes, drawn by us (plots=False in training)."""
+    import yaml
+    from PIL import Image
+
+    from vision_demo.detect.detector import Detector
+    from vision_demo.images import IMAGE_SUFFIXES
+
+    data = yaml.safe_load(Path(yaml_path).read_text())
+    root = Path(data["path"])
+    val_dir = root / str(data.get("val") or data["train"])
+    images = sorted(p for p in val_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:VAL_IMAGES_SHOWN]
+    out.mkdir(parents=True, exist_ok=True)
+    detector = Detector(weights)  # not the shared cache: this job's model is used once here
+    saved = []
+    for image in images:
+        detection = detector.predict(image, imgsz=imgsz)
+        path = out / f"{image.stem}.png"
+        Image.fromarray(detection.annotated).save(path)
+        saved.append(str(path))
+    return saved
