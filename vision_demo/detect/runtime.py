@@ -10,7 +10,12 @@ MPLBACKEND before the first import. Here we fix what the environment cannot:
    turn off settings sync and the experiment-tracker integrations (they would phone home).
 2. Plots and `check_det_dataset` call `check_font("Arial.ttf")`, which downloads when the font is missing:
    put matplotlib's DejaVuSans.ttf into the config folder under the names it asks for.
-3. Safe loading of checkpoints (`weights_only=True` against Ultralytics' allow-list) for EVERY .pt this app
+3. Importing ultralytics replaces PIL.Image.open for the whole process (utils/patches.py): on a file PIL
+   cannot identify, the patch runs check_requirements("pi-heif") -- a pip install when online -- and,
+   offline, raises ModuleNotFoundError instead of PIL's UnidentifiedImageError, so a junk upload became an
+   internal error in images.load_rgb. We put PIL's own Image.open back (HEIC support needs pi-heif, which
+   we do not install anyway).
+4. Safe loading of checkpoints (`weights_only=True` against Ultralytics' allow-list) for EVERY .pt this app
    opens: an uploaded .pt is untrusted code. The env flag is read once at import; we assert it on the module
    that reads it at call time, so a stray ULTRALYTICS_SAFE_LOAD=0 cannot turn it off.
 """
@@ -58,6 +63,12 @@ def ultralytics_ready() -> None:
             if dejavu is not None and not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(dejavu, target)
+
+        import ultralytics.utils.patches as patches
+        from PIL import Image
+
+        if Image.open is getattr(patches, "image_open", None):
+            Image.open = patches._image_open  # PIL's original; see point 3 above
 
         # Ultralytics logs every batch and a progress bar to the console; our events carry the same news.
         # Keep its warnings; show the rest only when the app runs verbose (python -m vision_demo -v).
