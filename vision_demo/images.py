@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,13 @@ def _label(source, name: str | None) -> str:
     return "the image"
 
 
+def _pil_open(fp):
+    """PIL's own Image.open. Importing ultralytics replaces Image.open process-wide with a wrapper that, on a file
+    PIL cannot identify, tries to pip-install pi-heif (offline: ModuleNotFoundError); we want PIL's plain answer."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open)(fp)
+
+
 def _open(source, label: str, limit: int) -> Image.Image:
     """Open (header only) a path or bytes; PIL.Image and numpy inputs are handled by the caller."""
     if isinstance(source, (str, os.PathLike)):
@@ -86,7 +94,7 @@ def _open(source, label: str, limit: int) -> Image.Image:
             raise BadImageError(f"{label}: is empty (0 bytes)")
         fp = io.BytesIO(data)
     try:
-        return Image.open(fp)
+        return _pil_open(fp)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise BadImageError(f"{label}: its header claims a gigantic picture (a decompression bomb); "
                             f"images above {limit:,} pixels are refused") from None
