@@ -79,3 +79,9 @@ def test_yolo_rows_and_status_dict():
     fig = job_view.history_figure([_state("j1", "Y", history=[{"epoch": 1, "map50": 0.5, "map50_95": 0.3}])],
                                   job_view.YOLO_METRICS)
     assert [t.name for t in fig.data] == ["Y [j1] mAP50", "Y [j1] mAP50-95"]
+
+
+def test_bar_figure_groups_series_and_log_axis():
+    fig = job_view.bar_figure(["sea", "forest"], {"train": [40, 38], "test": [10, 9]}, log_y=True)
+    assert [t.name for t in fig.data] == ["train", "test"] and list(fig.data[1].y) == [10, 9]
+    assert fig.layout.yaxis.type == "log"

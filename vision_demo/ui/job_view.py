@@ -203,3 +203,16 @@ def status_dict(state: JobState) -> dict:
     if d.get("result"):
         d["result"] = {k: v for k, v in d["result"].items() if k not in ("predictions", "val_images")}
     return d
+
+
+def bar_figure(categories: list[str], series: dict[str, list[float]], title: str = "", yaxis: str = "",
+               log_y: bool = False) -> go.Figure:
+    """Grouped bars: class counts per split (Data tab), seconds per method (sliding window vs YOLO)."""
+    fig = go.Figure([go.Bar(name=name, x=list(categories), y=list(values), marker_color=_color(i),
+                            text=[_num(v, 2) for v in values], textposition="outside")
+                     for i, (name, values) in enumerate(series.items())])
+    fig.update_layout(title=title, yaxis_title=yaxis, barmode="group", height=340, template="plotly_white",
+                      margin=dict(l=50, r=10, t=40, b=40))
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig

@@ -1,0 +1,36 @@
+"""Start the vision_demo web app (Gradio): python app.py [--host 0.0.0.0] [--port 7860] [--online] ...
+
+Offline by default. A class on the LAN needs HTTPS for the webcam: make a self-signed pair once with
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=vision-demo" -keyout key.pem -out cert.pem
+and start with --host 0.0.0.0 --ssl-certfile cert.pem --ssl-keyfile key.pem (students accept the warning).
+On Hugging Face Spaces this file is run as is; the host and port come from GRADIO_SERVER_NAME/PORT.
+"""
+import argparse
+
+from vision_demo import settings
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="vision_demo: transfer learning and one-pass detection in a browser")
+    parser.add_argument("--host", default=None,
+                        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 = the LAN)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--work-dir", default=None,
+                        help="folder for everything the app writes (default: $VISION_DEMO_HOME or ./vision_demo_work)")
+    parser.add_argument("--online", action="store_true",
+                        help="allow downloads (ResNet-18 ImageNet weights, yolov8n.pt, the Intel data set)")
+    parser.add_argument("--share", action="store_true", help="also open a public *.gradio.live link (needs the internet)")
+    parser.add_argument("--ssl-certfile", default=None, help="HTTPS certificate (webcam on the LAN needs HTTPS)")
+    parser.add_argument("--ssl-keyfile", default=None, help="HTTPS private key for --ssl-certfile")
+    args = parser.parse_args(argv)
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        parser.error("--ssl-certfile and --ssl-keyfile go together")
+    return args
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    settings.configure(work=args.work_dir, online_mode=True if args.online else None)
+    from vision_demo.ui.app import build_demo, launch_options  # after configure(): gradio reads the environment
+
+    build_demo().launch(**launch_options(args.host, args.port, args.share, args.ssl_certfile, args.ssl_keyfile))

@@ -1,0 +1,93 @@
+"""Tab 1, Data: pick a classification data set and look at it before training on it.
+
+Sources: the generated "scenes" (default, offline), a folder on the server, an uploaded zip,
+or Kaggle's Intel Image Classification (online only). Shows samples per class, class counts
+and the files that were skipped or converted.
+"""
+from __future__ import annotations
+
+import random
+
+import gradio as gr
+
+from vision_demo.ui import job_view
+from vision_demo.ui.common import gallery_items, intro, user_errors
+
+SAMPLES_PER_CLASS = 4
+
+
+@user_errors
+def load_data(source: str, zip_file: str | None):
+    """Load the chosen data set; returns (gallery, counts figure, report markdown, resolved source)."""
+    from vision_demo.datasets.imagefolder import load_dataset
+
+    source = (source or "").strip() or "scenes"
+    data = load_dataset(zip_file or source)
+    return (*describe(data), str(data.root) if zip_file else source)  # a zip is extracted once: train on the folder
+
+
+@user_errors
+def download_intel():
+    """Online only: fetch Intel Image Classification (the offline message says where to put it by hand)."""
+    from vision_demo.datasets.intel import download_intel as fetch
+    from vision_demo.datasets.imagefolder import load_dataset
+
+    data = load_dataset(str(fetch()))
+    return (*describe(data), str(data.root))
+
+
+def describe(data):
+    """(gallery items, class-count figure, report markdown) of a ClassificationData."""
+    rng = random.Random(0)
+    by_class: dict[int, list[str]] = {}
+    for path, label in data.train:
+        by_class.setdefault(label, []).append(path)
+    pairs = []
+    for label, name in enumerate(data.classes):
+        paths = by_class.get(label, [])
+        pairs += [(p, name) for p in rng.sample(paths, min(SAMPLES_PER_CLASS, len(paths)))]
+    counts = data.counts()
+    fig = job_view.bar_figure(data.classes, {split: [counts.get(split, {}).get(c, 0) for c in data.classes]
+                                             for split in ("train", "test")},
+                              title="Images per class", yaxis="images")
+    return gallery_items(pairs, size=128), fig, report_markdown(data)
+
+
+def report_markdown(data, limit: int = 20) -> str:
+    total = {split: sum(n.values()) for split, n in data.counts().items()}
+    lines = [f"**{data.root}** — layout `{data.layout}`, {len(data.classes)} classes "
+             f"({', '.join(data.classes)}), {total.get('train', 0)} train / {total.get('test', 0)} test images.",
+             "", data.report.summary()]
+    for title, items in (("Skipped", data.report.skipped), ("Converted", data.report.converted)):
+        if items:
+            lines.append(f"\n**{title}** ({len(items)}):")
+            lines += [f"- `{path}`: {reason}" for path, reason in items[:limit]]
+            if len(items) > limit:
+                lines.append(f"- … and {len(items) - limit} more")
+    return "\n".join(lines)
+
+
+def build(demo: gr.Blocks):
+    """Lay out the tab; returns (resolved data source State, the event that loads a data set)."""
+    intro("**Data.** A classifier is only as good as its data: look at samples of every class, count them, "
+          "and see which files were skipped or converted.\n"
+          "The default is a generated set of the six Intel scene classes (offline); use a folder, a zip, or the real Intel set.")
+    with gr.Row():
+        source = gr.Textbox(value="scenes", label="Data set",
+                            info="'scenes' (generated), or a folder on the server: train/ + test/ (or val/) "
+                                 "with one sub-folder per class, or just class folders", scale=3)
+        zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], type="filepath", scale=2, height=110)
+    with gr.Row():
+        load_btn = gr.Button("Load data set", variant="primary", elem_id="load-data")
+        intel_btn = gr.Button("Download Intel Image Classification (online only)")
+    resolved = gr.State("scenes")
+    with gr.Row():
+        gallery = gr.Gallery(label="Samples per class", columns=SAMPLES_PER_CLASS * 2, height=420,
+                             elem_id="data-gallery", scale=3)
+        counts = gr.Plot(label="Class counts", scale=2)
+    report = gr.Markdown(elem_id="data-report")
+    outputs = [gallery, counts, report, resolved]
+    loaded = load_btn.click(load_data, [source, zip_file], outputs, api_visibility="undocumented")
+    intel_btn.click(download_intel, None, outputs, api_visibility="undocumented")
+    on_load = demo.load(load_data, [source, zip_file], outputs, api_visibility="private")
+    return resolved, [loaded, on_load]

@@ -1,0 +1,202 @@
+"""Tab 5, Detect: YOLO boxes on an uploaded image or a live webcam stream.
+
+One forward pass of the whole image gives every box; `conf` drops weak boxes, `iou` is how much
+two boxes may overlap before non-maximum suppression keeps only the stronger one. Models: the
+bundled person detector (offline), COCO models when cached or online, uploaded .pt files
+(opened with the safe loader only), and detectors trained on the "Train a detector" tab.
+"""
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from vision_demo.jobs import JobRegistry
+from vision_demo.ui.common import image_source, intro, upload_named, user_errors
+
+DETECTION_HEADERS = ["class", "confidence", "x1", "y1", "x2", "y2"]
+BUNDLED = ("person detector (bundled, classes Normal/Fall)", "person (bundled)")
+STREAM_SECONDS = 300   # one webcam stream holds a worker slot: give it back after 5 minutes
+STREAM_SLOTS = 40      # how many people may stream at once (a whole class)
+
+
+def example_images() -> list[str]:
+    """bus.jpg and zidane.jpg from Ultralytics' package (found without importing it: that takes seconds)."""
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or not spec.origin:
+        return []
+    folder = Path(spec.origin).parent / "assets"
+    return [str(p) for p in (folder / "bus.jpg", folder / "zidane.jpg") if p.is_file()]
+
+
+def detection_rows(det) -> list[list]:
+    return [[b["class_name"], round(b["confidence"], 3), *[round(v) for v in b["xyxy"]]] for b in det.boxes]
+
+
+def latency_text(det, prefix: str = "") -> str:
+    t = det.timings_ms
+    parts = " · ".join(f"{k} {v:.0f} ms" for k, v in t.items() if k != "total")
+    return f"{prefix}**{det.summary()}** — {parts} · image {det.image_size[0]}×{det.image_size[1]} px"
+
+
+class Warmup:
+    """Loads the default detector in a background thread so the first click does not wait for torch."""
+
+    def __init__(self):
+        self.state, self.seconds, self.error = "not started", None, None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="detector-warmup", daemon=True)
+            self.state = "loading"
+            self._thread.start()
+
+    def _run(self) -> None:
+        from vision_demo.detect.detector import get_detector
+        from vision_demo.errors import VisionDemoError
+
+        start = time.perf_counter()
+        try:
+            get_detector()
+        except VisionDemoError as err:
+            self.state, self.error = "failed", str(err)
+            return
+        self.state, self.seconds = "ready", time.perf_counter() - start
+
+    def text(self) -> str:
+        if self.state == "ready":
+            return f"Person detector ready (loaded in the background in {self.seconds:.1f} s)."
+        if self.state == "failed":
+            return f"The bundled detector could not be loaded: {self.error}"
+        if self.state == "loading":
+            return "Loading the person detector in the background… the first detection may wait a few seconds."
+        return "The detector loads on the first detection (a few seconds)."
+
+
+WARMUP = Warmup()
+
+
+def make_handlers(registry: JobRegistry):
+
+    @user_errors
+    def detect(image, weights, conf, iou, classes):
+        """Boxes on one image: (annotated image, detections table, latency line)."""
+        from vision_demo.detect.detector import get_detector
+
+        source = image_source(image)
+        detector = get_detector(weights or None, registry=registry)
+        with upload_named(image):
+            det = detector.predict(source, conf=float(conf), iou=float(iou), classes=classes or None)
+        return det.annotated, detection_rows(det), latency_text(det)
+
+    def detect_if_image(image, weights, conf, iou, classes):
+        """The same, triggered by a new image or a slider: quiet when there is no image."""
+        if not image:
+            return None, None, ""
+        return detect(image, weights, conf, iou, classes)
+
+    @user_errors
+    def detect_frame(frame, weights, conf, iou, classes):
+        """One webcam frame; while the model is busy the frame is dropped and the last result stays."""
+        from vision_demo.detect.detector import get_detector
+
+        det = get_detector(weights or None, registry=registry).predict_frame(frame, conf=float(conf), iou=float(iou),
+                                                                             classes=classes or None)
+        if det is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return det.annotated, detection_rows(det), latency_text(det, "live: ")
+
+    @user_errors
+    def list_weights(current=None):
+        """Refresh the model picker: available weights as choices, the others explained underneath."""
+        from vision_demo.detect.weights import weight_choices
+
+        choices = weight_choices(registry)
+        usable = [(c.label, c.key) for c in choices if c.available]
+        keys = [k for _, k in usable]
+        notes = "\n".join(f"- {c.label}: {c.note}" for c in choices if not c.available)
+        value = current if current in keys else (keys[0] if keys else None)
+        return gr.Dropdown(choices=usable, value=value), (f"Not available now:\n{notes}" if notes else ""), WARMUP.text()
+
+    @user_errors
+    def upload_weights(file):
+        """A .pt upload: copied into the work folder, opened with the safe loader only, then selected."""
+        from vision_demo.detect.weights import load_uploaded_weights
+
+        if not file:
+            return gr.skip(), gr.skip(), gr.skip()
+        path = load_uploaded_weights(file)
+        return list_weights(str(path))
+
+    @user_errors
+    def class_choices(weights):
+        """The class filter lists the chosen model's classes (loads the model once)."""
+        from vision_demo.detect.detector import get_detector
+
+        names = get_detector(weights or None, registry=registry).names
+        return gr.Dropdown(choices=[names[k] for k in sorted(names)], value=[])
+
+    return detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices
+
+
+def build(demo: gr.Blocks, registry: JobRegistry):
+    """Lay out the tab; returns the model picker (the YOLO tab refreshes it when a detector is trained)."""
+    detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices = make_handlers(registry)
+    intro("**Detect.** YOLO looks at the whole image once and predicts every box in that one pass — fast enough "
+          "for live video on a laptop CPU.\nMove the confidence and IoU sliders to see what they filter; "
+          "compare with the sliding window tab to see why one pass matters.")
+    with gr.Row():
+        weights = gr.Dropdown([BUNDLED], value=BUNDLED[1], label="Model", scale=3, elem_id="detect-model")
+        refresh_btn = gr.Button("Refresh list", scale=1)
+        weights_file = gr.File(label="Upload YOLO weights (.pt, opened safely)", file_types=[".pt"], scale=2,
+                               height=90)
+    weights_note = gr.Markdown()
+    warm = gr.Markdown(WARMUP.text(), elem_id="detect-warmup")
+    with gr.Row():
+        conf = gr.Slider(0.05, 0.95, value=0.25, step=0.05, label="Confidence threshold (conf)")
+        iou = gr.Slider(0.1, 0.95, value=0.7, step=0.05, label="NMS IoU threshold")
+        classes = gr.Dropdown([], value=[], multiselect=True, label="Only these classes (empty = all)")
+    with gr.Tab("Image"):
+        with gr.Row():
+            image = gr.Image(label="Image", sources=["upload", "clipboard"], type="filepath", elem_id="detect-input")
+            annotated = gr.Image(label="Boxes", interactive=False, elem_id="detect-output")
+        detect_btn = gr.Button("Detect", variant="primary", elem_id="detect-btn")
+        examples = example_images()
+        if examples:
+            gr.Examples([[p] for p in examples], inputs=[image], label="Examples (from Ultralytics)",
+                        example_labels=[Path(p).name for p in examples])
+    with gr.Tab("Webcam"):
+        gr.Markdown("Press **Record**: frames go to the server twice a second. A class on the LAN needs HTTPS "
+                    "for the camera (see README: --ssl-certfile/--ssl-keyfile).")
+        with gr.Row():
+            webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input",
+                              webcam_options=gr.WebcamOptions(mirror=True, constraints={
+                                  "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
+            webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output")
+    latency = gr.Markdown(elem_id="detect-latency")
+    table = gr.Dataframe(headers=DETECTION_HEADERS, label="Detections", interactive=False, elem_id="detections")
+
+    inputs = [image, weights, conf, iou, classes]
+    outputs = [annotated, table, latency]
+    # preprocess=False: the upload reaches images.load_rgb untouched (clear errors, size limits).
+    detect_btn.click(detect, inputs, outputs, api_name="detect", preprocess=False, concurrency_limit=8,
+                     concurrency_id="detect")
+    image.change(detect_if_image, inputs, outputs, preprocess=False, concurrency_limit=8, concurrency_id="detect",
+                 api_visibility="private")
+    for slider in (conf, iou):
+        slider.release(detect_if_image, inputs, outputs, preprocess=False, concurrency_limit=8,
+                       concurrency_id="detect", api_visibility="private")
+    webcam.stream(detect_frame, [webcam, weights, conf, iou, classes], [webcam_out, table, latency],
+                  stream_every=0.5, time_limit=STREAM_SECONDS, concurrency_limit=STREAM_SLOTS,
+                  show_progress="hidden", api_visibility="private")
+    picker_outputs = [weights, weights_note, warm]
+    refresh_btn.click(list_weights, weights, picker_outputs, api_visibility="private")
+    demo.load(list_weights, weights, picker_outputs, api_visibility="private").then(
+        class_choices, weights, classes, api_visibility="private")
+    weights_file.upload(upload_weights, weights_file, picker_outputs, api_visibility="private")
+    weights.change(class_choices, weights, classes, api_visibility="private")
+    return weights, (list_weights, picker_outputs)

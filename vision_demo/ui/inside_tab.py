@@ -1,0 +1,69 @@
+"""Tab 4, Inside the model (the seed's Exercise 5): layers as text, the autograd graph, the residual,
+and how many weights each strategy trains.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from vision_demo import settings
+from vision_demo.ui.common import intro, user_errors
+from vision_demo.ui.train_tab import MODEL_LABELS, MODELS, STRATEGIES
+
+PARAM_HEADERS = ["model / strategy", "trainable", "frozen", "total", "trainable %"]
+
+
+@user_errors
+def show_model(name, strategy, graph_size):
+    """print(model), its autograd graph (PNG) and its trainable/frozen count for one model and strategy."""
+    from PIL import Image
+
+    from vision_demo.classify import inspect
+    from vision_demo.classify.models import apply_strategy, build_model, check_strategy
+
+    check_strategy(name, strategy)
+    model, _ = build_model(name, 6, pretrained=False)  # the architecture is what we look at; no download
+    apply_strategy(model, name, strategy)
+    png = inspect.autograd_graph_png(model, settings.subdir("inspect") / f"{name}-{strategy}.png",
+                                     img_size=int(graph_size))
+    return inspect.model_text(model, strategy), Image.open(png).convert("RGB")
+
+
+@user_errors
+def parameter_rows():
+    """Trainable vs frozen weights for every (model, strategy): the cost side of transfer learning."""
+    from vision_demo.classify.inspect import parameter_table
+
+    return [[r["label"], f"{r['trainable']:,}", f"{r['frozen']:,}", f"{r['total']:,}", f"{r['trainable_percent']:.2f}"]
+            for r in parameter_table(6)]
+
+
+@user_errors
+def residual():
+    from vision_demo.classify.inspect import residual_explanation
+
+    return residual_explanation()
+
+
+def build():
+    intro("**Inside the model.** A network is just layers; which of them train is the whole difference between "
+          "scratch, frozen and fine-tuned.\nRead the layers, see the graph autograd records (frozen layers drop out), "
+          "and find ResNet's residual connection.")
+    with gr.Row():
+        model = gr.Dropdown([(MODEL_LABELS[m], m) for m in MODELS], value="resnet18", label="Model")
+        strategy = gr.Radio(list(STRATEGIES), value="frozen", label="Strategy")
+        graph_size = gr.Slider(32, 128, value=32, step=32, label="Input size for the graph (px)")
+        show_btn = gr.Button("Show", variant="primary")
+    with gr.Row():
+        text = gr.Code(label="print(model)", language=None, lines=24, max_lines=24)
+        graph = gr.Image(label="Autograd graph (trainable weights in blue)", type="pil", interactive=False,
+                         buttons=["download", "fullscreen"])
+    gr.Markdown("### Trainable vs frozen weights per strategy")
+    table_btn = gr.Button("Count the weights of every model and strategy")
+    table = gr.Dataframe(headers=PARAM_HEADERS, interactive=False)
+    gr.Markdown("### The residual connection")
+    residual_btn = gr.Button("Show where it is in torchvision's ResNet")
+    residual_text = gr.Code(language="python", lines=20)
+    show_btn.click(show_model, [model, strategy, graph_size], [text, graph], api_visibility="undocumented",
+                   api_name="inspect_model")
+    table_btn.click(parameter_rows, None, table, api_visibility="undocumented")
+    residual_btn.click(residual, None, residual_text, api_visibility="undocumented")

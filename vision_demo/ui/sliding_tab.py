@@ -1,0 +1,65 @@
+"""Tab 7, Sliding window vs YOLO: why detection by "classify every crop" cannot compete with one pass.
+
+A sliding window runs a classifier on every window at every scale; YOLO runs one network once.
+Both costs are measured here, now, on this machine (detect.sliding_window.sliding_window_cost).
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from vision_demo.errors import VisionDemoError
+from vision_demo.ui import job_view
+from vision_demo.ui.common import intro, user_errors
+
+HEADERS = ["window (px)", "windows", "classifier passes"]
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in str(text).replace(",", " ").split())
+    except ValueError:
+        raise VisionDemoError(f"window sizes {text!r}: give whole numbers of pixels, e.g. 64, 128, 256") from None
+    if not sizes or any(s < 8 for s in sizes):
+        raise VisionDemoError("window sizes: give at least one size of 8 px or more, e.g. 64, 128, 256")
+    return sizes
+
+
+def cost_outputs(cost: dict):
+    """(table rows, bar figure, summary markdown) from sliding_window_cost's result."""
+    rows = [[s.get("window"), s.get("n_windows"), s.get("n_windows")] for s in cost.get("per_scale", [])]
+    fig = job_view.bar_figure(["sliding window (estimated)", "YOLO (one pass)"],
+                              {"seconds per image": [cost["sliding_seconds"], cost["yolo_seconds"]]},
+                              title="Seconds per image (log scale)", yaxis="seconds", log_y=True)
+    text = (f"**{cost['total_passes']:,} classifier passes** × {cost['classifier_ms']:.1f} ms = "
+            f"**{cost['sliding_seconds']:.1f} s** per image, against **{cost['yolo_ms']:.0f} ms** for one YOLO pass: "
+            f"YOLO is **{cost['speedup']:,.0f}× faster** (both measured on this machine just now).")
+    return rows, fig, text
+
+
+@user_errors
+def sliding_window(width, height, window_sizes, stride_fraction):
+    """Count the windows and measure one classifier pass and one YOLO pass on this machine."""
+    from vision_demo.detect.sliding_window import sliding_window_cost
+
+    if not 0.05 <= float(stride_fraction) <= 1.0:
+        raise VisionDemoError("stride must be between 0.05 and 1 window (0.5 = windows overlap by half)")
+    cost = sliding_window_cost(image_size=(int(width), int(height)), window_sizes=_sizes(window_sizes),
+                               stride_fraction=float(stride_fraction))
+    return cost_outputs(cost)
+
+
+def build():
+    intro("**Sliding window vs YOLO.** Before one-pass detectors, a classifier looked at every crop of the image, "
+          "at several sizes — thousands of forward passes per picture.\nSet the image and window sizes and measure "
+          "how long that takes here, next to one YOLO pass.")
+    with gr.Row():
+        width = gr.Slider(160, 1920, value=640, step=32, label="Image width (px)")
+        height = gr.Slider(160, 1920, value=640, step=32, label="Image height (px)")
+        windows = gr.Textbox(value="64, 128, 256", label="Window sizes (px)")
+        stride = gr.Slider(0.1, 1.0, value=0.5, step=0.05, label="Stride (fraction of the window)")
+    run_btn = gr.Button("Measure", variant="primary")
+    summary = gr.Markdown()
+    with gr.Row():
+        table = gr.Dataframe(headers=HEADERS, interactive=False, label="Windows per scale")
+        plot = gr.Plot(label="Time per image")
+    run_btn.click(sliding_window, [width, height, windows, stride], [table, plot, summary], api_name="sliding_window")

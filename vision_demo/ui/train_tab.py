@@ -1,0 +1,189 @@
+"""Tab 2, Train & compare: the transfer-learning lesson as background jobs with live curves.
+
+Handlers only submit jobs (classify.train.submit / submit_compare) and return at once; a
+gr.Timer(1) reads registry snapshots and redraws (job_view). Jobs live on the server: a reload
+or a restart shows them again ("Show every job on this server" is on by default).
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from vision_demo.jobs import JobRegistry
+from vision_demo.ui import job_view
+from vision_demo.ui.common import gallery_items, intro, user_errors
+
+# Mirrors vision_demo.classify.models (importing it would import torch while the page builds;
+# tests/test_ui_tabs.py checks the two agree).
+MODELS = ("simple_cnn", "resnet18", "efficientnet_lite0")
+STRATEGIES = ("scratch", "frozen", "finetune")
+MODEL_LABELS = {"simple_cnn": "SimpleCNN (seed notebook)", "resnet18": "ResNet-18",
+                "efficientnet_lite0": "EfficientNet-Lite0 (ImageNet weights bundled)"}
+STRATEGY_INFO = ("scratch: random weights, everything trains · frozen: ImageNet backbone frozen, only a new head "
+                 "trains · finetune: last block(s) + head train with a 10x smaller lr")
+# The seed's exercises = classify.train.PRESETS' names (mirrored for the same reason as MODELS).
+EXERCISES = ("Exercise 1: simple CNN from scratch", "Exercise 2: ResNet-18 from scratch",
+             "Exercise 3: EfficientNet-Lite0 frozen (feature extraction)",
+             "Exercise 4: EfficientNet-Lite0 fine-tuned from the frozen run")
+
+
+def _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize):
+    from vision_demo.classify.train import TrainConfig
+
+    return TrainConfig(data=(data or "scenes").strip(), model=model, strategy=strategy, epochs=int(epochs),
+                       img_size=int(img_size), batch_size=int(batch_size), lr=float(lr) if lr else None,
+                       normalize=bool(normalize))
+
+
+def make_handlers(registry: JobRegistry):
+    """The tab's callbacks, bound to one registry (tests build them without a server)."""
+
+    @user_errors
+    def train(data, model, strategy, epochs, img_size, batch_size, lr, normalize, job_ids):
+        """Start one classification job; returns the new job id at once (the job runs in the background)."""
+        from vision_demo.classify import train as core
+
+        job_id = core.submit(registry, _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize))
+        return (job_ids or []) + [job_id], [job_id], gr.Timer(active=True)
+
+    @user_errors
+    def compare(data, epochs, img_size, batch_size, job_ids):
+        """Start the seed's four strategies in order; returns their job ids at once."""
+        from vision_demo.classify import train as core
+
+        ids = core.submit_compare(registry, data=(data or "scenes").strip(), epochs=int(epochs),
+                                  img_size=int(img_size), batch_size=int(batch_size))
+        return (job_ids or []) + list(ids), list(ids), gr.Timer(active=True)
+
+    @user_errors
+    def run_exercise(exercise, data, epochs, img_size, batch_size, job_ids):
+        """Start one of the seed's exercises (Exercise 4 = a frozen run, then fine-tuning from it)."""
+        from vision_demo.classify import train as core
+
+        if not exercise:
+            raise gr.Error("Pick an exercise first.")
+        ids = core.submit_preset(registry, exercise, data=(data or "scenes").strip(), epochs=int(epochs),
+                                 img_size=int(img_size), batch_size=int(batch_size))
+        return (job_ids or []) + list(ids), list(ids), gr.Timer(active=True)
+
+    def refresh(job_ids, show_all, cancel_choice, inspect_choice):
+        """One timer tick: redraw from a snapshot; the timer stops when every job shown is done."""
+        states = registry.snapshot(None if show_all else (job_ids or []), kind="classify")
+        running = job_view.running_choices(states)
+        finished = job_view.finished_choices(states)
+        return (
+            job_view.progress_html(states),
+            job_view.history_figure(states, job_view.CLASSIFY_LOSS, "Loss (train dashed, val solid)", "cross-entropy"),
+            job_view.history_figure(states, job_view.CLASSIFY_ACC, "Accuracy (train dashed, val solid)", "%", percent=True),
+            job_view.comparison_rows(states) or None,
+            gr.Dropdown(choices=running, value=_keep(cancel_choice, running)),
+            gr.Dropdown(choices=finished, value=_keep(inspect_choice, finished)),
+            gr.Timer(active=not job_view.all_done(states)),
+        )
+
+    @user_errors
+    def cancel_job(job_id):
+        """Ask a job to stop (classification or detection); it ends within a batch."""
+        if not job_id:
+            raise gr.Error("Pick a running job to cancel.")
+        if not registry.cancel(job_id):
+            return f"Job {job_id} is not running (already finished, failed, cancelled, or unknown)."
+        return f"Stop requested for {job_id}."
+
+    @user_errors
+    def job_status(job_id):
+        """The state of any job as JSON: status, epoch, history, result (without per-image lists), error."""
+        try:
+            return job_view.status_dict(registry.get((job_id or "").strip()))
+        except KeyError:
+            raise gr.Error(f"No job with id {job_id!r}: ids look like 20261125-131500-ab12cd.") from None
+
+    @user_errors
+    def inspect_job(job_id):
+        """Confusion matrix, its most confused pairs and test predictions of a finished job."""
+        if not job_id:
+            return None, "Pick a finished job.", []
+        state = registry.get(job_id)
+        result = state.result or {}
+        if not result.get("confusion_matrix"):
+            return None, f"{state.name} has no results ({state.status}).", []
+        return (job_view.confusion_figure(result), job_view.most_confused_text(result),
+                gallery_items(job_view.prediction_captions(result), size=128))
+
+    return train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job
+
+
+def _keep(value, choices):
+    ids = [c[1] for c in choices]
+    return value if value in ids else (ids[0] if ids else None)
+
+
+def build(registry: JobRegistry):
+    """Lay out the tab; returns the data textbox (the Data tab fills it)."""
+    train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job = make_handlers(registry)
+    intro("**Train & compare.** Train a small CNN and ResNet-18 from scratch, then reuse an ImageNet backbone "
+          "(frozen, then fine-tuned) — and watch which learns faster, to what accuracy, at what cost.\n"
+          "Jobs run in the background on the server: the curves update every second, and you can leave and come back.")
+    job_ids = gr.State([])
+    with gr.Row():
+        data = gr.Textbox(value="scenes", label="Data set (from the Data tab)", scale=3, elem_id="train-data")
+        epochs = gr.Slider(1, 30, value=3, step=1, label="Epochs")
+        img_size = gr.Slider(32, 224, value=96, step=16, label="Image size (px)",
+                             info="96 px trains ~5x faster than 224 px on a CPU")
+        batch_size = gr.Dropdown([8, 16, 32, 64], value=32, label="Batch size")
+    with gr.Row():
+        compare_btn = gr.Button("Compare all four (exercises 1–4)", variant="primary", elem_id="compare-btn", scale=2)
+        exercise = gr.Dropdown(list(EXERCISES), value=EXERCISES[0], label="Or one exercise", scale=3)
+        exercise_btn = gr.Button("Run exercise", scale=1)
+    with gr.Accordion("Your own choices", open=True):
+        with gr.Row():
+            model = gr.Dropdown([(MODEL_LABELS[m], m) for m in MODELS], value="simple_cnn", label="Model")
+            strategy = gr.Radio(list(STRATEGIES), value="scratch", label="Strategy", info=STRATEGY_INFO, scale=2)
+        with gr.Row():
+            lr = gr.Number(value=0, label="Learning rate (0 = the strategy's default: 1e-3, fine-tune 1e-4)")
+            normalize = gr.Checkbox(value=True, label="ImageNet normalization",
+                                    info="pretrained backbones expect it; try it off to see why")
+            train_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
+        started = gr.JSON(label="Started job ids", height=80)
+    with gr.Row():
+        show_all = gr.Checkbox(value=True, label="Show every job on this server (off: only the ones started here)")
+    progress = gr.HTML(elem_id="job-progress")
+    with gr.Row():
+        cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
+        cancel_btn = gr.Button("Cancel job", variant="stop", scale=1)
+        cancel_msg = gr.Markdown()
+    with gr.Row():
+        loss_plot = gr.Plot(label="Loss", elem_id="loss-plot")
+        acc_plot = gr.Plot(label="Accuracy", elem_id="acc-plot")
+    table = gr.Dataframe(headers=job_view.COMPARISON_HEADERS, label="Comparison (finished jobs)",
+                         interactive=False, elem_id="comparison", wrap=True)
+    gr.Markdown("### Look inside a finished job")
+    inspect_choice = gr.Dropdown([], label="Finished job", allow_custom_value=True)
+    with gr.Row():
+        confusion = gr.Plot(label="Confusion matrix", scale=1)
+        with gr.Column(scale=1):
+            confused_text = gr.Markdown()
+            predictions = gr.Gallery(label="Test predictions (mistakes first): true → predicted (confidence)",
+                                     columns=6, height=360)
+    with gr.Accordion("Job state as JSON (what scripts see)", open=False):
+        with gr.Row():
+            status_id = gr.Textbox(label="Job id")
+            status_btn = gr.Button("Show state")
+        status_json = gr.JSON(label="Job state")
+
+    timer = gr.Timer(1.0, active=False)
+    refresh_outputs = [progress, loss_plot, acc_plot, table, cancel_choice, inspect_choice, timer]
+    refresh_inputs = [job_ids, show_all, cancel_choice, inspect_choice]
+    timer.tick(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, show_progress="hidden",
+               api_visibility="private")
+    show_all.change(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, api_visibility="private")
+    exercise_btn.click(run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids], [job_ids, started, timer],
+                       api_name="run_exercise", api_visibility="undocumented", concurrency_limit=None)
+    train_btn.click(train, [data, model, strategy, epochs, img_size, batch_size, lr, normalize, job_ids],
+                    [job_ids, started, timer], api_name="train", concurrency_limit=None)
+    compare_btn.click(compare, [data, epochs, img_size, batch_size, job_ids], [job_ids, started, timer],
+                      api_name="compare", concurrency_limit=None)
+    cancel_btn.click(cancel_job, cancel_choice, cancel_msg, api_name="cancel_job", concurrency_limit=None)
+    status_btn.click(job_status, status_id, status_json, api_name="job_status", concurrency_limit=None)
+    inspect_choice.change(inspect_job, inspect_choice, [confusion, confused_text, predictions],
+                          api_visibility="undocumented", api_name="inspect_job")
+    return data, (refresh, refresh_inputs, refresh_outputs)

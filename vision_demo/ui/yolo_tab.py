@@ -1,0 +1,106 @@
+"""Tab 6, Train a detector: fine-tune (or train from scratch) a YOLO detector on a YOLO-format data set.
+
+The default is a generated set of circles, squares and triangles (offline). Loss and mAP curves
+update live from the job's epoch_end events (same Timer pattern and plots as the Train tab); the
+trained model then appears in the Detect tab's model picker.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from vision_demo.jobs import JobRegistry
+from vision_demo.ui import job_view
+from vision_demo.ui.common import gallery_items, intro, user_errors
+
+
+def make_handlers(registry: JobRegistry):
+
+    @user_errors
+    def check_data(source, zip_file):
+        """Validate a YOLO data set; returns (report text, the data.yaml to train with: it replaces the box)."""
+        from vision_demo.datasets.yolo import prepare_yolo_dataset
+
+        yaml_path, report = prepare_yolo_dataset(zip_file or (source or "").strip() or "shapes")
+        status = "ready to train" if report.ok else "usable, but some files were left out"
+        return f"**{yaml_path}** — {status}\n\n```\n{report.summary()}\n```", str(yaml_path)
+
+    @user_errors
+    def yolo_train(data, pretrained, epochs, imgsz, job_ids):
+        """Start a YOLO training job; returns its id at once."""
+        from vision_demo.detect.train import YoloTrainConfig, submit
+
+        config = YoloTrainConfig(data=(data or "shapes").strip(), scratch=(pretrained == "scratch"),
+                                 epochs=int(epochs), imgsz=int(imgsz))
+        job_id = submit(registry, config)
+        return (job_ids or []) + [job_id], [job_id], gr.Timer(active=True)
+
+    def refresh(job_ids, show_all, inspect_choice):
+        states = registry.snapshot(None if show_all else (job_ids or []), kind="detect")
+        finished = [(f"{s.name} [{s.id[-6:]}] mAP50 {(s.result or {}).get('map50', 0):.2f}", s.id)
+                    for s in reversed(states) if s.status == "finished" and s.result]
+        ids = [c[1] for c in finished]
+        return (
+            job_view.progress_html(states),
+            job_view.history_figure(states, job_view.YOLO_LOSS, "Training losses", "loss"),
+            job_view.history_figure(states, job_view.YOLO_METRICS, "Validation mAP", "mAP"),
+            gr.Dropdown(choices=finished, value=inspect_choice if inspect_choice in ids else (ids[0] if ids else None)),
+            gr.Dropdown(choices=job_view.running_choices(states)),
+            gr.Timer(active=not job_view.all_done(states)),
+        )
+
+    @user_errors
+    def show_result(job_id):
+        if not job_id:
+            return None, []
+        result = registry.get(job_id).result or {}
+        images = [(p, "validation image") for p in result.get("val_images") or []]
+        return job_view.yolo_per_class_rows(result) or None, gallery_items(images, size=320)
+
+    return check_data, yolo_train, refresh, show_result
+
+
+def build(registry: JobRegistry, cancel_job):
+    check_data, yolo_train, refresh, show_result = make_handlers(registry)
+    intro("**Train a detector.** Start from the bundled person detector and teach it new classes in a few epochs — "
+          "or from scratch, and see how far random weights get in the same time.\n"
+          "mAP50 counts a box as right when it overlaps the truth by half; mAP50-95 also asks for tight boxes.")
+    job_ids = gr.State([])
+    with gr.Row():
+        data = gr.Textbox(value="shapes", label="YOLO data set",
+                          info="'shapes' (generated), a folder with data.yaml + images/ + labels/, or a data.yaml path",
+                          scale=3)
+        zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], scale=2, height=90)
+        check_btn = gr.Button("Check data set", scale=1)
+    report = gr.Markdown()
+    with gr.Row():
+        pretrained = gr.Radio(["pretrained", "scratch"], value="pretrained", label="Start from",
+                              info="pretrained: the bundled person detector · scratch: random weights")
+        epochs = gr.Slider(1, 50, value=6, step=1, label="Epochs")
+        imgsz = gr.Slider(160, 640, value=320, step=32, label="Image size (imgsz)")
+        train_btn = gr.Button("Train detector", variant="primary", elem_id="yolo-train-btn")
+    started = gr.JSON(label="Started job ids", height=80)
+    show_all = gr.Checkbox(value=True, label="Show every detection job on this server")
+    progress = gr.HTML()
+    with gr.Row():
+        cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
+        cancel_btn = gr.Button("Cancel job", variant="stop", scale=1)
+        cancel_msg = gr.Markdown()
+    with gr.Row():
+        loss_plot = gr.Plot(label="Losses")
+        map_plot = gr.Plot(label="mAP")
+    inspect_choice = gr.Dropdown([], label="Finished detection job", allow_custom_value=True)
+    metrics = gr.Dataframe(headers=job_view.PER_CLASS_HEADERS, label="Final metrics per class", interactive=False)
+    gallery = gr.Gallery(label="Validation images with predicted boxes", columns=4, height=360)
+
+    timer = gr.Timer(1.0, active=False)
+    outputs = [progress, loss_plot, map_plot, inspect_choice, cancel_choice, timer]
+    inputs = [job_ids, show_all, inspect_choice]
+    timer.tick(refresh, inputs, outputs, concurrency_limit=None, show_progress="hidden", api_visibility="private")
+    show_all.change(refresh, inputs, outputs, concurrency_limit=None, api_visibility="private")
+    check_btn.click(check_data, [data, zip_file], [report, data], api_visibility="undocumented",
+                    api_name="check_yolo_data")
+    train_btn.click(yolo_train, [data, pretrained, epochs, imgsz, job_ids], [job_ids, started, timer],
+                    api_name="yolo_train", concurrency_limit=None)
+    cancel_btn.click(cancel_job, cancel_choice, cancel_msg, api_visibility="private")
+    inspect_choice.change(show_result, inspect_choice, [metrics, gallery], api_visibility="private")
+    return (refresh, inputs, outputs)
