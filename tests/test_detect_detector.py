@@ -1,0 +1,90 @@
+"""Detection with the bundled person detector: real model, real image, offline."""
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vision_demo.errors import BadImageError
+
+
+def _asset(name: str) -> Path:
+    import ultralytics
+    return Path(ultralytics.__file__).parent / "assets" / name
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from vision_demo.detect.detector import get_detector
+    return get_detector()
+
+
+@pytest.mark.slow
+def test_bus_has_people_inside_the_image_with_timings(detector, no_network):
+    det = detector.predict(_asset("bus.jpg"), conf=0.25, imgsz=640)
+    people = [b for b in det.boxes if b["class_name"] in ("Normal", "Fall") and b["confidence"] >= 0.25]
+    assert len(people) >= 2
+    width, height = det.image_size
+    assert (width, height) == Image.open(_asset("bus.jpg")).size
+    for b in det.boxes:
+        x1, y1, x2, y2 = b["xyxy"]
+        assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+        assert all(0 <= v <= 1 for v in b["xywhn"])
+    assert det.annotated.shape == (height, width, 3) and det.annotated.dtype == np.uint8
+    assert not np.array_equal(det.annotated, np.asarray(Image.open(_asset("bus.jpg")).convert("RGB")))  # boxes drawn
+    for key in ("preprocess", "inference", "postprocess", "draw", "total"):
+        assert det.timings_ms[key] >= 0
+    assert det.timings_ms["inference"] > 0 and det.timings_ms["total"] >= det.timings_ms["inference"]
+    assert no_network == []
+
+
+def test_same_weights_give_the_same_detector(detector):
+    from vision_demo.detect.detector import get_detector
+    assert get_detector(None) is detector and get_detector("person (bundled)") is detector
+    assert detector.names == {0: "Normal", 1: "Fall"}
+
+
+def test_bad_inputs_raise_bad_image_and_the_detector_keeps_working(detector, tmp_path):
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not a picture")
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(_asset("bus.jpg").read_bytes()[:300])
+    for bad in (b"", b"\x00\x01corrupt bytes", text, truncated):
+        with pytest.raises(BadImageError):
+            detector.predict(bad, imgsz=320)
+    det = detector.predict(_asset("zidane.jpg"), imgsz=320)
+    assert len(det.boxes) >= 1
+
+
+def test_class_filter_and_bad_settings(detector):
+    from vision_demo.errors import VisionDemoError
+    det = detector.predict(_asset("bus.jpg"), imgsz=320, classes=["Fall"])
+    assert all(b["class_name"] == "Fall" for b in det.boxes)
+    with pytest.raises(VisionDemoError, match="unknown class"):
+        detector.predict(_asset("bus.jpg"), imgsz=320, classes=["giraffe"])
+    with pytest.raises(VisionDemoError, match="conf"):
+        detector.predict(_asset("bus.jpg"), conf=1.5)
+
+
+@pytest.mark.slow
+def test_predict_frame_drops_frames_while_the_model_is_busy(detector):
+    big = np.asarray(Image.open(_asset("bus.jpg")).convert("RGB"))
+    first: list = []
+    worker = threading.Thread(target=lambda: first.append(detector.predict_frame(big, imgsz=640)))
+    worker.start()
+    deadline = time.time() + 10
+    while not detector._lock.locked() and worker.is_alive() and time.time() < deadline:
+        time.sleep(0.001)
+    assert detector._lock.locked(), "the first frame never started"
+    dropped_before = detector.frames_dropped
+    started = time.perf_counter()
+    assert detector.predict_frame(big, imgsz=640) is None       # busy: dropped, not queued
+    assert time.perf_counter() - started < 0.05                  # and it did not wait
+    assert detector.frames_dropped == dropped_before + 1
+    worker.join(30)
+    assert first and first[0] is not None and first[0].boxes
+    # frames are shrunk to the model's size before inference
+    assert max(first[0].image_size) == 640
+    assert detector.predict_frame(big, imgsz=320) is not None   # free again: processed
