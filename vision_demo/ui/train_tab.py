@@ -43,7 +43,7 @@ def make_handlers(registry: JobRegistry):
         from vision_demo.classify import train as core
 
         job_id = core.submit(registry, _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize))
-        return (job_ids or []) + [job_id], [job_id], gr.Timer(active=True)
+        return (job_ids or []) + [job_id], [job_id]
 
     @user_errors
     def compare(data, epochs, img_size, batch_size, job_ids):
@@ -52,7 +52,7 @@ def make_handlers(registry: JobRegistry):
 
         ids = core.submit_compare(registry, data=(data or "scenes").strip(), epochs=int(epochs),
                                   img_size=int(img_size), batch_size=int(batch_size))
-        return (job_ids or []) + list(ids), list(ids), gr.Timer(active=True)
+        return (job_ids or []) + list(ids), list(ids)
 
     @user_errors
     def run_exercise(exercise, data, epochs, img_size, batch_size, job_ids):
@@ -63,7 +63,7 @@ def make_handlers(registry: JobRegistry):
             raise gr.Error("Pick an exercise first.")
         ids = core.submit_preset(registry, exercise, data=(data or "scenes").strip(), epochs=int(epochs),
                                  img_size=int(img_size), batch_size=int(batch_size))
-        return (job_ids or []) + list(ids), list(ids), gr.Timer(active=True)
+        return (job_ids or []) + list(ids), list(ids)
 
     def refresh(job_ids, show_all, cancel_choice, inspect_choice):
         """One timer tick: redraw from a snapshot; the timer stops when every job shown is done."""
@@ -176,12 +176,15 @@ def build(registry: JobRegistry):
     timer.tick(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, show_progress="hidden",
                api_visibility="private")
     show_all.change(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, api_visibility="private")
-    exercise_btn.click(run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids], [job_ids, started, timer],
-                       api_name="run_exercise", api_visibility="undocumented", concurrency_limit=None)
+    # Submitting returns the job ids at once; then the timer starts (a separate step, so scripts get just the ids).
+    start_timer = dict(fn=lambda: gr.Timer(active=True), inputs=None, outputs=timer, api_visibility="private")
+    exercise_btn.click(run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids], [job_ids, started],
+                       api_name="run_exercise", api_visibility="undocumented", concurrency_limit=None
+                       ).success(**start_timer)
     train_btn.click(train, [data, model, strategy, epochs, img_size, batch_size, lr, normalize, job_ids],
-                    [job_ids, started, timer], api_name="train", concurrency_limit=None)
-    compare_btn.click(compare, [data, epochs, img_size, batch_size, job_ids], [job_ids, started, timer],
-                      api_name="compare", concurrency_limit=None)
+                    [job_ids, started], api_name="train", concurrency_limit=None).success(**start_timer)
+    compare_btn.click(compare, [data, epochs, img_size, batch_size, job_ids], [job_ids, started],
+                      api_name="compare", concurrency_limit=None).success(**start_timer)
     cancel_btn.click(cancel_job, cancel_choice, cancel_msg, api_name="cancel_job", concurrency_limit=None)
     status_btn.click(job_status, status_id, status_json, api_name="job_status", concurrency_limit=None)
     inspect_choice.change(inspect_job, inspect_choice, [confusion, confused_text, predictions],

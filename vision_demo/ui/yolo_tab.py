@@ -32,7 +32,7 @@ def make_handlers(registry: JobRegistry):
         config = YoloTrainConfig(data=(data or "shapes").strip(), scratch=(pretrained == "scratch"),
                                  epochs=int(epochs), imgsz=int(imgsz))
         job_id = submit(registry, config)
-        return (job_ids or []) + [job_id], [job_id], gr.Timer(active=True)
+        return (job_ids or []) + [job_id], [job_id]
 
     def refresh(job_ids, show_all, inspect_choice):
         states = registry.snapshot(None if show_all else (job_ids or []), kind="detect")
@@ -99,8 +99,9 @@ def build(registry: JobRegistry, cancel_job):
     show_all.change(refresh, inputs, outputs, concurrency_limit=None, api_visibility="private")
     check_btn.click(check_data, [data, zip_file], [report, data], api_visibility="undocumented",
                     api_name="check_yolo_data")
-    train_btn.click(yolo_train, [data, pretrained, epochs, imgsz, job_ids], [job_ids, started, timer],
-                    api_name="yolo_train", concurrency_limit=None)
+    train_btn.click(yolo_train, [data, pretrained, epochs, imgsz, job_ids], [job_ids, started],
+                    api_name="yolo_train", concurrency_limit=None).success(
+        lambda: gr.Timer(active=True), None, timer, api_visibility="private")
     cancel_btn.click(cancel_job, cancel_choice, cancel_msg, api_visibility="private")
     inspect_choice.change(show_result, inspect_choice, [metrics, gallery], api_visibility="private")
     return (refresh, inputs, outputs)

@@ -1,0 +1,99 @@
+"""A real app server on 127.0.0.1, driven through gradio_client the way a script would: detect, train, errors.
+
+No network: every test runs under `no_network` (a connection off this machine fails the test).
+"""
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+def _bus() -> str:
+    import importlib.util
+
+    return str(Path(importlib.util.find_spec("ultralytics").origin).parent / "assets" / "bus.jpg")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui.app import build_demo, launch_options
+
+    registry = JobRegistry(tmp_path_factory.mktemp("jobs"))
+    demo = build_demo(registry, warm_up=False)
+    options = launch_options()
+    options.pop("server_name"), options.pop("server_port")
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=port, **options)
+    client = gradio_client.Client(f"http://127.0.0.1:{port}/", analytics_enabled=False, verbose=False)
+    yield client, registry
+    client.close()
+    demo.close()
+    registry.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tiny_scenes(tmp_path_factory):
+    from vision_demo.datasets.scenes import write_scenes
+
+    out = tmp_path_factory.mktemp("scenes")
+    write_scenes(out, per_class=5, size=48, seed=1, test_per_class=3)
+    return str(out)
+
+
+def test_api_names_are_the_documented_ones(server, no_network):
+    client, _ = server
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    for name in ("detect", "train", "compare", "job_status", "cancel_job", "predict", "yolo_train", "sliding_window"):
+        assert f"/{name}" in names
+    assert not no_network
+
+
+@pytest.mark.slow
+def test_detect_finds_the_people_on_the_bus(server, no_network):
+    client, _ = server
+    annotated, table, latency = client.predict(gradio_client.handle_file(_bus()), "person (bundled)", 0.25, 0.7, [],
+                                               api_name="/detect")
+    assert Path(annotated).is_file() and Path(annotated).stat().st_size > 1000
+    people = [row for row in table["data"] if row[0] == "Normal"]
+    assert len(people) >= 3, table          # four people stand by the bus
+    assert all(0.25 <= row[1] <= 1 for row in people)
+    assert "boxes" in latency and "inference" in latency
+    assert not no_network
+
+
+@pytest.mark.slow
+def test_train_a_tiny_job_and_poll_its_status(server, tiny_scenes, no_network):
+    client, _ = server
+    ids = client.predict(tiny_scenes, "simple_cnn", "scratch", 1, 48, 8, 0, True, api_name="/train")
+    assert isinstance(ids, list) and len(ids) == 1  # the handler returns at once with the new job's id
+    job_id = ids[0]
+    deadline = time.time() + 120
+    while True:
+        state = client.predict(job_id, api_name="/job_status")
+        if state["status"] in ("finished", "failed", "cancelled") or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert state["status"] == "finished", state.get("error")
+    assert 0.0 <= state["result"]["test_acc"] <= 1.0
+    assert state["history"] and state["history"][0]["epoch"] == 1
+    assert not no_network
+
+
+def test_a_text_file_as_image_is_a_readable_error_and_the_server_goes_on(server, tmp_path, no_network):
+    client, _ = server
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("this is not a picture")
+    with pytest.raises(Exception) as info:
+        client.predict(gradio_client.handle_file(str(fake)), "person (bundled)", 0.25, 0.7, [], api_name="/detect")
+    message = str(info.value)
+    assert "holiday.jpg" in message and "not an image" in message, message
+    assert "Traceback" not in message and "/gradio/" not in message
+    with pytest.raises(Exception, match="No job with id"):
+        client.predict("no-such-job", api_name="/job_status")
+    assert client.predict("no-such-job", api_name="/cancel_job").startswith("Job no-such-job is not running")
+    assert not no_network
