@@ -1,0 +1,82 @@
+"""`python -m vision_demo train / compare`: result files with the contract's keys; bad options are one line."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vision_demo.cli import main
+
+from test_classify_predict import write_squares
+from test_classify_train import RESULT_KEYS
+
+
+@pytest.fixture(scope="module")
+def squares(tmp_path_factory):
+    return str(write_squares(tmp_path_factory.mktemp("cli-squares"), train=8, test=4, size=32))
+
+
+@pytest.mark.slow
+def test_train_writes_result_json(squares, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--data", squares, "--model", "simple_cnn", "--strategy", "scratch", "--epochs", "2",
+                 "--img-size", "32", "--batch-size", "8", "--out", str(out), "--no-normalize", "--seed", "3"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    result = json.loads((out / "result.json").read_text())
+    assert RESULT_KEYS <= set(result)
+    assert result["normalize"] is False and result["seed"] == 3 and len(result["epochs"]) == 2
+    assert "test acc" in printed and "24,086 / 24,086" in printed
+    assert (out / "jobs").is_dir()
+
+
+@pytest.mark.slow
+def test_compare_writes_one_result_per_run_and_a_comparison(squares, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code = main(["compare", "--data", squares, "--epochs", "1", "--img-size", "32", "--batch-size", "8",
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert [(r["model"], r["strategy"], r["status"]) for r in comparison["runs"]] == [
+        ("simple_cnn", "scratch", "finished"), ("resnet18", "scratch", "finished"),
+        ("efficientnet_lite0", "frozen", "finished"), ("efficientnet_lite0", "finetune", "finished")]
+    for name in ("simple_cnn-scratch", "resnet18-scratch", "efficientnet_lite0-frozen", "efficientnet_lite0-finetune"):
+        assert RESULT_KEYS <= set(json.loads((out / name / "result.json").read_text()))
+    table = capsys.readouterr().out
+    assert "weights" in table and "bundled" in table
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["train", "--model", "alexnet"], 2, "invalid choice: 'alexnet'"),
+    (["train", "--model", "simple_cnn", "--strategy", "frozen"], 1, "simple_cnn has none"),
+    (["train", "--data", "/no/such/folder"], 1, "data not found: /no/such/folder"),
+    (["train", "--epochs", "many"], 2, "invalid int value"),
+    (["compare", "--img-size", "4"], 1, "image size must be between"),
+])
+def test_bad_options_are_one_line_and_a_nonzero_exit(args, code, message, capsys):
+    try:
+        got = main(args)
+    except SystemExit as exit:   # argparse's own checks
+        got = exit.code
+    err = capsys.readouterr().err
+    assert got == code
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_failed_job_is_a_nonzero_exit_with_its_error(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    (empty / "train" / "a").mkdir(parents=True)
+    code = main(["train", "--data", str(empty), "--model", "simple_cnn", "--strategy", "scratch", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_real_command_line_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vision_demo", "train", "--model", "resnet18", "--strategy", "frozen"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "VISION_DEMO_HOME": str(tmp_path / "work"),
+                               "TORCH_HOME": str(tmp_path / "torch"), "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "error: ResNet-18's ImageNet weights need the internet: use efficientnet_lite0 "
+        "(its weights are bundled, works offline) or run with --online"]

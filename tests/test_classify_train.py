@@ -1,0 +1,166 @@
+"""Real short training runs through the job registry on small generated scenes.
+
+Frozen = feature extraction: the backbone must run once per image (counted with a real forward hook);
+the four-run comparison finishes with the fine-tune job starting from the frozen job's head; a cancel
+stops within one batch; a GPU out-of-memory error becomes the lesson's advice.
+"""
+import threading
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from vision_demo.classify.train import (PRESETS, TrainConfig, oom_as_advice, submit, submit_compare,
+                                        submit_preset, train_one_epoch)
+from vision_demo.errors import VisionDemoError
+from vision_demo.jobs import JobRegistry
+
+RESULT_KEYS = {"model", "model_label", "strategy", "weights_source", "device", "img_size", "normalize", "classes",
+               "epochs", "test_acc", "confusion_matrix", "per_class", "most_confused", "wall_seconds",
+               "images_per_second", "trainable_params", "total_params", "peak_memory_mb", "feature_extraction",
+               "checkpoint", "predictions", "data_report"}
+EPOCH_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"}
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    from vision_demo.datasets.scenes import write_scenes
+
+    root = tmp_path_factory.mktemp("scenes")
+    write_scenes(root, per_class=12, size=64, seed=1, test_per_class=8)
+    return str(root)
+
+
+class StemCounter:
+    """Counts the images that go through every 3-input-channel convolution (a backbone's first layer)."""
+
+    def __init__(self, module_type=nn.Conv2d):
+        self.images, self.calls, self.module_type = 0, 0, module_type
+        self._lock = threading.Lock()
+
+    def __call__(self, module, args):
+        if isinstance(module, self.module_type) and getattr(module, "in_channels", None) == 3:
+            with self._lock:
+                self.images += args[0].shape[0]
+                self.calls += 1
+
+    def __enter__(self):
+        self._handle = torch.nn.modules.module.register_module_forward_pre_hook(self)
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.remove()
+
+
+@pytest.mark.slow
+def test_frozen_backbone_runs_once_per_image_and_beats_chance(scenes, tmp_path, no_network):
+    registry = JobRegistry(tmp_path / "jobs")
+    events = []
+    registry.add_listener(events.append)
+    config = TrainConfig(data=scenes, model="efficientnet_lite0", strategy="frozen", epochs=4, img_size=64)
+    with StemCounter() as stem:
+        state = registry.wait(submit(registry, config), timeout=120)
+    assert state.status == "finished", state.error
+    result = state.result
+    assert RESULT_KEYS <= set(result)
+    n_images = sum(sum(c.values()) for c in result["data_report"]["counts"].values())
+    assert n_images == 6 * (12 + 8)
+    assert stem.images == n_images          # 4 epochs, yet every image went through the backbone once
+    assert result["test_acc"] > 0.5         # chance is 1/6
+    assert result["weights_source"] == "bundled"
+    assert result["trainable_params"] == 1280 * 6 + 6
+    fx = result["feature_extraction"]
+    assert fx["feature_dim"] == 1280 and fx["extract_seconds"] > 0
+    print(f"\nfrozen: extract {fx['extract_seconds']:.2f} s, head {1000 * fx['head_seconds_per_epoch']:.1f} ms/epoch, "
+          f"epoch seconds {[round(e['seconds'], 3) for e in result['epochs']]}")
+    epoch_events = [e.data for e in events if e.type == "epoch_end"]
+    assert [e["epoch"] for e in epoch_events] == [1, 2, 3, 4]
+    assert all(EPOCH_KEYS <= set(e) for e in epoch_events)
+    progress = [e.data for e in events if e.type == "progress"]
+    assert any("extracting features" in p["message"] for p in progress)
+    assert all(0.0 <= p["fraction"] <= 1.0 for p in progress)
+    matrix = result["confusion_matrix"]
+    assert sum(map(sum, matrix)) == 48 and sum(matrix[i][i] for i in range(6)) == round(result["test_acc"] * 48)
+    assert set(result["per_class"]) == set(result["classes"])
+    assert 0 < len(result["predictions"]) <= 48
+    assert (tmp_path / "jobs" / state.id / "model.pt").is_file()
+
+
+@pytest.mark.slow
+def test_compare_runs_all_four_and_finetune_starts_from_the_frozen_head(scenes, tmp_path):
+    registry = JobRegistry(tmp_path / "jobs")
+    ids = submit_compare(registry, data=scenes, epochs=1, img_size=48, batch_size=16)
+    states = [registry.wait(i, timeout=120) for i in ids]
+    assert [s.status for s in states] == ["finished"] * 4, [s.error for s in states]
+    results = [s.result for s in states]
+    assert [(r["model"], r["strategy"]) for r in results] == [
+        ("simple_cnn", "scratch"), ("resnet18", "scratch"), ("efficientnet_lite0", "frozen"),
+        ("efficientnet_lite0", "finetune")]
+    frozen, finetune = results[2], results[3]
+    assert finetune["init_from"] == frozen["checkpoint"]
+    assert frozen["trainable_params"] < finetune["trainable_params"] < results[1]["trainable_params"]
+    assert [r["weights_source"] for r in results] == ["none", "none", "bundled", "bundled"]
+    for r in results:
+        print(f"{r['model_label']:45s} acc {r['test_acc']:.3f}  {r['wall_seconds']:.1f} s  "
+              f"{r['images_per_second']:.0f} img/s")
+        assert r["images_per_second"] > 0 and len(r["epochs"]) == 1
+
+
+@pytest.mark.slow
+def test_cancel_mid_epoch_stops_within_one_batch(scenes, tmp_path):
+    from torchvision.models import ResNet
+
+    registry = JobRegistry(tmp_path / "jobs")
+    config = TrainConfig(data=scenes, model="resnet18", strategy="scratch", epochs=3, img_size=48, batch_size=4)
+    with StemCounter() as stem:   # ResNet's conv1 sees every training batch
+        job_id = submit(registry, config)
+        deadline = time.monotonic() + 60
+        while stem.calls < 3 and time.monotonic() < deadline:   # a few batches into epoch 1 (18 batches)
+            time.sleep(0.005)
+        batches_at_cancel = stem.calls
+        assert registry.cancel(job_id)
+        state = registry.wait(job_id, timeout=30)
+    assert state.status == "cancelled"
+    assert state.history == []                        # stopped inside the first epoch
+    assert stem.calls - batches_at_cancel <= 1        # at most the batch already running
+    assert not (tmp_path / "jobs" / job_id / "model.pt").exists()
+
+
+class OutOfMemoryOnForward(nn.Module):
+    """A real module that fails the way a too-big batch fails on a GPU (there is no GPU here)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_cuda_out_of_memory_becomes_the_lesson_advice():
+    model = OutOfMemoryOnForward()
+    batches = [(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long))]
+    optimizer = torch.optim.Adam(model.parameters())
+    with pytest.raises(VisionDemoError, match="halve the batch size"):
+        with oom_as_advice():
+            train_one_epoch(model, nn.CrossEntropyLoss(), optimizer, batches, torch.device("cpu"), 1)
+    with pytest.raises(RuntimeError, match="shape"):   # other errors pass through unchanged
+        with oom_as_advice():
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+
+def test_bad_configs_fail_before_anything_is_queued(tmp_path):
+    registry = JobRegistry(tmp_path / "jobs")
+    bad = [dict(model="simple_cnn", strategy="finetune"), dict(model="alexnet"), dict(strategy="distill"),
+           dict(epochs=0), dict(img_size=8), dict(lr=5.0), dict(data=str(tmp_path / "missing")),
+           dict(strategy="finetune", init_from="no-such-job")]
+    for kwargs in bad:
+        with pytest.raises(VisionDemoError):
+            submit(registry, TrainConfig(**kwargs))
+    with pytest.raises(VisionDemoError, match="unknown training option"):
+        TrainConfig.from_dict({"modle": "resnet18"})
+    with pytest.raises(VisionDemoError, match="unknown preset"):
+        submit_preset(registry, "Exercise 9")
+    assert registry.snapshot() == []
+    assert len(PRESETS) == 5 and all(PRESETS.values())
