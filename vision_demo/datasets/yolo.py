@@ -68,7 +68,8 @@ def prepare_yolo_dataset(source=None) -> tuple[Path, YoloReport]:
         return _prepare_yaml(path, label=str(path))
     if path.is_dir():
         return _prepare_folder(path, label=str(path))
-    if os.sep not in text and "/" not in text and not path.suffix or path.suffix.lower() in (".yaml", ".yml"):
+    bare_name = os.sep not in text and "/" not in text
+    if bare_name and (not path.suffix or path.suffix.lower() in (".yaml", ".yml")):
         return _prepare_named(text)
     raise VisionDemoError(f"{text}: no such file or folder. Give a YOLO folder (images/, labels/, data.yaml), "
                           "a .zip of one, its data.yaml, or 'shapes' for the generated set")

@@ -63,15 +63,25 @@ def default_weights() -> Path:
 
 
 def _cached_coco(name: str) -> Path | None:
-    """A COCO model already on disk: WORK/weights first, then Ultralytics' own weights folder."""
+    """A COCO model already on disk: WORK/weights first, then the weights_dir of an Ultralytics settings file
+    (ours, or the user's own ~/.config/Ultralytics one). Only reads files: importing ultralytics here would
+    cost a second and a half on every UI start."""
+    import json
+    import os
+    import sys
+
     candidates = [settings.subdir("weights") / name]
-    try:
-        from vision_demo.detect.runtime import ultralytics_ready
-        ultralytics_ready()
-        from ultralytics.utils import SETTINGS
-        candidates.append(Path(SETTINGS["weights_dir"]) / name)
-    except ImportError:
-        pass
+    if "ultralytics.utils" in sys.modules:
+        candidates.append(Path(sys.modules["ultralytics.utils"].SETTINGS["weights_dir"]) / name)
+    config_dirs = [os.environ.get("YOLO_CONFIG_DIR"), Path.home() / ".config"]
+    for folder in filter(None, config_dirs):
+        settings_file = Path(folder) / "Ultralytics" / "settings.json"
+        try:
+            weights_dir = json.loads(settings_file.read_text()).get("weights_dir")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if weights_dir:
+            candidates.append(Path(weights_dir) / name)
     return next((p for p in candidates if p.is_file() and p.stat().st_size > 100_000), None)
 
 
