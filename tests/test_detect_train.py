@@ -60,10 +60,17 @@ def test_tiny_training_reports_epochs_once_and_a_full_result(tiny_set, tmp_path,
 def test_cancel_stops_a_training_within_a_batch(tiny_set, tmp_path, no_network):
     registry = JobRegistry(tmp_path)
     first_batch = threading.Event()
-    registry.add_listener(lambda e: first_batch.set() if e.type == "progress" and "batch" in e.data.get("message", "") else None)
+    messages = []
+
+    def listen(event):
+        messages.append(event.data.get("message", ""))
+        if event.type == "progress" and "batch" in event.data.get("message", ""):
+            first_batch.set()
+    registry.add_listener(listen)
     job_id = submit(registry, YoloTrainConfig(data=str(tiny_set), epochs=50, imgsz=160, batch=4, scratch=True))
     assert first_batch.wait(120), "training never started"
     assert registry.cancel(job_id)
     state = registry.wait(job_id, timeout=60)
     assert state.status == "cancelled"
     assert len(state.history) < 2 and state.result is None
+    assert any(m.startswith("stopped after batch") for m in messages)

@@ -105,6 +105,11 @@ class Detector:
         finally:
             self._lock.release()
 
+    def warmup(self, imgsz: int = 640) -> float:
+        """Run one prediction on a blank image; returns its ms. The first call sets up the predictor
+        (fusing layers, allocating buffers) and takes seconds: do it before the first user waits."""
+        return self.predict(np.zeros((imgsz, imgsz, 3), np.uint8), imgsz=imgsz).timings_ms["total"]
+
     # ---- internals ---------------------------------------------------------------------------
     @staticmethod
     def _decode(image) -> np.ndarray:

@@ -94,8 +94,8 @@ class _Bridge:
         self._in_epoch, self._batch, self._epoch_start = True, 0, time.time()
 
     def on_train_batch_end(self, trainer) -> None:
-        self.ctx.check_stop()  # JobCancelled leaves model.train() right here, after this batch
         self._batch += 1
+        self._stop_if_asked(f"after batch {self._batch} of epoch {trainer.epoch + 1}")
         now = time.time()
         if now - self._last_progress >= 0.5:
             self._last_progress = now
@@ -108,7 +108,14 @@ class _Bridge:
                           message=f"epoch {epoch}/{self.epochs}, batch {self._batch}/{nb} {loss_text}".strip())
 
     def on_val_batch_end(self, validator) -> None:
-        self.ctx.check_stop()
+        self._stop_if_asked("during validation")
+
+    def _stop_if_asked(self, where: str) -> None:
+        """Raise JobCancelled (leaving model.train() right here) when the user pressed stop."""
+        if self.ctx.stop_requested:
+            self.ctx.emit("progress", message=f"stopped {where}: raised at a batch boundary instead of "
+                                              "trainer.stop, so no further validation or saving runs")
+            self.ctx.check_stop()
 
     def on_fit_epoch_end(self, trainer) -> None:
         metrics = _box_metrics(trainer.metrics)
