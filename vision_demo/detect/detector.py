@@ -242,3 +242,10 @@ def clear_detectors() -> None:
     """Forget loaded models (frees their memory; the next get_detector loads again)."""
     with _cache_lock:
         _detectors.clear()
+
+
+def load_uploaded_weights(path) -> Path:
+    """See weights.load_uploaded_weights (kept here too: the contract lists it with the detector)."""
+    from vision_demo.detect.weights import load_uploaded_weights as _load
+
+    return _load(path)
