@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,22 +317,44 @@ def _prepare_yaml_data(data: dict, root: Path, label: str) -> tuple[Path, YoloRe
     if not good.get("val"):
         good["val"] = good["train"]
 
-    key = hashlib.sha1(str(root).encode()).hexdigest()[:8]
+    # The prepared folder is named by what it holds (files, their times, the names): preparing the same data
+    # again reuses it (and Ultralytics' label cache in it), and a job still training on an older version
+    # keeps its files, because nothing is ever rebuilt in place.
+    fingerprint = hashlib.sha1(repr((names, sorted(
+        (split, str(image), image.stat().st_mtime_ns, _mtime(_label_path(image)))
+        for split, images in good.items() for image in images))).encode()).hexdigest()[:10]
     base = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(label).stem)[:40] or "data"
-    out = settings.subdir("datasets", "prepared") / f"{base}-{key}"
-    if out.exists():
-        shutil.rmtree(out)
-    for split, images in good.items():
-        for image in images:
-            rel = _unique_rel(image, root, split)
-            _link(image, out / "images" / split / rel)
-            label_file = _label_path(image)
-            if label_file.is_file():
-                _link(label_file, (out / "labels" / split / rel).with_suffix(".txt"))
-    yaml_path = out / "data.yaml"
-    yaml_path.write_text(yaml.safe_dump({"path": str(out), **{s: f"images/{s}" for s in good},
-                                         "names": dict(enumerate(names))}, sort_keys=False))
-    return yaml_path, report
+    parent = settings.subdir("datasets", "prepared")
+    out = parent / f"{base}-{fingerprint}"
+    if (out / "data.yaml").is_file():
+        return out / "data.yaml", report
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp", dir=parent))
+    try:
+        for split, images in good.items():
+            for image in images:
+                rel = _unique_rel(image, root, split)
+                _link(image, tmp / "images" / split / rel)
+                label_file = _label_path(image)
+                if label_file.is_file():
+                    _link(label_file, (tmp / "labels" / split / rel).with_suffix(".txt"))
+        (tmp / "data.yaml").write_text(yaml.safe_dump({"path": str(out), **{s: f"images/{s}" for s in good},
+                                                       "names": dict(enumerate(names))}, sort_keys=False))
+        try:
+            os.rename(tmp, out)
+        except OSError:  # prepared by someone else meanwhile
+            if not (out / "data.yaml").is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out / "data.yaml", report
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _unique_rel(image: Path, root: Path, split: str) -> Path:

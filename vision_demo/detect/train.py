@@ -23,14 +23,11 @@ JobCancelled from the callback instead: training stops right after the current b
 """
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vision_demo.errors import JobCancelled, VisionDemoError
-
-log = logging.getLogger(__name__)
 
 SCRATCH_MODEL = "yolov8n.yaml"   # the architecture only, random weights (ships inside ultralytics/cfg)
 VAL_IMAGES_SHOWN = 6             # validation images saved with the trained model's boxes drawn

@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from vision_demo import settings
 from vision_demo.errors import VisionDemoError
-
-log = logging.getLogger(__name__)
 
 BUNDLED_KEY = "person (bundled)"
 COCO_MODELS = ("yolov8n.pt", "yolo11n.pt")   # small enough for a CPU in class (~3 M parameters)
