@@ -220,7 +220,7 @@ _load_locks: dict[str, threading.Lock] = {}
 
 
 def get_detector(weights=None, registry=None) -> Detector:
-    """The Detector for these weights (None -> the bundled person detector), loaded once per process."""
+    """The Detector for these weights (None -> the bundled person detector), loaded and warmed up once per process."""
     from vision_demo.detect.weights import resolve_weights
 
     path = str(resolve_weights(weights, registry=registry))
@@ -233,6 +233,9 @@ def get_detector(weights=None, registry=None) -> Detector:
             if path in _detectors:
                 return _detectors[path]
         detector = Detector(Path(path))
+        # The first prediction sets up Ultralytics' predictor and imports torchvision: ~3 s here. Pay it now,
+        # while loading (the UI loads in the background), not on the first image a user sends.
+        detector.warmup(320)
         with _cache_lock:
             _detectors[path] = detector
         return detector
