@@ -81,11 +81,11 @@ def build(demo: gr.Blocks):
         load_btn = gr.Button("Load data set", variant="primary", elem_id="load-data")
         intel_btn = gr.Button("Download Intel Image Classification (online only)")
     resolved = gr.State("scenes")
+    gallery = gr.Gallery(label="Samples per class", columns=SAMPLES_PER_CLASS * 2, height="auto",
+                         elem_id="data-gallery", object_fit="cover")
     with gr.Row():
-        gallery = gr.Gallery(label="Samples per class", columns=SAMPLES_PER_CLASS * 2, height=420,
-                             elem_id="data-gallery", scale=3)
-        counts = gr.Plot(label="Class counts", scale=2)
-    report = gr.Markdown(elem_id="data-report")
+        counts = gr.Plot(label="Class counts", elem_id="data-counts")
+        report = gr.Markdown(elem_id="data-report")
     outputs = [gallery, counts, report, resolved]
     loaded = load_btn.click(load_data, [source, zip_file], outputs, api_visibility="undocumented")
     intel_btn.click(download_intel, None, outputs, api_visibility="undocumented")

@@ -154,8 +154,9 @@ def build(demo: gr.Blocks, registry: JobRegistry):
         refresh_btn = gr.Button("Refresh list", scale=1)
         weights_file = gr.File(label="Upload YOLO weights (.pt, opened safely)", file_types=[".pt"], scale=2,
                                height=90)
-    weights_note = gr.Markdown()
     warm = gr.Markdown(WARMUP.text(), elem_id="detect-warmup")
+    with gr.Accordion("Models not available now, and why", open=False):
+        weights_note = gr.Markdown()
     with gr.Row():
         conf = gr.Slider(0.05, 0.95, value=0.25, step=0.05, label="Confidence threshold (conf)")
         iou = gr.Slider(0.1, 0.95, value=0.7, step=0.05, label="NMS IoU threshold")

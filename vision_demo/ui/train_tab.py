@@ -134,20 +134,19 @@ def build(registry: JobRegistry):
         compare_btn = gr.Button("Compare all four (exercises 1–4)", variant="primary", elem_id="compare-btn", scale=2)
         exercise = gr.Dropdown(list(EXERCISES), value=EXERCISES[0], label="Or one exercise", scale=3)
         exercise_btn = gr.Button("Run exercise", scale=1)
-    with gr.Accordion("Your own choices", open=True):
-        with gr.Row():
-            model = gr.Dropdown([(MODEL_LABELS[m], m) for m in MODELS], value="simple_cnn", label="Model")
-            strategy = gr.Radio(list(STRATEGIES), value="scratch", label="Strategy", info=STRATEGY_INFO, scale=2)
-        with gr.Row():
-            lr = gr.Number(value=0, label="Learning rate (0 = the strategy's default: 1e-3, fine-tune 1e-4)")
-            normalize = gr.Checkbox(value=True, label="ImageNet normalization",
-                                    info="pretrained backbones expect it; try it off to see why")
-            train_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
-        started = gr.JSON(label="Started job ids", height=80)
-    with gr.Row():
-        show_all = gr.Checkbox(value=True, label="Show every job on this server (off: only the ones started here)")
+    with gr.Row(equal_height=True):
+        model = gr.Dropdown([(MODEL_LABELS[m], m) for m in MODELS], value="simple_cnn", label="Or your own: model",
+                            scale=2)
+        strategy = gr.Radio(list(STRATEGIES), value="scratch", label="Strategy", scale=2)
+        lr = gr.Number(value=0, label="Learning rate (0 = default)", minimum=0, scale=1)
+        normalize = gr.Checkbox(value=True, label="ImageNet normalization", scale=1)
+        train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", scale=1)
+    gr.Markdown(f"<small>{STRATEGY_INFO}. Default lr: 1e-3, fine-tune 1e-4. Pretrained backbones expect ImageNet "
+                "normalization: switch it off to see why.</small>")
+    started = gr.JSON(label="Started job ids", visible=False)
     progress = gr.HTML(elem_id="job-progress")
-    with gr.Row():
+    with gr.Row(equal_height=True):
+        show_all = gr.Checkbox(value=True, label="Show every job on this server (off: only yours)", scale=2)
         cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
         cancel_btn = gr.Button("Cancel job", variant="stop", scale=1)
         cancel_msg = gr.Markdown()

@@ -1,0 +1,198 @@
+"""A real browser (Debian's chromium through Playwright) clicks through the app on 127.0.0.1.
+
+Every request the page makes to anything but 127.0.0.1 is aborted and recorded; the test asserts
+there was none (fonts, plotly.js and the frontend are all served by the app itself). The webcam is
+chromium's fake camera playing a y4m file made from bus.jpg.
+
+Never `playwright install`: the browser is /usr/bin/chromium (apt-get install chromium).
+Screenshots go to tests/artifacts/ (gitignored).
+"""
+import os
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: apt-get install chromium")]
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+def _bus() -> Path:
+    import importlib.util
+
+    return Path(importlib.util.find_spec("ultralytics").origin).parent / "assets" / "bus.jpg"
+
+
+def write_y4m(image_path: Path, out: Path, width: int = 640, height: int = 480, frames: int = 10) -> Path:
+    """A few seconds of 'video' of one still picture, in the YUV4MPEG2 format chromium's fake camera plays."""
+    from PIL import Image
+
+    img = Image.open(image_path).convert("RGB")
+    # crop to 4:3 around the people (the lower part of bus.jpg), then scale to the camera's size
+    w, h = img.size
+    crop_h = int(w * height / width)
+    top = max(0, min(h - crop_h, int(h * 0.62) - crop_h // 2))
+    img = img.crop((0, top, w, top + crop_h)).resize((width, height))
+    y, cb, cr = img.convert("YCbCr").split()
+    half = (width // 2, height // 2)
+    frame = y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes()
+    with open(out, "wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n" + frame)
+    return out
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui.app import build_demo, launch_options
+
+    registry = JobRegistry(tmp_path_factory.mktemp("browser_jobs"))
+    demo = build_demo(registry, warm_up=True)
+    options = launch_options()
+    options.pop("server_name"), options.pop("server_port")
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=port, **options)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    registry.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tiny_scenes(tmp_path_factory):
+    from vision_demo.datasets.scenes import write_scenes
+
+    out = tmp_path_factory.mktemp("browser_scenes")
+    write_scenes(out, per_class=5, size=48, seed=2, test_per_class=3)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    cam = write_y4m(_bus(), tmp_path_factory.mktemp("cam") / "cam.y4m")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={cam}"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.outside_requests = []
+
+    def guard(route):
+        host = urlparse(route.request.url).hostname
+        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1",):
+            return route.continue_()
+        page.outside_requests.append(route.request.url)
+        return route.abort()
+
+    page.route("**/*", guard)
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def scroll_to(page, selector: str) -> None:
+    page.locator(selector).evaluate("e => e.scrollIntoView({block: 'start'})")
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
+    start = time.perf_counter()
+    page.goto(app_url, wait_until="load")
+    page.get_by_text("Practical computer vision").wait_for(timeout=30_000)
+    page_load_s = time.perf_counter() - start
+
+    # 1. Data: the default generated scenes load by themselves: samples of every class, counts, report.
+    page.locator("#data-gallery img").nth(11).wait_for(timeout=60_000)
+    page.locator("#data-report").get_by_text("6 classes").wait_for(timeout=10_000)
+    assert page.locator("#data-gallery img").count() >= 12
+    page.locator("#data-counts .js-plotly-plot").wait_for(timeout=20_000)
+    data_s = time.perf_counter() - start
+    shot(page, "1-data")
+
+    # 2. Train: a tiny job on a tiny set; the plot draws its curves and the job finishes.
+    open_tab(page, "2 · Train & compare")
+    page.locator("#train-data textarea").fill(tiny_scenes)
+    page.locator("#train-btn").click()
+    page.locator("#job-progress").get_by_text("finished").first.wait_for(timeout=120_000)
+    page.locator("#acc-plot .scatterlayer .trace").first.wait_for(timeout=20_000)
+    assert page.locator("#loss-plot .scatterlayer .trace").count() >= 2   # train dashed + val solid
+    scroll_to(page, "#job-progress")
+    shot(page, "2-train")
+    expect(page.locator("#comparison")).to_contain_text("SimpleCNN / scratch", timeout=10_000)
+    expect(page.locator("#comparison")).to_contain_text(" %")
+
+    # 5. Detect: one click on the bus example -> boxes drawn and a table of people.
+    open_tab(page, "5 · Detect")
+    t0 = time.perf_counter()
+    page.get_by_text("bus.jpg", exact=True).first.click()
+    page.locator("#detect-output img").wait_for(timeout=60_000)
+    expect(page.locator("#detections")).to_contain_text("Normal", timeout=30_000)
+    click_to_boxes_s = time.perf_counter() - t0
+    latency = page.locator("#detect-latency").inner_text()
+    assert "boxes" in latency and "inference" in latency
+    scroll_to(page, "#detect-warmup")
+    shot(page, "5-detect")
+
+    print(f"\nbrowser figures: page load {page_load_s:.1f} s, data tab filled {data_s:.1f} s, "
+          f"bus example click -> boxes {click_to_boxes_s:.1f} s, server: {latency}")
+    assert page.outside_requests == [], page.outside_requests
+
+
+def test_webcam_stream_gets_boxes_back(page, app_url):
+    page.goto(app_url, wait_until="load")
+    open_tab(page, "5 · Detect")
+    page.get_by_role("tab", name="Webcam").click()
+    page.get_by_text("Click to Access Webcam").click()
+    record = page.locator("#webcam-input button", has_text="Record")  # its aria-label says "capture photo"
+    record.wait_for(timeout=20_000)
+    record.click()
+    page.locator("#webcam-output img").wait_for(timeout=60_000)
+    expect(page.locator("#detections")).to_contain_text("Normal", timeout=30_000)
+    expect(page.locator("#detect-latency")).to_contain_text("live:", timeout=30_000)
+    latency = page.locator("#detect-latency").inner_text()
+    shot(page, "5-webcam")
+    print(f"\nwebcam: {latency}")
+    assert page.outside_requests == [], page.outside_requests
+
+
+def test_screenshots_for_readme():
+    """Copy the artifacts the README shows (small PNGs) into assets/screenshots/ when asked to."""
+    if not os.environ.get("VISION_DEMO_UPDATE_SCREENSHOTS"):
+        pytest.skip("set VISION_DEMO_UPDATE_SCREENSHOTS=1 to refresh assets/screenshots/")
+    from PIL import Image
+
+    target = Path(__file__).parent.parent / "assets" / "screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("1-data", "2-train", "5-detect", "5-webcam"):
+        source = ARTIFACTS / f"{name}.png"
+        if source.exists():
+            img = Image.open(source).convert("RGB")
+            img.thumbnail((1100, 1100))
+            img.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(target / f"{name}.png", optimize=True)
+            assert (target / f"{name}.png").stat().st_size < 300_000
