@@ -192,6 +192,8 @@ def run_training(config: YoloTrainConfig, ctx) -> dict:
 
     start_from, weights_source = _start_weights(config)
     ctx.emit("progress", fraction=0.0, message=f"loading {Path(start_from).name}")
+    # Fine-tuning: Ultralytics rebuilds the architecture for our number of classes and copies every weight whose
+    # shape still fits (349 of 355 tensors for the person detector: all but the head's class outputs, 2 -> 3).
     model = YOLO(start_from, task="detect")
     bridge = _Bridge(ctx, int(config.epochs))
     for event in ("on_train_epoch_start", "on_train_batch_end", "on_val_batch_end", "on_fit_epoch_end"):
