@@ -100,3 +100,13 @@ def test_fatal_problems_and_offline_names_raise(tmp_path):
         prepare_yolo_dataset("coco8")
     with pytest.raises(VisionDemoError, match="no such file"):
         prepare_yolo_dataset(str(tmp_path / "missing" / "folder"))
+
+
+def test_default_shapes_are_made_once_in_work():
+    from vision_demo import settings
+    first, report = prepare_yolo_dataset("shapes")
+    again, _ = prepare_yolo_dataset(None)
+    assert first == again and settings.subdir("datasets") in first.parents
+    assert yaml.safe_load(first.read_text())["path"] == str(first.parent)
+    assert report.ok and report.counts["train"]["images"] == 64 and report.counts["val"]["images"] == 16
+    assert not list(first.parent.parent.glob("shapes-*.tmp*"))  # no half-made copies left behind
