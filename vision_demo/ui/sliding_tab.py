@@ -11,7 +11,7 @@ from vision_demo.errors import VisionDemoError
 from vision_demo.ui import job_view
 from vision_demo.ui.common import intro, user_errors
 
-HEADERS = ["window (px)", "windows", "classifier passes"]
+HEADERS = ["window (px)", "stride (px)", "positions x × y", "windows = classifier passes"]
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -26,12 +26,15 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def cost_outputs(cost: dict):
     """(table rows, bar figure, summary markdown) from sliding_window_cost's result."""
-    rows = [[s.get("window"), s.get("n_windows"), s.get("n_windows")] for s in cost.get("per_scale", [])]
+    rows = [[s["window"], s["stride"], f"{s['positions_x']} × {s['positions_y']}", s["n_windows"]] for s in cost["scales"]]
+    rows.append(["total", "", "", cost["passes"]])
     fig = job_view.bar_figure(["sliding window (estimated)", "YOLO (one pass)"],
                               {"seconds per image": [cost["sliding_seconds"], cost["yolo_seconds"]]},
                               title="Seconds per image (log scale)", yaxis="seconds", log_y=True)
-    text = (f"**{cost['total_passes']:,} classifier passes** × {cost['classifier_ms']:.1f} ms = "
-            f"**{cost['sliding_seconds']:.1f} s** per image, against **{cost['yolo_ms']:.0f} ms** for one YOLO pass: "
+    text = (f"**{cost['passes']:,} {cost['classifier']} passes** at {cost['classifier_size']} px × "
+            f"{cost['classifier_ms']:.1f} ms = "
+            f"**{cost['sliding_seconds']:.1f} s** per image, against **{cost['yolo_ms']:.0f} ms** for one YOLO pass "
+            f"at {cost['yolo_imgsz']} px: "
             f"YOLO is **{cost['speedup']:,.0f}× faster** (both measured on this machine just now).")
     return rows, fig, text
 
@@ -43,7 +46,7 @@ def sliding_window(width, height, window_sizes, stride_fraction):
 
     if not 0.05 <= float(stride_fraction) <= 1.0:
         raise VisionDemoError("stride must be between 0.05 and 1 window (0.5 = windows overlap by half)")
-    cost = sliding_window_cost(image_size=(int(width), int(height)), window_sizes=_sizes(window_sizes),
+    cost = sliding_window_cost(image_size=(int(height), int(width)), window_sizes=_sizes(window_sizes),
                                stride_fraction=float(stride_fraction))
     return cost_outputs(cost)
 
