@@ -1,0 +1,91 @@
+"""The UI's plain parts without a server: error mapping, launch options, lists mirrored from the core, app.py."""
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from vision_demo.errors import BadImageError, VisionDemoError
+from vision_demo.ui import common, sliding_tab, train_tab
+from vision_demo.ui.app import launch_options
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_user_errors_turns_our_errors_into_gr_error_and_bugs_into_a_readable_one(caplog):
+    @common.user_errors
+    def ours():
+        raise VisionDemoError("batch size 0: use 1 or more")
+
+    @common.user_errors
+    def bug():
+        return {}["missing"]
+
+    with pytest.raises(gr.Error) as info:
+        ours()
+    assert info.value.message == "batch size 0: use 1 or more"
+    with pytest.raises(gr.Error) as info:
+        bug()
+    assert "KeyError" in info.value.message and "server log" in info.value.message
+    assert "unexpected error" in caplog.text  # the bug is logged with its traceback
+
+
+def test_upload_named_replaces_the_cache_path_with_the_file_name():
+    upload = {"path": "/tmp/gradio/abc123/holiday.jpg", "orig_name": "holiday.jpg"}
+    with pytest.raises(BadImageError, match=r"^holiday.jpg: not an image$"):
+        with common.upload_named(upload):
+            raise BadImageError("/tmp/gradio/abc123/holiday.jpg: not an image")
+    with pytest.raises(BadImageError, match="no image"):
+        common.image_source(None)
+    assert common.image_source(upload) == upload["path"]
+
+
+def test_launch_options_serve_only_ultralytics_examples_and_cap_uploads():
+    from vision_demo import settings
+
+    options = launch_options()
+    assert options["max_file_size"] == f"{settings.MAX_UPLOAD_MB}mb"
+    assert options["share"] is False and options["server_name"] is None  # Gradio reads GRADIO_SERVER_NAME/PORT
+    assert len(options["allowed_paths"]) == 1 and options["allowed_paths"][0].endswith("assets")
+    assert "/" not in options["allowed_paths"]
+    assert launch_options(ssl_certfile="c.pem", ssl_keyfile="k.pem")["ssl_verify"] is False  # self-signed, LAN
+
+
+def test_the_lists_the_ui_shows_are_the_cores():
+    from vision_demo.classify import models, train
+
+    assert train_tab.MODELS == models.MODELS and train_tab.STRATEGIES == models.STRATEGIES
+    assert set(train_tab.EXERCISES) <= set(train.PRESETS)
+
+
+def test_sliding_window_outputs_from_a_cost_dict():
+    cost = {"scales": [{"window": 64, "stride": 32, "positions_x": 19, "positions_y": 19, "n_windows": 361}],
+            "passes": 361, "classifier": "resnet18", "classifier_size": 224, "classifier_ms": 30.0, "yolo_ms": 200.0,
+            "yolo_imgsz": 640, "sliding_seconds": 10.83, "yolo_seconds": 0.2, "speedup": 54.2}
+    rows, fig, text = sliding_tab.cost_outputs(cost)
+    assert rows[0] == [64, 32, "19 × 19", 361] and rows[-1] == ["total", "", "", 361]
+    assert fig.layout.yaxis.type == "log" and list(fig.data[0].y) == [10.83, 0.2]
+    assert "10.8 s" in text and "54×" in text
+    with pytest.raises(VisionDemoError):
+        sliding_tab._sizes("64, big")
+
+
+@pytest.mark.slow
+def test_app_help_lists_the_options_and_building_the_page_imports_no_torch(tmp_path):
+    out = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for flag in ("--host", "--port", "--work-dir", "--online", "--share", "--ssl-certfile", "--ssl-keyfile"):
+        assert flag in out.stdout
+    bad = subprocess.run([sys.executable, "app.py", "--ssl-certfile", "c.pem"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "go together" in bad.stderr
+    code = ("import sys, vision_demo\n"
+            "from vision_demo.jobs import JobRegistry\n"
+            "from vision_demo.ui.app import build_demo\n"
+            f"build_demo(JobRegistry({str(tmp_path)!r}), warm_up=False)\n"
+            "print(sorted(m for m in ('torch', 'ultralytics', 'timm') if m in sys.modules))\n")
+    built = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                           env={**__import__("os").environ, "VISION_DEMO_HOME": str(tmp_path)})
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert built.stdout.strip().splitlines()[-1] == "[]"
