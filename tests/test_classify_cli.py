@@ -80,3 +80,30 @@ def test_the_real_command_line_has_no_traceback(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "error: ResNet-18's ImageNet weights need the internet: use efficientnet_lite0 "
         "(its weights are bundled, works offline) or run with --online"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_running_job(squares, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "vision_demo", "train", "--data", squares, "--model", "simple_cnn",
+                             "--strategy", "scratch", "--epochs", "200", "--img-size", "32", "--batch-size", "4",
+                             "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env={"PATH": "/usr/bin:/bin", "VISION_DEMO_HOME": str(tmp_path / "work"),
+                                 "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])})
+    for line in proc.stdout:   # wait until training is under way
+        if "| epoch 1 |" in line:
+            break
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert time.monotonic() - t0 < 20
+    assert "cancelled" in stderr and "Traceback" not in stderr
+    [state_file] = (out / "jobs").glob("*/state.json")
+    state = json.loads(state_file.read_text())
+    assert state["status"] == "cancelled" and 1 <= len(state["history"]) < 200

@@ -164,3 +164,21 @@ def test_bad_configs_fail_before_anything_is_queued(tmp_path):
         submit_preset(registry, "Exercise 9")
     assert registry.snapshot() == []
     assert len(PRESETS) == 5 and all(PRESETS.values())
+
+
+def test_feature_store_on_disk_skips_the_backbone_next_time():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from vision_demo.classify.feature_cache import FeatureStore, cache_key
+    from vision_demo.classify.models import build_model
+
+    model, _ = build_model("resnet18", 3, pretrained=False)
+    loader = DataLoader(TensorDataset(torch.randn(10, 3, 32, 32), torch.arange(10) % 3), batch_size=4)
+    key = cache_key([("/nonexistent/a.png", 0)], "resnet18", "none", 32, True)
+    with StemCounter() as stem:
+        first = FeatureStore.build(model, "resnet18", loader, loader, torch.device("cpu"), key=key, disk=True)
+        second = FeatureStore.build(model, "resnet18", loader, loader, torch.device("cpu"), key=key, disk=True)
+    assert (first.source, second.source) == ("computed", "disk")
+    assert stem.images == 20                       # both splits once, the second build read the file
+    assert first.train.shape == (10, 512) and torch.equal(first.train, second.train)
+    assert cache_key([("/nonexistent/a.png", 0)], "resnet18", "none", 32, False) != key   # normalization changes it
