@@ -7,7 +7,10 @@
 
 The lesson is transfer learning for detection: starting from the bundled person detector, the
 backbone already knows edges, corners and blobs, so a few epochs on 64 images learn three new classes;
-the same epochs from scratch (`yolov8n.yaml`, random weights) learn next to nothing.
+the same epochs from scratch (`yolov8n.yaml`, random weights) learn next to nothing. Measured here (CPU,
+64 generated 320 px images, 6 epochs, batch 16): fine-tuned mAP50 0.91 / mAP50-95 0.76 in ~3 min; YOLOv8n
+from scratch 0.00 in ~1 min. The bundled detector is YOLOv8s-sized (11 M parameters, YOLOv8n has 3 M), but
+size is not the reason: YOLOv8s from scratch (`yolov8s.yaml`) also gave 0.00 after the same 6 epochs.
 
 Bridge (Ultralytics event -> our event), in the vocabulary of utils/callbacks/base.py:
 - on_train_batch_end -> `progress` (at most twice a second) and the stop check;
