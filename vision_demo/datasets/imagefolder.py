@@ -367,11 +367,11 @@ class ImageListDataset(_torch_dataset_base()):
         return [y for _, y in self.items]
 
     def _candidates(self, index: int):
-        """index first, then the same class in order, then anything."""
+        """index first, then the same class in order, then anything (lazily: the common case costs nothing)."""
+        yield index
         n, label = len(self.items), self.items[index][1]
-        order = [(index + k) % n for k in range(n)]
-        yield from (i for i in order if self.items[i][1] == label)
-        yield from (i for i in order if self.items[i][1] != label)
+        yield from (i for i in ((index + k) % n for k in range(1, n)) if self.items[i][1] == label)
+        yield from (i for i in ((index + k) % n for k in range(1, n)) if self.items[i][1] != label)
 
     def __getitem__(self, index: int):
         for i in self._candidates(index):

@@ -35,7 +35,7 @@ from vision_demo import settings
 from vision_demo.errors import VisionDemoError
 
 CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
-GENERATOR_VERSION = 1          # bump when the pictures change: cached sets of another version are redrawn
+GENERATOR_VERSION = 2          # bump when the pictures change: cached sets of another version are redrawn
 _MARKER = "scenes.json"        # written last: a folder without it is not a finished set
 
 # ---- palettes: every class draws from shared skies and lights, so colour alone says little ----------
@@ -327,6 +327,9 @@ def _mountain(rng, C):
     img, kind, haze = _sky(rng, C)
     d = ImageDraw.Draw(img)
     _ridges(d, rng, C, haze, rng.integers(2, 5), (0.05, 0.35), (0.5, 0.85), snow_p=0.75, slope=True)
+    if rng.random() < 0.2:  # a small glacier in a high valley (a glacier overlap, as on the real photos)
+        x, y, w = rng.uniform(0.2, 0.8) * C, rng.uniform(0.3, 0.55) * C, rng.uniform(0.1, 0.25) * C
+        d.polygon([(x - w, y), (x + w, y), (x + w * 0.3, y + w * 1.2), (x - w * 0.3, y + w * 1.1)], fill=_pick(rng, ICE, 8))
     fore = rng.random()
     if fore < 0.3:      # a band of conifers at the foot (a forest overlap)
         ground = C * rng.uniform(0.85, 1.0)
@@ -344,8 +347,9 @@ def _mountain(rng, C):
 def _glacier(rng, C):
     img, kind, haze = _sky(rng, C)
     d = ImageDraw.Draw(img)
-    if rng.random() < 0.7:  # mountains behind the ice (a mountain overlap)
-        _ridges(d, rng, C, haze, rng.integers(1, 3), (0.05, 0.3), (0.4, 0.6), snow_p=0.9)
+    if rng.random() < 0.7:  # mountains behind the ice (a mountain overlap); sometimes they fill half the frame
+        low = rng.random() < 0.25
+        _ridges(d, rng, C, haze, rng.integers(1, 3), (0.05, 0.3), (0.6, 0.75) if low else (0.4, 0.6), snow_p=0.9)
     style = rng.random()
     if style < 0.4:         # a tidewater cliff with floes (a sea overlap)
         waterline = C * rng.uniform(0.6, 0.85)
@@ -367,6 +371,12 @@ def _sea(rng, C):
     horizon = C * rng.uniform(0.3, 0.62)
     if rng.random() < 0.3:  # a far coast or island (a mountain overlap, kept low)
         _ridges(d, rng, C, haze, 1, (horizon / C - 0.12, horizon / C - 0.04), (horizon / C + 0.01, horizon / C + 0.02), snow_p=0.2)
+    if rng.random() < 0.15:  # a town on the far shore (a buildings overlap, small and hazy)
+        x = rng.uniform(-0.1, 0.6) * C
+        for _ in range(rng.integers(3, 9)):
+            w, h = C * rng.uniform(0.03, 0.08), C * rng.uniform(0.03, 0.12)
+            d.rectangle([x, horizon - h, x + w, horizon + 1], fill=_mix(_pick(rng, FACADE), haze, 0.4))
+            x += w * rng.uniform(0.8, 1.2)
     _water(img, d, rng, C, horizon, haze)
     if kind in ("sunset", "clear") and rng.random() < 0.5:   # glitter of the sun on the water
         cx = rng.uniform(0.2, 0.8) * C
@@ -396,6 +406,8 @@ def _forest(rng, C):
     leaves, ground_palette = SEASONS[season]
     if rng.random() < 0.55:
         img, kind, haze = _sky(rng, C)
+        if rng.random() < 0.3:  # hills or mountains behind the trees (a mountain overlap)
+            _ridges(ImageDraw.Draw(img), rng, C, haze, rng.integers(1, 3), (0.1, 0.35), (0.5, 0.7), snow_p=0.3, slope=True)
     else:  # inside the wood: no sky, a dim wall of far foliage
         kind = SKY_KINDS[rng.integers(len(SKY_KINDS))]
         far = _pick(rng, leaves)
@@ -437,6 +449,11 @@ def _buildings(rng, C):
         else:
             _facade(d, rng, (x, top, x + w, C))
         x += w * rng.uniform(0.85, 1.0)
+    if rng.random() < 0.25:  # the road in front, with a car or two (a street overlap)
+        top = C * rng.uniform(0.8, 0.9)
+        d.rectangle([0, top, C, C], fill=_pick(rng, ASPHALT))
+        for cx in rng.uniform(0.1, 0.9, rng.integers(0, 3)) * C:
+            _car(d, rng, cx, C * rng.uniform(0.95, 1.0), C * rng.uniform(0.15, 0.3))
     if rng.random() < 0.3:  # trees in front (a forest overlap)
         season = ("summer", "autumn", "winter", "spring")[rng.integers(4)]
         for tx in rng.uniform(0, C, rng.integers(1, 4)):
@@ -448,6 +465,8 @@ def _street(rng, C):
     img, kind, haze = _sky(rng, C)
     d = ImageDraw.Draw(img)
     vx, vy = C * rng.uniform(0.3, 0.7), C * rng.uniform(0.3, 0.5)
+    if rng.random() < 0.2:  # mountains at the end of the street (a mountain overlap)
+        _ridges(d, rng, C, haze, 1, (vy / C - 0.25, vy / C - 0.1), (vy / C, vy / C + 0.05), snow_p=0.6)
     left, right = C * rng.uniform(-0.4, 0.15), C * rng.uniform(0.85, 1.4)
     walk = C * rng.uniform(0.1, 0.3)
     # buildings on both sides, in perspective: their roof lines run to the vanishing point
@@ -513,7 +532,7 @@ def _jitter(img, kind, rng, size):
     max_scale = 0.78 if angle else 1.0
     if angle:
         img = img.rotate(angle, resample=Image.BILINEAR)
-    scale = rng.uniform(0.6, max_scale)
+    scale = rng.uniform(0.5, max_scale)
     w = C * scale
     margin = (C - w) / 2 if not angle else C * 0.11
     x0 = rng.uniform(min(margin, C - w - margin), max(margin, C - w - margin)) if angle else rng.uniform(0, C - w)
@@ -522,8 +541,11 @@ def _jitter(img, kind, rng, size):
     if rng.random() < 0.5:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     # 4) optics: a little blur
-    if rng.random() < 0.3:
-        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.1) * size / 128))
+    if rng.random() < 0.4:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.8) * size / 128))
+    elif rng.random() < 0.25:  # a low-resolution camera: detail lost, then scaled back up
+        small = max(16, int(size * rng.uniform(0.3, 0.5)))
+        img = img.resize((small, small), Image.BILINEAR).resize((size, size), Image.BILINEAR)
     # 5) colour: hue shift, saturation, the light of the sky, a colour cast, gamma, contrast
     hsv = np.asarray(img.convert("HSV")).copy()
     hsv[..., 0] = (hsv[..., 0].astype(int) + int(rng.normal(0, 12))) % 256
@@ -535,7 +557,7 @@ def _jitter(img, kind, rng, size):
     if rng.random() < 0.1:   # some black-and-white photos
         a = np.repeat(a @ np.array([[0.299], [0.587], [0.114]], np.float32), 3, axis=2)
     # 6) sensor noise, and a soft large-scale brightness variation (uneven light)
-    a += rng.normal(0, rng.uniform(0.0, 0.04), a.shape).astype(np.float32)
+    a += rng.normal(0, rng.uniform(0.0, 0.07), a.shape).astype(np.float32)
     if rng.random() < 0.5:
         g = rng.normal(0, 1, (4, 4)).astype(np.float32)
         light = np.asarray(Image.fromarray(g, "F").resize((size, size), Image.BICUBIC))
