@@ -26,7 +26,9 @@ def test_train_writes_result_json(squares, tmp_path, capsys):
     result = json.loads((out / "result.json").read_text())
     assert RESULT_KEYS <= set(result)
     assert result["normalize"] is False and result["seed"] == 3 and len(result["epochs"]) == 2
-    assert "test acc" in printed and "24,086 / 24,086" in printed
+    assert "test acc" in printed and f"{result['test_acc']:.3f}" in printed
+    assert result["trainable_params"] == result["total_params"] == 24_086 - 3 * 65   # 3 classes, not 6
+    assert f"{result['trainable_params']:,} / {result['total_params']:,}" in printed
     assert (out / "jobs").is_dir()
 
 

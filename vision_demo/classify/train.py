@@ -131,12 +131,10 @@ def classification_report(targets: list[int], preds: list[int], classes: list[st
     return {"confusion_matrix": matrix, "per_class": per_class, "most_confused": pairs[:6]}
 
 
-def peak_memory() -> tuple[float | None, str]:
+def peak_memory(device) -> tuple[float | None, str]:
     """(MB, what it measures): CUDA's max allocated on a GPU, else this process's peak resident memory."""
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        return devices.peak_memory_mb(torch.device("cuda")), "cuda max allocated"
+    if device.type == "cuda":
+        return devices.peak_memory_mb(device), "cuda max allocated"
     try:
         import resource
     except ImportError:  # Windows
@@ -453,7 +451,7 @@ def _run(config: TrainConfig, ctx: JobContext | None, registry: JobRegistry | No
                 "img_size": int(config.img_size), "normalize": bool(config.normalize),
                 "state_dict": model_cpu_state, "config": config_dict}, checkpoint)
 
-    memory_mb, memory_kind = peak_memory()
+    memory_mb, memory_kind = peak_memory(device)
     return {
         "model": config.model, "model_label": config.label, "strategy": strategy, "weights_source": weights_source,
         "device": str(device), "img_size": int(config.img_size), "normalize": bool(config.normalize),
