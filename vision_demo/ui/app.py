@@ -44,8 +44,8 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
                 train_data, train_refresh = train_tab.build(registry)
             with gr.Tab("3 · Try a model", id="try") as try_page:
                 try_job, list_try_jobs = try_tab.build(demo, registry)
-            with gr.Tab("4 · Inside the model", id="inside"):
-                inside_tab.build()
+            with gr.Tab("4 · Inside the model", id="inside") as inside_page:
+                fill_inside, inside_outputs = inside_tab.build()
             with gr.Tab("5 · Detect", id="detect") as detect_page:
                 weights, (list_weights, picker_outputs) = detect_tab.build(demo, registry)
             with gr.Tab("6 · Train a detector", id="yolo"):
@@ -61,6 +61,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
         # Finished jobs appear in the pickers when their tab is opened.
         try_page.select(list_try_jobs, try_job, try_job, api_visibility="private")
         detect_page.select(list_weights, weights, picker_outputs, api_visibility="private")
+        inside_page.select(fill_inside, None, inside_outputs, api_visibility="private")
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     if warm_up:
         detect_tab.WARMUP.start()

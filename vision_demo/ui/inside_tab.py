@@ -45,6 +45,7 @@ def residual():
 
 
 def build():
+    """Lay out the tab; returns (fill, outputs): the weight table and the residual, filled when the tab opens."""
     intro("**Inside the model.** A network is just layers; which of them train is the whole difference between "
           "scratch, frozen and fine-tuned.\nRead the layers, see the graph autograd records (frozen layers drop out), "
           "and find ResNet's residual connection.")
@@ -56,9 +57,10 @@ def build():
     with gr.Row():
         text = gr.Code(label="print(model)", language=None, lines=24, max_lines=24)
         graph = gr.Image(label="Autograd graph (trainable weights in blue)", type="pil", interactive=False,
+                         elem_id="inside-graph",
                          buttons=["download", "fullscreen"])
     gr.Markdown("### Trainable vs frozen weights per strategy")
-    table_btn = gr.Button("Count the weights of every model and strategy")
+    table_btn = gr.Button("Count again")
     table = gr.Dataframe(headers=PARAM_HEADERS, interactive=False)
     gr.Markdown("### The residual connection")
     residual_btn = gr.Button("Show where it is in torchvision's ResNet")
@@ -67,3 +69,4 @@ def build():
                    api_name="inspect_model")
     table_btn.click(parameter_rows, None, table, api_visibility="undocumented")
     residual_btn.click(residual, None, residual_text, api_visibility="undocumented")
+    return lambda: (parameter_rows(), residual()), [table, residual_text]

@@ -57,7 +57,8 @@ def history_figure(states: Iterable[JobState], series=CLASSIFY_LOSS, title: str 
             ))
     fig.update_layout(
         title=title, xaxis_title="epoch", yaxis_title=yaxis, uirevision="keep",
-        margin=dict(l=50, r=10, t=40, b=40), height=340, legend=dict(font=dict(size=10)),
+        margin=dict(l=50, r=10, t=40, b=40), height=420,
+        legend=dict(font=dict(size=10), orientation="h", yanchor="top", y=-0.18, x=0),
         template="plotly_white",
     )
     fig.update_xaxes(dtick=1, rangemode="tozero")
@@ -209,10 +210,10 @@ def bar_figure(categories: list[str], series: dict[str, list[float]], title: str
                log_y: bool = False) -> go.Figure:
     """Grouped bars: class counts per split (Data tab), seconds per method (sliding window vs YOLO)."""
     fig = go.Figure([go.Bar(name=name, x=list(categories), y=list(values), marker_color=_color(i),
-                            text=[_num(v, 2) for v in values], textposition="outside")
+                            text=[_num(v, 2) for v in values], textposition="outside", cliponaxis=False)
                      for i, (name, values) in enumerate(series.items())])
     fig.update_layout(title=title, yaxis_title=yaxis, barmode="group", height=340, template="plotly_white",
-                      margin=dict(l=50, r=10, t=40, b=40))
+                      margin=dict(l=50, r=10, t=60, b=40))
     if log_y:
         fig.update_yaxes(type="log")
     return fig

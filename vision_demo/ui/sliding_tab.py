@@ -61,7 +61,7 @@ def build():
         windows = gr.Textbox(value="64, 128, 256", label="Window sizes (px)")
         stride = gr.Slider(0.1, 1.0, value=0.5, step=0.05, label="Stride (fraction of the window)")
     run_btn = gr.Button("Measure", variant="primary")
-    summary = gr.Markdown()
+    summary = gr.Markdown(elem_id="sliding-summary")
     with gr.Row():
         table = gr.Dataframe(headers=HEADERS, interactive=False, label="Windows per scale")
         plot = gr.Plot(label="Time per image")

@@ -162,7 +162,7 @@ def build(registry: JobRegistry):
         with gr.Column(scale=1):
             confused_text = gr.Markdown()
             predictions = gr.Gallery(label="Test predictions (mistakes first): true → predicted (confidence)",
-                                     columns=6, height=360)
+                                     columns=4, height=420)
     with gr.Accordion("Job state as JSON (what scripts see)", open=False):
         with gr.Row():
             status_id = gr.Textbox(label="Job id")

@@ -75,21 +75,22 @@ def build(registry: JobRegistry, cancel_job):
     with gr.Row():
         pretrained = gr.Radio(["pretrained", "scratch"], value="pretrained", label="Start from",
                               info="pretrained: the bundled person detector · scratch: random weights")
-        epochs = gr.Slider(1, 50, value=6, step=1, label="Epochs")
+        epochs = gr.Slider(1, 50, value=6, step=1, label="Epochs", elem_id="yolo-epochs")
         imgsz = gr.Slider(160, 640, value=320, step=32, label="Image size (imgsz)")
         train_btn = gr.Button("Train detector", variant="primary", elem_id="yolo-train-btn")
     started = gr.JSON(label="Started job ids", height=80)
     show_all = gr.Checkbox(value=True, label="Show every detection job on this server")
-    progress = gr.HTML()
+    progress = gr.HTML(elem_id="yolo-progress")
     with gr.Row():
         cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
         cancel_btn = gr.Button("Cancel job", variant="stop", scale=1)
         cancel_msg = gr.Markdown()
     with gr.Row():
-        loss_plot = gr.Plot(label="Losses")
-        map_plot = gr.Plot(label="mAP")
+        loss_plot = gr.Plot(label="Losses", elem_id="yolo-loss")
+        map_plot = gr.Plot(label="mAP", elem_id="yolo-map")
     inspect_choice = gr.Dropdown([], label="Finished detection job", allow_custom_value=True)
-    metrics = gr.Dataframe(headers=job_view.PER_CLASS_HEADERS, label="Final metrics per class", interactive=False)
+    metrics = gr.Dataframe(headers=job_view.PER_CLASS_HEADERS, label="Final metrics per class", interactive=False,
+                           elem_id="yolo-metrics")
     gallery = gr.Gallery(label="Validation images with predicted boxes", columns=4, height=360)
 
     timer = gr.Timer(1.0, active=False)
