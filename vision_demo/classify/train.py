@@ -18,6 +18,7 @@ Recipe of `run_training` (the job function):
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import random
@@ -294,6 +295,11 @@ def _resolve_checkpoint(init_from: str, ctx: JobContext | None, registry: JobReg
             roots = [ctx.out_dir.parent] if ctx is not None else []
             roots.append(settings.subdir("jobs"))
             path = next((r / init_from for r in roots if (r / init_from).exists()), path)
+    if path.is_dir() and not (path / "model.pt").is_file() and (path / "result.json").is_file():
+        try:  # an --out folder of `train`: its result.json names the checkpoint
+            path = Path(json.loads((path / "result.json").read_text()).get("checkpoint") or path)
+        except (OSError, ValueError, AttributeError):
+            pass  # not our result.json: the error below says what to give instead
     if path.is_dir():
         path = path / "model.pt"
     if not path.is_file():
