@@ -97,3 +97,19 @@ def test_a_text_file_as_image_is_a_readable_error_and_the_server_goes_on(server,
         client.predict("no-such-job", api_name="/job_status")
     assert client.predict("no-such-job", api_name="/cancel_job").startswith("Job no-such-job is not running")
     assert not no_network
+
+
+def test_data_tab_takes_a_zip_and_explains_offline_intel(server, tiny_scenes, tmp_path, no_network):
+    import shutil
+
+    client, _ = server
+    archive = shutil.make_archive(str(tmp_path / "my_scenes"), "zip", tiny_scenes)
+    gallery, counts, report = client.predict("scenes", gradio_client.handle_file(archive), api_name="/load_data")
+    assert len(gallery) == 6 * 4 and "6 classes" in report
+    assert "uploads" in report and tiny_scenes not in report   # extracted inside the work folder
+    (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(Exception, match="zip"):
+        client.predict("scenes", gradio_client.handle_file(str(tmp_path / "broken.zip")), api_name="/load_data")
+    with pytest.raises(Exception, match="(?i)kaggle"):
+        client.predict(api_name="/download_intel")
+    assert not no_network

@@ -163,8 +163,9 @@ def build(demo: gr.Blocks, registry: JobRegistry):
         classes = gr.Dropdown([], value=[], multiselect=True, label="Only these classes (empty = all)")
     with gr.Tab("Image"):
         with gr.Row():
-            image = gr.Image(label="Image", sources=["upload", "clipboard"], type="filepath", elem_id="detect-input")
-            annotated = gr.Image(label="Boxes", interactive=False, elem_id="detect-output")
+            image = gr.Image(label="Image", sources=["upload", "clipboard"], type="filepath", elem_id="detect-input",
+                             height=420)
+            annotated = gr.Image(label="Boxes", interactive=False, elem_id="detect-output", height=420)
         detect_btn = gr.Button("Detect", variant="primary", elem_id="detect-btn")
         examples = example_images()
         if examples:
@@ -177,7 +178,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
             webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input",
                               webcam_options=gr.WebcamOptions(mirror=True, constraints={
                                   "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
-            webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output")
+            webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output", height=420)
     latency = gr.Markdown(elem_id="detect-latency")
     table = gr.Dataframe(headers=DETECTION_HEADERS, label="Detections", interactive=False, elem_id="detections")
 
