@@ -23,7 +23,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -512,8 +512,8 @@ def submit_preset(registry: JobRegistry, preset: str, **overrides: Any) -> list[
     for kwargs in PRESETS[preset]:
         config = TrainConfig.from_dict({**kwargs, **{k: v for k, v in overrides.items() if k not in kwargs}})
         configs.append(config)
-    for config in configs:   # validate all before queueing any
-        validate_config(config if config.init_from != "@frozen" else TrainConfig(**{**asdict(config), "init_from": None}))
+    for config in configs:   # validate all before queueing any ("@frozen" is resolved below)
+        validate_config(replace(config, init_from=None) if config.init_from == "@frozen" else config)
     ids: list[str] = []
     last_frozen: str | None = None
     for config in configs:
