@@ -63,7 +63,7 @@ def test_untrusted_or_broken_checkpoints_are_refused(tmp_path):
 
     evil = tmp_path / "evil.pt"
     with open(evil, "wb") as f:
-        pickle.dump({"model": "simple_cnn", "payload": Boom()}, f)
+        pickle.dump({"model": "simple_cnn", "payload": Boom()}, f, protocol=2)
     with pytest.raises(VisionDemoError, match="not a vision_demo classification checkpoint"):
         load_classifier(evil)
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
