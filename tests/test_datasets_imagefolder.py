@@ -79,6 +79,7 @@ def test_intel_zip_with_an_extra_top_folder(tmp_path):
     data = load_dataset(z)
     assert data.layout == "intel" and data.counts()["train"] == {"buildings": 3, "forest": 3}
     assert str(tmp_path / "src") not in data.train[0][0]           # read from the extracted copy
+    assert load_dataset(z).root == data.root                       # extracted once, not per call
 
 
 def test_class_folders_only_stratified_seeded_split(tmp_path):

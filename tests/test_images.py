@@ -36,6 +36,8 @@ def test_plain_rgb_round_trip(tmp_path):
     assert img.mode == "RGB" and img.size == (7, 5) and img.getpixel((3, 2)) == RED
     assert describe_conversion(path) is None
     assert load_rgb(str(path)).tobytes() == img.tobytes() == load_rgb(path.read_bytes()).tobytes()
+    with open(path, "rb") as f:
+        assert load_rgb(f).tobytes() == img.tobytes()
 
 
 def test_cmyk_jpeg(tmp_path):

@@ -210,7 +210,8 @@ def _from_array(array, limit: int, label: str) -> Image.Image:
 def load_rgb(source, max_pixels: int | None = None, *, name: str | None = None) -> Image.Image:
     """Decode `source` into an upright 8-bit RGB image, or raise BadImageError.
 
-    source: a path (str / Path), bytes, a PIL.Image, or a numpy array (HxW, HxWx3 RGB, HxWx4 RGBA).
+    source: a path (str / Path), bytes (or an open binary file), a PIL.Image, or a numpy array
+            (HxW, HxWx3 RGB, HxWx4 RGBA; uint8, uint16, bool, or floats in 0..1 or 0..255).
     max_pixels: refuse larger images (default settings.MAX_IMAGE_PIXELS), checked from the header.
     name: how to call the image in error messages (default: the path, or "the uploaded image").
     """
@@ -218,6 +219,8 @@ def load_rgb(source, max_pixels: int | None = None, *, name: str | None = None) 
     label = _label(source, name)
     if source is None:
         raise BadImageError("no image given: upload or choose a picture first")
+    if hasattr(source, "read") and not isinstance(source, Image.Image):   # an open file or BytesIO
+        source = source.read()
     if isinstance(source, np.ndarray) or (hasattr(source, "__array__") and not isinstance(source, Image.Image)):
         return _from_array(source, limit, label)
     if isinstance(source, Image.Image):

@@ -294,6 +294,23 @@ def _load_folder(root: Path, test_fraction: float, seed: int) -> ClassificationD
     return ClassificationData(root=root, layout=layout, classes=classes, train=train, test=test, report=report)
 
 
+_extracted_zips: dict[tuple[str, int, int], Path] = {}
+_extract_lock = threading.Lock()
+
+
+def _extracted(zip_path: Path) -> Path:
+    """Extract a zip once per process (the four jobs of a comparison all load the same upload)."""
+    from vision_demo.datasets.archive import extract_zip
+
+    st = zip_path.stat()
+    key = (str(zip_path.resolve()), st.st_size, st.st_mtime_ns)
+    with _extract_lock:
+        folder = _extracted_zips.get(key)
+        if folder is None or not folder.is_dir():
+            folder = _extracted_zips[key] = extract_zip(zip_path)
+        return folder
+
+
 def load_dataset(source=None, test_fraction: float = 0.2, seed: int = 0) -> ClassificationData:
     """A classification data set from a folder, a .zip, or "scenes" / None (the offline default).
 
@@ -307,8 +324,7 @@ def load_dataset(source=None, test_fraction: float = 0.2, seed: int = 0) -> Clas
         source = default_scenes()
     path = Path(str(source).strip()).expanduser()
     if path.is_file() and path.suffix.lower() == ".zip":
-        from vision_demo.datasets.archive import extract_zip
-        path = extract_zip(path)
+        path = _extracted(path)
     elif path.is_file():
         raise VisionDemoError(f"{path}: is a file; give a folder of class folders or a .zip of one")
     elif not path.is_dir():
