@@ -8,10 +8,14 @@ Why drawn, not downloaded: the app must teach transfer learning in a classroom w
 The pictures are built to carry the same lesson as the real photos, so every scene is made of
 shapes and textures (ridges with snow caps, crevassed ice, waves and boats, trunks and canopies,
 window grids, roads in perspective) and NOT of colours: skies, seasons, light and a per-image
-colour jitter make a colour histogram a poor classifier (about half right). With 40 training
-images per class, a small network trained from scratch has too few examples to learn shapes
-(around 50 %), while an ImageNet-pretrained backbone already knows edges, textures and layouts
-and only needs a new head (around 90 %). Deliberate overlaps keep the task honest, as in the
+colour jitter make a colour histogram a poor classifier. With 40 training images per class, a
+small network trained from scratch has too few examples to learn shapes, while an ImageNet-
+pretrained backbone already knows edges, textures and layouts and only needs a new head.
+Measured on this 2-core CPU (benchmarks/bench_scenes.py, seeds 0-2, 40 train / 30 test per class
+at 128 px, models at 96 px): colour histogram + logistic regression 30-38 %; small CNN from
+scratch, 4 epochs, 34-47 %; EfficientNet-Lite0 frozen features + logistic regression 94-96 %.
+`python -m vision_demo compare --epochs 3 --img-size 96` (seed 0): small CNN 37 %, ResNet-18
+from scratch 52 %, Lite0 frozen 96 %, Lite0 fine-tuned 96 %. Deliberate overlaps keep the task honest, as in the
 real data set: mountains behind glaciers, ice floes on the sea, trees in streets and in front of
 buildings, lakes below mountains.
 
