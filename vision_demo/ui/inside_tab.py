@@ -25,7 +25,25 @@ def show_model(name, strategy, graph_size):
     apply_strategy(model, name, strategy)
     png = inspect.autograd_graph_png(model, settings.subdir("inspect") / f"{name}-{strategy}.png",
                                      img_size=int(graph_size))
-    return inspect.model_text(model, strategy), Image.open(png).convert("RGB")
+    return inspect.model_text(model, strategy), _fit(png)
+
+
+GRAPH_MAX_SIDE = 4096  # EfficientNet from scratch draws a 13000 x 10000 px graph: too big for a browser
+
+
+def _fit(png_path, max_side: int = GRAPH_MAX_SIDE):
+    """Our own graphviz PNG, shrunk to something a browser can show (zoom with the fullscreen button)."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():  # a file we just drew ourselves, not an upload: its size is not an attack
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img = Image.open(png_path)
+        img.draft("RGB", (max_side, max_side))
+        img = img.convert("RGB")
+    img.thumbnail((max_side, max_side))
+    return img
 
 
 @user_errors
