@@ -101,6 +101,16 @@ def test_class_folders_only_stratified_seeded_split(tmp_path):
     assert d.layout == "single-split" and d.counts()["test"] == {"cat": 2, "dog": 2}
 
 
+def test_a_class_named_train_is_a_class(tmp_path):
+    root = tmp_path / "vehicles"
+    for name in ("train", "car", "bus"):
+        COLOURS.setdefault(name, (90, 90, 90))
+        _images(root / name, name, 5)
+    data = load_dataset(root)
+    assert data.layout == "single-split" and data.classes == ["bus", "car", "train"]
+    assert sum(data.counts()["test"].values()) == 3
+
+
 def _fake_png_header(width, height):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

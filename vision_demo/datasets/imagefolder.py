@@ -158,7 +158,7 @@ def _find_layout(root: Path) -> tuple[str, Path, Path | None, list[str]]:
             return "intel", _intel_split(seg_train), _intel_split(seg_test) if seg_test else None, notes
     for folder in _walk_dirs(root):
         train = _child(folder, ("train", "training"))
-        if train is not None:
+        if train is not None and _subdirs(train) and not _has_image_files(train):   # a split, not a class named "train"
             test = _child(folder, TEST_NAMES)
             notes = []
             if test is not None:
