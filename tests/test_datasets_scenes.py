@@ -1,5 +1,6 @@
 """The generated scenes set: deterministic per seed, right counts, atomic writes, cached default, the CLI."""
 import hashlib
+import os
 import time
 
 import pytest
@@ -82,8 +83,11 @@ def test_default_scenes_cached(tmp_path):
     assert default_scenes(size=48, per_class=2, seed=3) == first
     assert (first / "scenes.json").stat().st_mtime_ns == stamp     # reused, not redrawn
     (first / "scenes.json").unlink()                               # an unfinished set is redrawn
+    debris = first.parent / f".{first.name}.partial-crashed"       # and an old crash's leftovers go
+    (debris / "train").mkdir(parents=True)
+    os.utime(debris, (time.time() - 7200, time.time() - 7200))
     assert default_scenes(size=48, per_class=2, seed=3) == first
-    assert (first / "scenes.json").is_file()
+    assert (first / "scenes.json").is_file() and not debris.exists()
 
 
 @pytest.mark.slow

@@ -656,6 +656,9 @@ def default_scenes(size: int = 128, per_class: int = 40, seed: int = 0) -> Path:
     folder = settings.subdir("datasets") / f"scenes-{int(size)}-{int(per_class)}-{int(seed)}"
     test_per_class = max(1, round(int(per_class) * 3 / 4))
     with _default_lock:   # two jobs starting at once draw the set once
+        for debris in folder.parent.glob(f".{folder.name}.*-*"):   # a crashed run's temporary folders
+            if time.time() - debris.stat().st_mtime > 3600:          # (an hour old: not a run in progress)
+                shutil.rmtree(debris, ignore_errors=True)
         if not _is_complete(folder, int(per_class), int(size), int(seed), test_per_class):
             if folder.exists() and not (folder / _MARKER).is_file():
                 shutil.rmtree(folder)   # debris of an older layout: ours are always complete or absent
