@@ -81,6 +81,16 @@ def test_train_a_tiny_job_and_poll_its_status(server, tiny_scenes, no_network):
     assert state["status"] == "finished", state.get("error")
     assert 0.0 <= state["result"]["test_acc"] <= 1.0
     assert state["history"] and state["history"][0]["epoch"] == 1
+
+    # a long job is stopped by cancel_job within a batch or two
+    [long_id] = client.predict(tiny_scenes, "resnet18", "scratch", 30, 64, 4, 0, True, api_name="/train")
+    while client.predict(long_id, api_name="/job_status")["status"] == "queued":
+        time.sleep(0.2)
+    assert client.predict(long_id, api_name="/cancel_job") == f"Stop requested for {long_id}."
+    deadline = time.time() + 60
+    while (state := client.predict(long_id, api_name="/job_status"))["status"] == "running" and time.time() < deadline:
+        time.sleep(0.3)
+    assert state["status"] == "cancelled" and state["epoch"] < 30
     assert not no_network
 
 

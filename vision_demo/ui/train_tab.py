@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
 from vision_demo.ui.common import gallery_items, intro, user_errors
@@ -26,12 +27,20 @@ EXERCISES = ("Exercise 1: simple CNN from scratch", "Exercise 2: ResNet-18 from 
              "Exercise 4: EfficientNet-Lite0 fine-tuned from the frozen run")
 
 
+def _number(value, what: str, kind=int):
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise VisionDemoError(f"{what} {value!r} is not a number: type e.g. 32") from None
+
+
 def _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize):
     from vision_demo.classify.train import TrainConfig
 
-    return TrainConfig(data=(data or "scenes").strip(), model=model, strategy=strategy, epochs=int(epochs),
-                       img_size=int(img_size), batch_size=int(batch_size), lr=float(lr) if lr else None,
-                       normalize=bool(normalize))
+    return TrainConfig(data=(data or "scenes").strip(), model=model, strategy=strategy,
+                       epochs=_number(epochs, "epochs"), img_size=_number(img_size, "image size"),
+                       batch_size=_number(batch_size, "batch size"),
+                       lr=_number(lr, "learning rate", float) if lr else None, normalize=bool(normalize))
 
 
 def make_handlers(registry: JobRegistry):
@@ -50,8 +59,9 @@ def make_handlers(registry: JobRegistry):
         """Start the seed's four strategies in order; returns their job ids at once."""
         from vision_demo.classify import train as core
 
-        ids = core.submit_compare(registry, data=(data or "scenes").strip(), epochs=int(epochs),
-                                  img_size=int(img_size), batch_size=int(batch_size))
+        ids = core.submit_compare(registry, data=(data or "scenes").strip(), epochs=_number(epochs, "epochs"),
+                                  img_size=_number(img_size, "image size"),
+                                  batch_size=_number(batch_size, "batch size"))
         return (job_ids or []) + list(ids), list(ids)
 
     @user_errors
@@ -61,8 +71,9 @@ def make_handlers(registry: JobRegistry):
 
         if not exercise:
             raise gr.Error("Pick an exercise first.")
-        ids = core.submit_preset(registry, exercise, data=(data or "scenes").strip(), epochs=int(epochs),
-                                 img_size=int(img_size), batch_size=int(batch_size))
+        ids = core.submit_preset(registry, exercise, data=(data or "scenes").strip(), epochs=_number(epochs, "epochs"),
+                                 img_size=_number(img_size, "image size"),
+                                 batch_size=_number(batch_size, "batch size"))
         return (job_ids or []) + list(ids), list(ids)
 
     def refresh(job_ids, show_all, cancel_choice, inspect_choice):
@@ -129,7 +140,7 @@ def build(registry: JobRegistry):
         epochs = gr.Slider(1, 30, value=3, step=1, label="Epochs")
         img_size = gr.Slider(32, 224, value=96, step=16, label="Image size (px)",
                              info="96 px trains ~5x faster than 224 px on a CPU")
-        batch_size = gr.Dropdown([8, 16, 32, 64], value=32, label="Batch size")
+        batch_size = gr.Dropdown([8, 16, 32, 64, 128], value=32, label="Batch size", allow_custom_value=True)
     with gr.Row():
         compare_btn = gr.Button("Compare all four (exercises 1–4)", variant="primary", elem_id="compare-btn", scale=2)
         exercise = gr.Dropdown(list(EXERCISES), value=EXERCISES[0], label="Or one exercise", scale=3)
