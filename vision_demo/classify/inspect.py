@@ -91,7 +91,8 @@ def residual_explanation() -> str:
     from torchvision.models.resnet import BasicBlock
 
     source = inspect.getsource(BasicBlock.forward)
-    assert "out += identity" in source, "torchvision moved the residual addition; update this explanation"
+    if "out += identity" not in source:  # a future torchvision may spell it differently: say so, don't fail
+        source += "\n    # (this torchvision version writes the addition differently; look for `identity` above)\n"
     return (
         "ResNet's residual (skip) connection, torchvision/models/resnet.py, BasicBlock.forward:\n\n"
         f"{source}\n"
