@@ -8,6 +8,7 @@ bundled person detector (offline), COCO models when cached or online, uploaded .
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ import gradio as gr
 
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui.common import image_source, intro, upload_named, user_errors
+
+log = logging.getLogger(__name__)
 
 DETECTION_HEADERS = ["class", "confidence", "x1", "y1", "x2", "y2"]
 BUNDLED = ("person detector (bundled, classes Normal/Fall)", "person (bundled)")
@@ -43,7 +46,8 @@ def latency_text(det, prefix: str = "") -> str:
 
 
 class Warmup:
-    """Loads the default detector in a background thread so the first click does not wait for torch."""
+    """In a background thread at start: draws the default scenes (the Data tab's first view) and loads the
+    default detector, so the first visitor waits for neither."""
 
     def __init__(self):
         self.state, self.seconds, self.error = "not started", None, None
@@ -56,20 +60,27 @@ class Warmup:
             self._thread.start()
 
     def _run(self) -> None:
-        from vision_demo.detect.detector import get_detector
         from vision_demo.errors import VisionDemoError
 
         start = time.perf_counter()
         try:
+            from vision_demo.datasets.scenes import default_scenes
+            from vision_demo.detect.detector import get_detector
+
+            default_scenes()  # cached in WORK after the first start; thread-safe with the Data tab's own call
             get_detector()
         except VisionDemoError as err:
             self.state, self.error = "failed", str(err)
+            return
+        except Exception as err:  # a bug: logged whole; the first real request will show its own error
+            log.exception("warm-up failed")
+            self.state, self.error = "failed", f"{type(err).__name__}: {err}"
             return
         self.state, self.seconds = "ready", time.perf_counter() - start
 
     def text(self) -> str:
         if self.state == "ready":
-            return f"Person detector ready (loaded in the background in {self.seconds:.1f} s)."
+            return f"Person detector ready (warm-up in the background took {self.seconds:.1f} s)."
         if self.state == "failed":
             return f"The bundled detector could not be loaded: {self.error}"
         if self.state == "loading":
