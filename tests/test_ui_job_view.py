@@ -85,3 +85,12 @@ def test_bar_figure_groups_series_and_log_axis():
     fig = job_view.bar_figure(["sea", "forest"], {"train": [40, 38], "test": [10, 9]}, log_y=True)
     assert [t.name for t in fig.data] == ["train", "test"] and list(fig.data[1].y) == [10, 9]
     assert fig.layout.yaxis.type == "log"
+
+
+def test_changed_and_keep_choice_let_ticks_send_only_news():
+    shown = {}
+    assert job_view.changed(shown, "running", [("a", "j1")])
+    assert not job_view.changed(shown, "running", [["a", "j1"]])      # what came back from the browser's State
+    assert job_view.changed(shown, "running", [])
+    assert job_view.keep_choice("j2", [("x", "j1"), ("y", "j2")]) == "j2"
+    assert job_view.keep_choice("gone", [("x", "j1")]) == "j1" and job_view.keep_choice("j1", []) is None

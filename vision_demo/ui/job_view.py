@@ -107,6 +107,25 @@ def finished_choices(states: Iterable[JobState]) -> list[tuple[str, str]]:
     return [(f"{s.name} [{s.id[-6:]}] test acc {_pct(s.result.get('test_acc'))}", s.id) for s in reversed(done)]
 
 
+def keep_choice(value, choices: list[tuple[str, str]]):
+    """The dropdown keeps the user's pick while it is still a choice, else takes the first (or None)."""
+    ids = [c[1] for c in choices]
+    return value if value in ids else (ids[0] if ids else None)
+
+
+def changed(shown: dict, key: str, value) -> bool:
+    """True (and remembered in `shown`) when `value` differs from what this page was last sent under `key`.
+
+    Timer ticks send a plot, table or dropdown only when it changed: a dropdown someone is opening is
+    not reset every second, and the browser redraws less.
+    """
+    value = [list(v) if isinstance(v, tuple) else v for v in value]  # gr.State round-trips tuples as lists
+    if shown.get(key) == value:
+        return False
+    shown[key] = value
+    return True
+
+
 def _pct(value: Any) -> str:
     return f"{100 * value:.1f} %" if isinstance(value, (int, float)) else "–"
 

@@ -76,19 +76,31 @@ def make_handlers(registry: JobRegistry):
                                  batch_size=_number(batch_size, "batch size"))
         return (job_ids or []) + list(ids), list(ids)
 
-    def refresh(job_ids, show_all, cancel_choice, inspect_choice):
-        """One timer tick: redraw from a snapshot; the timer stops when every job shown is done."""
+    def refresh(job_ids, show_all, cancel_choice, inspect_choice, shown):
+        """One timer tick: redraw from a snapshot; the timer stops when every job shown is done.
+
+        Plots, table and dropdowns are sent only when they changed (`shown` remembers what this page
+        has): a dropdown someone is opening is not reset every second, and the browser redraws less.
+        """
         states = registry.snapshot(None if show_all else (job_ids or []), kind="classify")
+        shown = dict(shown or {})
         running = job_view.running_choices(states)
         finished = job_view.finished_choices(states)
+        rows = job_view.comparison_rows(states)
+        curves = job_view.changed(shown, "curves", [(s.id, len(s.history)) for s in states])
         return (
             job_view.progress_html(states),
-            job_view.history_figure(states, job_view.CLASSIFY_LOSS, "Loss (train dashed, val solid)", "cross-entropy"),
-            job_view.history_figure(states, job_view.CLASSIFY_ACC, "Accuracy (train dashed, val solid)", "%", percent=True),
-            job_view.comparison_rows(states) or None,
-            gr.Dropdown(choices=running, value=_keep(cancel_choice, running)),
-            gr.Dropdown(choices=finished, value=_keep(inspect_choice, finished)),
+            job_view.history_figure(states, job_view.CLASSIFY_LOSS, "Loss (train dashed, val solid)",
+                                    "cross-entropy") if curves else gr.skip(),
+            job_view.history_figure(states, job_view.CLASSIFY_ACC, "Accuracy (train dashed, val solid)", "%",
+                                    percent=True) if curves else gr.skip(),
+            (rows or None) if job_view.changed(shown, "table", rows) else gr.skip(),
+            gr.Dropdown(choices=running, value=job_view.keep_choice(cancel_choice, running))
+            if job_view.changed(shown, "running", running) else gr.skip(),
+            gr.Dropdown(choices=finished, value=job_view.keep_choice(inspect_choice, finished))
+            if job_view.changed(shown, "finished", finished) else gr.skip(),
             gr.Timer(active=not job_view.all_done(states)),
+            shown,
         )
 
     @user_errors
@@ -121,11 +133,6 @@ def make_handlers(registry: JobRegistry):
                 gallery_items(job_view.prediction_captions(result), size=128))
 
     return train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job
-
-
-def _keep(value, choices):
-    ids = [c[1] for c in choices]
-    return value if value in ids else (ids[0] if ids else None)
 
 
 def build(registry: JobRegistry):
@@ -181,8 +188,9 @@ def build(registry: JobRegistry):
         status_json = gr.JSON(label="Job state")
 
     timer = gr.Timer(1.0, active=False)
-    refresh_outputs = [progress, loss_plot, acc_plot, table, cancel_choice, inspect_choice, timer]
-    refresh_inputs = [job_ids, show_all, cancel_choice, inspect_choice]
+    shown = gr.State({})
+    refresh_outputs = [progress, loss_plot, acc_plot, table, cancel_choice, inspect_choice, timer, shown]
+    refresh_inputs = [job_ids, show_all, cancel_choice, inspect_choice, shown]
     timer.tick(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, show_progress="hidden",
                api_visibility="private")
     show_all.change(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, api_visibility="private")

@@ -34,18 +34,24 @@ def make_handlers(registry: JobRegistry):
         job_id = submit(registry, config)
         return (job_ids or []) + [job_id], [job_id]
 
-    def refresh(job_ids, show_all, inspect_choice):
+    def refresh(job_ids, show_all, inspect_choice, shown):
+        """One timer tick (same pattern as the Train tab: only what changed is sent)."""
         states = registry.snapshot(None if show_all else (job_ids or []), kind="detect")
+        shown = dict(shown or {})
         finished = [(f"{s.name} [{s.id[-6:]}] mAP50 {(s.result or {}).get('map50', 0):.2f}", s.id)
                     for s in reversed(states) if s.status == "finished" and s.result]
-        ids = [c[1] for c in finished]
+        running = job_view.running_choices(states)
+        curves = job_view.changed(shown, "curves", [(s.id, len(s.history)) for s in states])
         return (
             job_view.progress_html(states),
-            job_view.history_figure(states, job_view.YOLO_LOSS, "Training losses", "loss"),
-            job_view.history_figure(states, job_view.YOLO_METRICS, "Validation mAP", "mAP"),
-            gr.Dropdown(choices=finished, value=inspect_choice if inspect_choice in ids else (ids[0] if ids else None)),
-            gr.Dropdown(choices=job_view.running_choices(states)),
+            job_view.history_figure(states, job_view.YOLO_LOSS, "Training losses", "loss") if curves else gr.skip(),
+            job_view.history_figure(states, job_view.YOLO_METRICS, "Validation mAP", "mAP") if curves else gr.skip(),
+            gr.Dropdown(choices=finished, value=job_view.keep_choice(inspect_choice, finished))
+            if job_view.changed(shown, "finished", finished) else gr.skip(),
+            gr.Dropdown(choices=running, value=running[0][1] if running else None)
+            if job_view.changed(shown, "running", running) else gr.skip(),
             gr.Timer(active=not job_view.all_done(states)),
+            shown,
         )
 
     @user_errors
@@ -94,8 +100,9 @@ def build(registry: JobRegistry, cancel_job):
     gallery = gr.Gallery(label="Validation images with predicted boxes", columns=4, height=360)
 
     timer = gr.Timer(1.0, active=False)
-    outputs = [progress, loss_plot, map_plot, inspect_choice, cancel_choice, timer]
-    inputs = [job_ids, show_all, inspect_choice]
+    shown = gr.State({})
+    outputs = [progress, loss_plot, map_plot, inspect_choice, cancel_choice, timer, shown]
+    inputs = [job_ids, show_all, inspect_choice, shown]
     timer.tick(refresh, inputs, outputs, concurrency_limit=None, show_progress="hidden", api_visibility="private")
     show_all.change(refresh, inputs, outputs, concurrency_limit=None, api_visibility="private")
     check_btn.click(check_data, [data, zip_file], [report, data], api_visibility="undocumented",
