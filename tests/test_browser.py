@@ -164,6 +164,21 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     assert page.outside_requests == [], page.outside_requests
 
 
+def test_a_job_started_by_a_script_shows_up_in_an_open_page(page, app_url, tiny_scenes):
+    from gradio_client import Client
+
+    page.goto(app_url, wait_until="load")
+    open_tab(page, "2 · Train & compare")
+    page.locator("#job-progress").wait_for()
+    client = Client(app_url, analytics_enabled=False, verbose=False)
+    [job_id] = client.predict(tiny_scenes, "simple_cnn", "scratch", 2, 48, 8, 0, True, api_name="/train")
+    client.close()
+    # the page's slow watch (5 s) wakes its 1 s timer: the job appears and runs to the end without a click
+    row = page.locator("#job-progress tr", has_text=job_id)
+    expect(row).to_contain_text("finished", timeout=60_000)
+    assert page.outside_requests == [], page.outside_requests
+
+
 def test_webcam_stream_gets_boxes_back(page, app_url):
     page.goto(app_url, wait_until="load")
     open_tab(page, "5 · Detect")

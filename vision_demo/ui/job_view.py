@@ -126,6 +126,17 @@ def changed(shown: dict, key: str, value) -> bool:
     return True
 
 
+def watch(registry, kind: str):
+    """A slow tick's handler: wake the page's 1 s timer when a job it shows is not done (else send nothing)."""
+    import gradio as gr  # only the UI calls this; keeps job_view itself importable without gradio
+
+    def wake(job_ids, show_all):
+        states = registry.snapshot(None if show_all else (job_ids or []), kind=kind)
+        return gr.Timer(active=True) if not all_done(states) else gr.skip()
+
+    return wake
+
+
 def _pct(value: Any) -> str:
     return f"{100 * value:.1f} %" if isinstance(value, (int, float)) else "–"
 

@@ -194,6 +194,9 @@ def build(registry: JobRegistry):
     timer.tick(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, show_progress="hidden",
                api_visibility="private")
     show_all.change(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, api_visibility="private")
+    # A slow watch wakes the 1 s timer when a job appears that this page did not start (the teacher's, a reload).
+    gr.Timer(5.0).tick(job_view.watch(registry, "classify"), [job_ids, show_all], timer, concurrency_limit=None,
+                       show_progress="hidden", api_visibility="private")
     # Submitting returns the job ids at once; then the timer starts (a separate step, so scripts get just the ids).
     start_timer = dict(fn=lambda: gr.Timer(active=True), inputs=None, outputs=timer, api_visibility="private")
     exercise_btn.click(run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids], [job_ids, started],

@@ -105,6 +105,8 @@ def build(registry: JobRegistry, cancel_job):
     inputs = [job_ids, show_all, inspect_choice, shown]
     timer.tick(refresh, inputs, outputs, concurrency_limit=None, show_progress="hidden", api_visibility="private")
     show_all.change(refresh, inputs, outputs, concurrency_limit=None, api_visibility="private")
+    gr.Timer(5.0).tick(job_view.watch(registry, "detect"), [job_ids, show_all], timer, concurrency_limit=None,
+                       show_progress="hidden", api_visibility="private")
     check_btn.click(check_data, [data, zip_file], [report, data], api_visibility="undocumented",
                     api_name="check_yolo_data")
     train_btn.click(yolo_train, [data, pretrained, epochs, imgsz, job_ids], [job_ids, started],
