@@ -182,3 +182,18 @@ def test_feature_store_on_disk_skips_the_backbone_next_time():
     assert stem.images == 20                       # both splits once, the second build read the file
     assert first.train.shape == (10, 512) and torch.equal(first.train, second.train)
     assert cache_key([("/nonexistent/a.png", 0)], "resnet18", "none", 32, False) != key   # normalization changes it
+
+
+@pytest.mark.slow
+def test_with_two_workers_finetune_waits_for_its_frozen_run(scenes, tmp_path):
+    registry = JobRegistry(tmp_path / "jobs", max_concurrent=2)   # a GPU machine's default
+    messages = []
+    registry.add_listener(lambda e: messages.append((e.job_id, e.data.get("message", ""))))
+    ids = submit_preset(registry, "Exercise 4: EfficientNet-Lite0 fine-tuned from the frozen run",
+                        data=scenes, epochs=1, img_size=32, batch_size=16)
+    frozen, finetune = (registry.wait(i, timeout=120) for i in ids)
+    assert (frozen.status, finetune.status) == ("finished", "finished"), (frozen.error, finetune.error)
+    assert finetune.config["init_from"] == frozen.id
+    assert finetune.result["init_from"] == frozen.result["checkpoint"]
+    assert finetune.ended > frozen.ended
+    assert any(job == ids[1] and msg.startswith("waiting for") for job, msg in messages)
