@@ -63,6 +63,13 @@ def test_detect_finds_the_people_on_the_bus(server, no_network):
     assert len(people) >= 3, table          # four people stand by the bus
     assert all(0.25 <= row[1] <= 1 for row in people)
     assert "boxes" in latency and "inference" in latency
+
+    # the class filter keeps only the asked classes; a class the model does not know is a clear error
+    _, only_fall, _ = client.predict(gradio_client.handle_file(_bus()), "person (bundled)", 0.25, 0.7, ["Fall"],
+                                     api_name="/detect")
+    assert all(row[0] == "Fall" for row in only_fall["data"])
+    with pytest.raises(Exception, match="unknown class 'cat'.*Normal"):
+        client.predict(gradio_client.handle_file(_bus()), "person (bundled)", 0.25, 0.7, ["cat"], api_name="/detect")
     assert not no_network
 
 
@@ -125,6 +132,13 @@ def test_data_tab_takes_a_zip_and_explains_offline_intel(server, tiny_scenes, tm
     (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(Exception, match="zip"):
         client.predict("scenes", gradio_client.handle_file(str(tmp_path / "broken.zip")), api_name="/load_data")
+    # a folder with one broken file: loaded, and the report names the file it skipped
+    import shutil as _shutil
+    folder = tmp_path / "with_broken"
+    _shutil.copytree(tiny_scenes, folder)
+    (folder / "train" / "forest" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    _, _, report = client.predict(str(folder), None, api_name="/load_data")
+    assert "Skipped" in report and "broken.png" in report
     with pytest.raises(Exception, match="(?i)kaggle"):
         client.predict(api_name="/download_intel")
     assert not no_network

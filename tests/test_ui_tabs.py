@@ -89,3 +89,21 @@ def test_app_help_lists_the_options_and_building_the_page_imports_no_torch(tmp_p
                            env={**__import__("os").environ, "VISION_DEMO_HOME": str(tmp_path)})
     assert built.returncode == 0, built.stderr[-2000:]
     assert built.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.slow
+def test_uploaded_weights_that_are_no_yolo_model_are_refused_readably(tmp_path):
+    import torch
+
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui import detect_tab
+
+    upload_weights = detect_tab.make_handlers(JobRegistry(tmp_path / "jobs"))[4]
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    plain = tmp_path / "plain.pt"
+    torch.save({"model": "just a string"}, plain)
+    for bad in (text, plain):
+        with pytest.raises(gr.Error) as info:
+            upload_weights(str(bad))
+        assert bad.name in info.value.message and "Traceback" not in info.value.message
