@@ -154,7 +154,7 @@ def test_bad_configs_fail_before_anything_is_queued(tmp_path):
     registry = JobRegistry(tmp_path / "jobs")
     bad = [dict(model="simple_cnn", strategy="finetune"), dict(model="alexnet"), dict(strategy="distill"),
            dict(epochs=0), dict(img_size=8), dict(lr=5.0), dict(data=str(tmp_path / "missing")),
-           dict(strategy="finetune", init_from="no-such-job")]
+           dict(strategy="finetune", init_from="no-such-job"), dict(device="gpu")]
     for kwargs in bad:
         with pytest.raises(VisionDemoError):
             submit(registry, TrainConfig(**kwargs))

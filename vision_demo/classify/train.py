@@ -248,6 +248,11 @@ def validate_config(config: TrainConfig) -> None:
         raise VisionDemoError(f"data not found: {data} (give a folder with class sub-folders, a .zip, or 'scenes')")
     if config.strategy != "scratch" and not config.init_from:
         check_pretrained_available(config.model)   # fails fast: ResNet-18 offline without a cached file
+    if config.device:
+        try:
+            devices.pick_device(config.device)     # VisionDemoError for cuda on a machine without one
+        except RuntimeError:                       # torch.device("gpu"): not a device name at all
+            raise VisionDemoError(f"unknown device {config.device!r}: use cpu, cuda, cuda:1 or mps") from None
 
 
 def _seed_everything(seed: int) -> None:
