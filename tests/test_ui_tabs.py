@@ -39,6 +39,7 @@ def test_upload_named_replaces_the_cache_path_with_the_file_name():
     with pytest.raises(BadImageError, match="no image"):
         common.image_source(None)
     assert common.image_source(upload) == upload["path"]
+    assert common.image_source({"url": "data:image/png;base64,iVBORw0KGgo="}) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_launch_options_serve_only_ultralytics_examples_and_cap_uploads():

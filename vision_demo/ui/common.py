@@ -93,6 +93,15 @@ def image_source(value):
     if isinstance(value, dict):
         if value.get("path"):
             return value["path"]
+        url = value.get("url") or ""
+        if url.startswith("data:") and "," in url:  # a webcam snapshot may come inline as base64
+            import base64
+            import binascii
+
+            try:
+                return base64.b64decode(url.split(",", 1)[1], validate=False)
+            except (binascii.Error, ValueError):
+                raise BadImageError("the picture arrived damaged: try again") from None
         raise BadImageError("the upload did not arrive: try again")
     return value
 
