@@ -19,7 +19,7 @@ def _fmt(value) -> str:
 
 
 class Printer:
-    def __init__(self, registry: JobRegistry, job_ids: list[str] | None = None, every: float = 5.0, stream=sys.stdout):
+    def __init__(self, registry: JobRegistry, job_ids: list[str] | None = None, every: float = 5.0, stream=None):
         self.registry, self.job_ids, self.every, self.stream = registry, job_ids, every, stream
         self._last_progress = 0.0
 
@@ -42,7 +42,7 @@ class Printer:
             line = f"{name} | FAILED: {d.get('error')}"
         else:
             line = f"{name} | {event.type}" + (f": {d['message']}" if d.get("message") else "")
-        print(line, file=self.stream, flush=True)
+        print(line, file=self.stream or sys.stdout, flush=True)  # resolved now: capsys/redirects see it
 
 
 @contextlib.contextmanager
