@@ -8,6 +8,7 @@ Never `playwright install`: the browser is /usr/bin/chromium (apt-get install ch
 Screenshots go to tests/artifacts/ (gitignored).
 """
 import os
+import re
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -176,6 +177,32 @@ def test_a_job_started_by_a_script_shows_up_in_an_open_page(page, app_url, tiny_
     # the page's slow watch (5 s) wakes its 1 s timer: the job appears and runs to the end without a click
     row = page.locator("#job-progress tr", has_text=job_id)
     expect(row).to_contain_text("finished", timeout=60_000)
+    assert page.outside_requests == [], page.outside_requests
+
+
+def test_try_a_model_with_a_webcam_snapshot(page, app_url, tiny_scenes):
+    from gradio_client import Client
+
+    client = Client(app_url, analytics_enabled=False, verbose=False)
+    [job_id] = client.predict(tiny_scenes, "simple_cnn", "scratch", 1, 48, 8, 0, True, api_name="/train")
+    deadline = time.time() + 60
+    while client.predict(job_id, api_name="/job_status")["status"] != "finished" and time.time() < deadline:
+        time.sleep(0.5)
+    client.close()
+    page.goto(app_url, wait_until="load")
+    open_tab(page, "3 · Try a model")
+    expect(page.locator("#try-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
+    page.locator("#try-image button[aria-label='Capture from camera']").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.wait_for_function("(v => v && v.readyState >= 2)(document.querySelector('#try-image video'))",
+                           timeout=20_000)  # the camera streams: now a snapshot has a picture
+    page.locator("#try-image button[aria-label='capture photo']").click()
+    page.locator("#try-image img").first.wait_for(timeout=20_000)
+    page.get_by_role("button", name="Predict").click()
+    expect(page.locator("#try-label")).to_contain_text(
+        re.compile("(buildings|forest|glacier|mountain|sea|street)[\\s\\S]*%"), timeout=30_000)
+    time.sleep(1)
+    shot(page, "3-try-webcam")
     assert page.outside_requests == [], page.outside_requests
 
 

@@ -75,6 +75,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
         refresh_btn = gr.Button("Refresh list", scale=1)
     with gr.Row():
         image = gr.Image(label="Your image", sources=["upload", "webcam", "clipboard"], type="filepath",
+                         elem_id="try-image",
                          webcam_options=gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}}}))
         with gr.Column():
             k = gr.Slider(1, 6, value=3, step=1, label="Top k")
