@@ -126,13 +126,20 @@ def changed(shown: dict, key: str, value) -> bool:
     return True
 
 
+def fingerprint(states: Iterable[JobState]) -> list[list[str]]:
+    """[id, status] per job: what a page must redraw for when it changes."""
+    return [[s.id, s.status] for s in states]
+
+
 def watch(registry, kind: str):
-    """A slow tick's handler: wake the page's 1 s timer when a job it shows is not done (else send nothing)."""
+    """A slow tick's handler: wake the page's 1 s timer when a job it shows is running, or when jobs came
+    or ended since its last refresh (a short job may start and finish between two slow ticks)."""
     import gradio as gr  # only the UI calls this; keeps job_view itself importable without gradio
 
-    def wake(job_ids, show_all):
+    def wake(job_ids, show_all, shown):
         states = registry.snapshot(None if show_all else (job_ids or []), kind=kind)
-        return gr.Timer(active=True) if not all_done(states) else gr.skip()
+        news = (shown or {}).get("jobs") != fingerprint(states)
+        return gr.Timer(active=True) if news or not all_done(states) else gr.skip()
 
     return wake
 

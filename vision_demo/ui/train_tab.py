@@ -88,6 +88,7 @@ def make_handlers(registry: JobRegistry):
         finished = job_view.finished_choices(states)
         rows = job_view.comparison_rows(states)
         curves = job_view.changed(shown, "curves", [(s.id, len(s.history)) for s in states])
+        shown["jobs"] = job_view.fingerprint(states)
         return (
             job_view.progress_html(states),
             job_view.history_figure(states, job_view.CLASSIFY_LOSS, "Loss (train dashed, val solid)",
@@ -195,7 +196,7 @@ def build(registry: JobRegistry):
                api_visibility="private")
     show_all.change(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, api_visibility="private")
     # A slow watch wakes the 1 s timer when a job appears that this page did not start (the teacher's, a reload).
-    gr.Timer(5.0).tick(job_view.watch(registry, "classify"), [job_ids, show_all], timer, concurrency_limit=None,
+    gr.Timer(5.0).tick(job_view.watch(registry, "classify"), [job_ids, show_all, shown], timer, concurrency_limit=None,
                        show_progress="hidden", api_visibility="private")
     # Submitting returns the job ids at once; then the timer starts (a separate step, so scripts get just the ids).
     start_timer = dict(fn=lambda: gr.Timer(active=True), inputs=None, outputs=timer, api_visibility="private")

@@ -42,6 +42,7 @@ def make_handlers(registry: JobRegistry):
                     for s in reversed(states) if s.status == "finished" and s.result]
         running = job_view.running_choices(states)
         curves = job_view.changed(shown, "curves", [(s.id, len(s.history)) for s in states])
+        shown["jobs"] = job_view.fingerprint(states)
         return (
             job_view.progress_html(states),
             job_view.history_figure(states, job_view.YOLO_LOSS, "Training losses", "loss") if curves else gr.skip(),
@@ -105,7 +106,7 @@ def build(registry: JobRegistry, cancel_job):
     inputs = [job_ids, show_all, inspect_choice, shown]
     timer.tick(refresh, inputs, outputs, concurrency_limit=None, show_progress="hidden", api_visibility="private")
     show_all.change(refresh, inputs, outputs, concurrency_limit=None, api_visibility="private")
-    gr.Timer(5.0).tick(job_view.watch(registry, "detect"), [job_ids, show_all], timer, concurrency_limit=None,
+    gr.Timer(5.0).tick(job_view.watch(registry, "detect"), [job_ids, show_all, shown], timer, concurrency_limit=None,
                        show_progress="hidden", api_visibility="private")
     check_btn.click(check_data, [data, zip_file], [report, data], api_visibility="undocumented",
                     api_name="check_yolo_data")
