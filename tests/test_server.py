@@ -115,6 +115,8 @@ def test_a_text_file_as_image_is_a_readable_error_and_the_server_goes_on(server,
     message = str(info.value)
     assert "holiday.jpg" in message and "not an image" in message, message
     assert "Traceback" not in message and "/gradio/" not in message
+    from vision_demo import settings
+    assert list((settings.work_dir() / "gradio").rglob("holiday.jpg"))  # uploads land inside the work folder
     with pytest.raises(Exception, match="No job with id"):
         client.predict("no-such-job", api_name="/job_status")
     assert client.predict("no-such-job", api_name="/cancel_job").startswith("Job no-such-job is not running")
