@@ -18,10 +18,20 @@ from vision_demo import settings
 from vision_demo.errors import VisionDemoError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad option is one line on stderr and exit 2 (argparse would print the whole usage first).
+
+    Subcommand parsers inherit the class (argparse's add_subparsers uses type(self)).
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vision_demo.commands import classify, data, detect
 
-    parser = argparse.ArgumentParser(prog="python -m vision_demo",
+    parser = OneLineParser(prog="python -m vision_demo",
                                      description="Transfer learning and one-pass detection, from the command line.")
     parser.add_argument("--work-dir", help="folder for everything written (default: $VISION_DEMO_HOME or ./vision_demo_work)")
     parser.add_argument("--online", action="store_true",

@@ -44,23 +44,15 @@ def _add_training_options(parser: argparse.ArgumentParser, single: bool) -> None
     parser.add_argument("--out", metavar="DIR", help="folder for jobs and result files (default: the work folder)")
 
 
-def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """A bad option is one line on stderr and exit 2 (argparse would print the whole usage first)."""
-    def error(message: str):
-        parser.exit(2, f"error: {parser.prog}: {message} (see --help)\n")
-    parser.error = error
-    return parser
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    train = _one_line_errors(sub.add_parser(
-        "train", help="train one classifier (model x strategy) and report its test accuracy"))
+    train = sub.add_parser(
+        "train", help="train one classifier (model x strategy) and report its test accuracy")
     _add_training_options(train, single=True)
     train.set_defaults(func=_train)
 
-    compare = _one_line_errors(sub.add_parser(
+    compare = sub.add_parser(
         "compare", help="the lesson's four runs: SimpleCNN and ResNet-18 from scratch, "
-                        "EfficientNet-Lite0 frozen, then fine-tuned from the frozen run"))
+                        "EfficientNet-Lite0 frozen, then fine-tuned from the frozen run")
     _add_training_options(compare, single=False)
     compare.set_defaults(func=_compare)
 

@@ -16,15 +16,8 @@ import sys
 from pathlib import Path
 
 
-def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    def error(message: str):
-        parser.exit(2, f"error: {parser.prog}: {message} (see --help)\n")
-    parser.error = error
-    return parser
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    detect = _one_line_errors(sub.add_parser("detect", help="YOLO boxes on images (bundled person detector by default)"))
+    detect = sub.add_parser("detect", help="YOLO boxes on images (bundled person detector by default)")
     detect.add_argument("images", nargs="+", metavar="IMAGE")
     detect.add_argument("--weights", help="'person (bundled)' (default), yolov8n.pt / yolo11n.pt (cached or --online), "
                                           "job:<id> of a finished yolo-train job, or a .pt path (loaded safely)")
@@ -36,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     detect.add_argument("--save", metavar="DIR", help="write annotated images into DIR")
     detect.set_defaults(func=_detect)
 
-    train = _one_line_errors(sub.add_parser("yolo-train", help="train a YOLO detector; writes OUT/result.json"))
+    train = sub.add_parser("yolo-train", help="train a YOLO detector; writes OUT/result.json")
     train.add_argument("--data", default="shapes", help="YOLO folder, .zip, data.yaml, 'shapes' (generated, offline; "
                                                        "default) or an Ultralytics set name like coco8 (--online)")
     start = train.add_mutually_exclusive_group()
@@ -50,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--out", metavar="DIR", help="folder for the job and result.json (default: the work folder)")
     train.set_defaults(func=_train)
 
-    slide = _one_line_errors(sub.add_parser("sliding-window", help="how many classifier passes a sliding window "
-                                                                    "needs, against one YOLO pass (measured here)"))
+    slide = sub.add_parser("sliding-window", help="how many classifier passes a sliding window "
+                                                                    "needs, against one YOLO pass (measured here)")
     slide.add_argument("--image-size", nargs=2, type=int, default=[640, 640], metavar=("H", "W"))
     slide.add_argument("--windows", nargs="+", type=int, default=[64, 128, 256], metavar="PX")
     slide.add_argument("--stride", type=float, default=0.5, help="stride as a fraction of the window (default 0.5)")
