@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from conftest import free_port  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 
 gradio_client = pytest.importorskip("gradio_client")
 

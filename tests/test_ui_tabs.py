@@ -99,7 +99,7 @@ def test_uploaded_weights_that_are_no_yolo_model_are_refused_readably(tmp_path):
     from vision_demo.jobs import JobRegistry
     from vision_demo.ui import detect_tab
 
-    upload_weights = detect_tab.make_handlers(JobRegistry(tmp_path / "jobs"))[4]
+    upload_weights = detect_tab.make_handlers(JobRegistry(tmp_path / "jobs")).upload_weights
     text = tmp_path / "notes.pt"
     text.write_text("not a checkpoint")
     plain = tmp_path / "plain.pt"

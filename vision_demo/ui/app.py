@@ -70,7 +70,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
 
 def train_tab_cancel(registry: JobRegistry):
     """The cancel handler shared with the detector tab (one registry, one way to stop a job)."""
-    return train_tab.make_handlers(registry)[4]
+    return train_tab.make_handlers(registry).cancel_job
 
 
 def ultralytics_assets() -> Path | None:

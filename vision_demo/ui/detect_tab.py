@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import threading
 import time
+from collections import namedtuple
 from pathlib import Path
 
 import gradio as gr
@@ -91,7 +92,11 @@ class Warmup:
 WARMUP = Warmup()
 
 
+DetectHandlers = namedtuple("DetectHandlers", "detect detect_if_image detect_frame list_weights upload_weights class_choices")
+
+
 def make_handlers(registry: JobRegistry):
+    """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
 
     @user_errors
     def detect(image, weights, conf, iou, classes):
@@ -151,7 +156,7 @@ def make_handlers(registry: JobRegistry):
         names = get_detector(weights or None, registry=registry).names
         return gr.Dropdown(choices=[names[k] for k in sorted(names)], value=[])
 
-    return detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices
+    return DetectHandlers(detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices)
 
 
 def build(demo: gr.Blocks, registry: JobRegistry):

@@ -6,6 +6,8 @@ or a restart shows them again ("Show every job on this server" is on by default)
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import gradio as gr
 
 from vision_demo.errors import VisionDemoError
@@ -41,6 +43,9 @@ def _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize):
                        epochs=_number(epochs, "epochs"), img_size=_number(img_size, "image size"),
                        batch_size=_number(batch_size, "batch size"),
                        lr=_number(lr, "learning rate", float) if lr else None, normalize=bool(normalize))
+
+
+TrainHandlers = namedtuple("TrainHandlers", "train compare run_exercise refresh cancel_job job_status inspect_job")
 
 
 def make_handlers(registry: JobRegistry):
@@ -133,7 +138,7 @@ def make_handlers(registry: JobRegistry):
         return (job_view.confusion_figure(result), job_view.most_confused_text(result),
                 gallery_items(job_view.prediction_captions(result), size=128))
 
-    return train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job
+    return TrainHandlers(train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job)
 
 
 def build(registry: JobRegistry):

@@ -6,7 +6,7 @@ the checkpoint is loaded with weights_only=True, once per job (a small cache).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import gradio as gr
 
@@ -38,7 +38,11 @@ class ClassifierCache:
         return clf
 
 
+TryHandlers = namedtuple("TryHandlers", "predict list_jobs")
+
+
 def make_handlers(registry: JobRegistry):
+    """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
     cache = ClassifierCache()
 
     @user_errors
@@ -62,7 +66,7 @@ def make_handlers(registry: JobRegistry):
         ids = [c[1] for c in choices]
         return gr.Dropdown(choices=choices, value=current if current in ids else (ids[0] if ids else None))
 
-    return predict, list_jobs
+    return TryHandlers(predict, list_jobs)
 
 
 def build(demo: gr.Blocks, registry: JobRegistry):

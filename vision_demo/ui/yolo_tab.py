@@ -6,6 +6,8 @@ trained model then appears in the Detect tab's model picker.
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import gradio as gr
 
 from vision_demo.jobs import JobRegistry
@@ -13,7 +15,11 @@ from vision_demo.ui import job_view
 from vision_demo.ui.common import gallery_items, intro, user_errors
 
 
+YoloHandlers = namedtuple("YoloHandlers", "check_data yolo_train refresh show_result")
+
+
 def make_handlers(registry: JobRegistry):
+    """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
 
     @user_errors
     def check_data(source, zip_file):
@@ -63,7 +69,7 @@ def make_handlers(registry: JobRegistry):
         images = [(p, "validation image") for p in result.get("val_images") or []]
         return job_view.yolo_per_class_rows(result) or None, gallery_items(images, size=320)
 
-    return check_data, yolo_train, refresh, show_result
+    return YoloHandlers(check_data, yolo_train, refresh, show_result)
 
 
 def build(registry: JobRegistry, cancel_job):
