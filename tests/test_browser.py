@@ -136,9 +136,14 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     data_s = time.perf_counter() - start
     shot(page, "1-data")
 
-    # 2. Train: a tiny job on a tiny set; the plot draws its curves and the job finishes.
+    # ...then a folder on the server: it becomes what the Train tab trains on.
+    page.locator("#data-source textarea").fill(tiny_scenes)
+    page.locator("#load-data").click()
+    expect(page.locator("#data-report")).to_contain_text(tiny_scenes, timeout=20_000)
+
+    # 2. Train: a tiny job on that tiny set; the plot draws its curves and the job finishes.
     open_tab(page, "2 · Train & compare")
-    page.locator("#train-data textarea").fill(tiny_scenes)
+    expect(page.locator("#train-data textarea")).to_have_value(tiny_scenes)
     page.locator("#train-btn").click()
     page.locator("#job-progress").get_by_text("finished").first.wait_for(timeout=120_000)
     page.locator("#acc-plot .scatterlayer .trace").first.wait_for(timeout=20_000)

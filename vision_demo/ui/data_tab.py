@@ -75,7 +75,7 @@ def build(demo: gr.Blocks):
     with gr.Row():
         source = gr.Textbox(value="scenes", label="Data set",
                             info="'scenes' (generated), or a folder on the server: train/ + test/ (or val/) "
-                                 "with one sub-folder per class, or just class folders", scale=3)
+                                 "with one sub-folder per class, or just class folders", scale=3, elem_id="data-source")
         zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], type="filepath", scale=2, height=110)
     with gr.Row():
         load_btn = gr.Button("Load data set", variant="primary", elem_id="load-data")
