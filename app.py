@@ -19,7 +19,8 @@ def parse_args(argv=None):
                         help="folder for everything the app writes (default: $VISION_DEMO_HOME or ./vision_demo_work)")
     parser.add_argument("--online", action="store_true",
                         help="allow downloads (ResNet-18 ImageNet weights, yolov8n.pt, the Intel data set)")
-    parser.add_argument("--share", action="store_true", help="also open a public *.gradio.live link (needs the internet)")
+    parser.add_argument("--share", action="store_true",
+                        help="also open a public *.gradio.live link (needs the internet)")
     parser.add_argument("--ssl-certfile", default=None, help="HTTPS certificate (webcam on the LAN needs HTTPS)")
     parser.add_argument("--ssl-keyfile", default=None, help="HTTPS private key for --ssl-certfile")
     args = parser.parse_args(argv)

@@ -21,7 +21,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: apt-get install chromium")]
+              pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                 reason="needs Debian's chromium: apt-get install chromium")]
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 

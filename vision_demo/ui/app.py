@@ -32,7 +32,11 @@ DEFAULT_CONCURRENCY = 2   # heavy handlers at once (2 CPU cores); cheap ones (ti
 
 
 def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.Blocks:
-    """The Blocks app. `registry`: where jobs live (default: WORK/jobs). `warm_up`: load the detector in the background."""
+    """The Blocks app.
+
+    registry: where jobs live (default: WORK/jobs). warm_up: draw the default scenes and load the
+    detector in a background thread, so the first visitor waits for neither.
+    """
     registry = registry or default_registry()
     # delete_cache: webcam frames and results Gradio writes to its cache go after an hour, checked every 10 minutes.
     with gr.Blocks(title="vision_demo: transfer learning & detection", delete_cache=(600, 3600)) as demo:

@@ -71,7 +71,8 @@ def build(demo: gr.Blocks):
     """Lay out the tab; returns (resolved data source State, the event that loads a data set)."""
     intro("**Data.** A classifier is only as good as its data: look at samples of every class, count them, "
           "and see which files were skipped or converted.\n"
-          "The default is a generated set of the six Intel scene classes (offline); use a folder, a zip, or the real Intel set.")
+          "The default is a generated set of the six Intel scene classes (offline); "
+          "use a folder, a zip, or the real Intel set.")
     with gr.Row():
         source = gr.Textbox(value="scenes", label="Data set",
                             info="'scenes' (generated), or a folder on the server: train/ + test/ (or val/) "

@@ -92,7 +92,8 @@ class Warmup:
 WARMUP = Warmup()
 
 
-DetectHandlers = namedtuple("DetectHandlers", "detect detect_if_image detect_frame list_weights upload_weights class_choices")
+DetectHandlers = namedtuple("DetectHandlers",
+                            "detect detect_if_image detect_frame list_weights upload_weights class_choices")
 
 
 def make_handlers(registry: JobRegistry):
@@ -136,7 +137,8 @@ def make_handlers(registry: JobRegistry):
         keys = [k for _, k in usable]
         notes = "\n".join(f"- {c.label}: {c.note}" for c in choices if not c.available)
         value = current if current in keys else (keys[0] if keys else None)
-        return gr.Dropdown(choices=usable, value=value), (f"Not available now:\n{notes}" if notes else ""), WARMUP.text()
+        note = f"Not available now:\n{notes}" if notes else ""
+        return gr.Dropdown(choices=usable, value=value), note, WARMUP.text()
 
     @user_errors
     def upload_weights(file):

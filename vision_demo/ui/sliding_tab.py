@@ -26,7 +26,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def cost_outputs(cost: dict):
     """(table rows, bar figure, summary markdown) from sliding_window_cost's result."""
-    rows = [[s["window"], s["stride"], f"{s['positions_x']} × {s['positions_y']}", s["n_windows"]] for s in cost["scales"]]
+    rows = [[s["window"], s["stride"], f"{s['positions_x']} × {s['positions_y']}", s["n_windows"]]
+            for s in cost["scales"]]
     rows.append(["total", "", "", cost["passes"]])
     fig = job_view.bar_figure(["sliding window (estimated)", "YOLO (one pass)"],
                               {"seconds per image": [cost["sliding_seconds"], cost["yolo_seconds"]]},
