@@ -42,6 +42,23 @@ def test_upload_named_replaces_the_cache_path_with_the_file_name():
     assert common.image_source({"url": "data:image/png;base64,iVBORw0KGgo="}) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_server_folders_open_only_for_someone_at_the_server(tmp_path):
+    from types import SimpleNamespace
+
+    from vision_demo import settings
+
+    student = SimpleNamespace(client=SimpleNamespace(host="192.168.1.23"))
+    teacher = SimpleNamespace(client=SimpleNamespace(host="127.0.0.1"))
+    with pytest.raises(VisionDemoError, match="upload a zip"):
+        common.check_server_folder(str(tmp_path), student)
+    with pytest.raises(VisionDemoError, match="upload a zip"):
+        common.check_server_folder("~/Pictures", student)
+    common.check_server_folder(str(tmp_path), teacher)
+    common.check_server_folder(str(settings.subdir("uploads", "x")), student)   # an extracted upload
+    common.check_server_folder("scenes", student)
+    common.check_server_folder(str(tmp_path), None)                            # Python, not the web
+
+
 def test_launch_options_serve_only_ultralytics_examples_and_cap_uploads():
     from vision_demo import settings
 

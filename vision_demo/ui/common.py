@@ -48,6 +48,32 @@ def user_errors(fn):
     return wrapper
 
 
+LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def check_server_folder(source, request=None) -> None:
+    """Only someone at the server itself (the teacher's machine) may open its folders by path.
+
+    Students on the LAN and Space visitors upload a zip instead: a path typed into a shared app would
+    otherwise show them any picture on the server and list its folders in the error messages.
+    Names ("scenes", "shapes") and paths inside the work folder (extracted uploads) are fine for all.
+    `request` None: called from Python, not through the web server.
+    """
+    from vision_demo import settings
+
+    text = str(source or "").strip()
+    if not text or ("/" not in text and "\\" not in text and not text.startswith("~")):
+        return  # a name, not a path
+    path = Path(text).expanduser().resolve()
+    if path.is_relative_to(settings.work_dir()):
+        return
+    host = getattr(getattr(request, "client", None), "host", None) if request is not None else "python"
+    if request is None or host in LOCAL_HOSTS:
+        return
+    raise VisionDemoError(f"{text}: folders on the server can only be opened from the server itself; "
+                          "upload a zip of the data set instead")
+
+
 def thumbnail(path: str | Path, size: int = 160):
     """A small RGB copy of an image file for a gallery (served from Gradio's cache, not from its folder).
 

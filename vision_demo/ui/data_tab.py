@@ -11,17 +11,19 @@ import random
 import gradio as gr
 
 from vision_demo.ui import job_view
-from vision_demo.ui.common import gallery_items, intro, user_errors
+from vision_demo.ui.common import check_server_folder, gallery_items, intro, user_errors
 
 SAMPLES_PER_CLASS = 4
 
 
 @user_errors
-def load_data(source: str, zip_file: str | None):
+def load_data(source, zip_file, request: gr.Request = None):
     """Load the chosen data set; returns (gallery, counts figure, report markdown, resolved source)."""
     from vision_demo.datasets.imagefolder import load_dataset
 
     source = (source or "").strip() or "scenes"
+    if not zip_file:
+        check_server_folder(source, request)
     data = load_dataset(zip_file or source)
     return (*describe(data), str(data.root) if zip_file else source)  # a zip is extracted once: train on the folder
 
@@ -75,8 +77,9 @@ def build(demo: gr.Blocks):
           "use a folder, a zip, or the real Intel set.")
     with gr.Row():
         source = gr.Textbox(value="scenes", label="Data set",
-                            info="'scenes' (generated), or a folder on the server: train/ + test/ (or val/) "
-                                 "with one sub-folder per class, or just class folders", scale=3, elem_id="data-source")
+                            info="'scenes' (generated), or a folder on the server (from the server's own browser; "
+                                 "others upload a zip): train/ + test/ (or val/) with a sub-folder per class, "
+                                 "or just class folders", scale=3, elem_id="data-source")
         zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], type="filepath", scale=2, height=110)
     with gr.Row():
         load_btn = gr.Button("Load data set", variant="primary", elem_id="load-data")

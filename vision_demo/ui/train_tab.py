@@ -13,7 +13,7 @@ import gradio as gr
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
-from vision_demo.ui.common import gallery_items, intro, user_errors
+from vision_demo.ui.common import check_server_folder, gallery_items, intro, user_errors
 
 # Mirrors vision_demo.classify.models (importing it would import torch while the page builds;
 # tests/test_ui_tabs.py checks the two agree).
@@ -52,28 +52,32 @@ def make_handlers(registry: JobRegistry):
     """The tab's callbacks, bound to one registry (tests build them without a server)."""
 
     @user_errors
-    def train(data, model, strategy, epochs, img_size, batch_size, lr, normalize, job_ids):
+    def train(data, model, strategy, epochs, img_size, batch_size, lr, normalize, job_ids,
+              request: gr.Request = None):
         """Start one classification job; returns the new job id at once (the job runs in the background)."""
         from vision_demo.classify import train as core
 
+        check_server_folder(data, request)
         job_id = core.submit(registry, _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize))
         return (job_ids or []) + [job_id], [job_id]
 
     @user_errors
-    def compare(data, epochs, img_size, batch_size, job_ids):
+    def compare(data, epochs, img_size, batch_size, job_ids, request: gr.Request = None):
         """Start the seed's four strategies in order; returns their job ids at once."""
         from vision_demo.classify import train as core
 
+        check_server_folder(data, request)
         ids = core.submit_compare(registry, data=(data or "scenes").strip(), epochs=_number(epochs, "epochs"),
                                   img_size=_number(img_size, "image size"),
                                   batch_size=_number(batch_size, "batch size"))
         return (job_ids or []) + list(ids), list(ids)
 
     @user_errors
-    def run_exercise(exercise, data, epochs, img_size, batch_size, job_ids):
+    def run_exercise(exercise, data, epochs, img_size, batch_size, job_ids, request: gr.Request = None):
         """Start one of the seed's exercises (Exercise 4 = a frozen run, then fine-tuning from it)."""
         from vision_demo.classify import train as core
 
+        check_server_folder(data, request)
         if not exercise:
             raise gr.Error("Pick an exercise first.")
         ids = core.submit_preset(registry, exercise, data=(data or "scenes").strip(), epochs=_number(epochs, "epochs"),

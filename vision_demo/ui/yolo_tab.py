@@ -12,7 +12,7 @@ import gradio as gr
 
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
-from vision_demo.ui.common import gallery_items, intro, user_errors
+from vision_demo.ui.common import check_server_folder, gallery_items, intro, user_errors
 
 
 YoloHandlers = namedtuple("YoloHandlers", "check_data yolo_train refresh show_result")
@@ -22,19 +22,22 @@ def make_handlers(registry: JobRegistry):
     """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
 
     @user_errors
-    def check_data(source, zip_file):
+    def check_data(source, zip_file, request: gr.Request = None):
         """Validate a YOLO data set; returns (report text, the data.yaml to train with: it replaces the box)."""
         from vision_demo.datasets.yolo import prepare_yolo_dataset
 
+        if not zip_file:
+            check_server_folder(source, request)
         yaml_path, report = prepare_yolo_dataset(zip_file or (source or "").strip() or "shapes")
         status = "ready to train" if report.ok else "usable, but some files were left out"
         return f"**{yaml_path}** — {status}\n\n```\n{report.summary()}\n```", str(yaml_path)
 
     @user_errors
-    def yolo_train(data, pretrained, epochs, imgsz, job_ids):
+    def yolo_train(data, pretrained, epochs, imgsz, job_ids, request: gr.Request = None):
         """Start a YOLO training job; returns its id at once."""
         from vision_demo.detect.train import YoloTrainConfig, submit
 
+        check_server_folder(data, request)
         config = YoloTrainConfig(data=(data or "shapes").strip(), scratch=(pretrained == "scratch"),
                                  epochs=int(epochs), imgsz=int(imgsz))
         job_id = submit(registry, config)
