@@ -125,3 +125,10 @@ def test_uploaded_weights_that_are_no_yolo_model_are_refused_readably(tmp_path):
         with pytest.raises(gr.Error) as info:
             upload_weights(str(bad))
         assert bad.name in info.value.message and "Traceback" not in info.value.message
+    # a real YOLO checkpoint passes the safe loader, lands in WORK/weights/uploads and is selected
+    from vision_demo import settings
+    from vision_demo.detect.weights import default_weights
+
+    picker, _, _ = upload_weights(str(default_weights()))
+    assert Path(picker.value).parent == settings.work_dir() / "weights" / "uploads"
+    assert picker.value in [key for _, key in picker.choices]
