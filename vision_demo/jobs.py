@@ -353,9 +353,14 @@ def default_registry() -> JobRegistry:
 
 
 def _default_workers() -> int:
-    """One job at a time on a CPU (two would only share the same cores); two on a GPU."""
-    try:
-        import torch
+    """One job at a time on a CPU (two would only share the same cores); two on a GPU.
+
+    Asked without importing torch when it is not loaded yet (that import costs seconds at app start-up).
+    """
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
         return 2 if torch.cuda.is_available() else 1
-    except ImportError:
-        return 1
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return 2 if gpus.is_dir() and any(gpus.iterdir()) else 1

@@ -66,5 +66,6 @@ def configure(work: str | os.PathLike | None = None, online_mode: bool | None = 
     put("HF_HUB_OFFLINE", "1" if offline else None)            # gradio_client / timm never call the hub
     put("GRADIO_ANALYTICS_ENABLED", "False")                   # no telemetry, ever (exactly "False")
     put("ULTRALYTICS_SAFE_LOAD", "1")                          # .pt files load with weights_only=True
+    put("YOLO_AUTOINSTALL", "False")                           # never pip-install a "missing" package at run time
     put("MPLBACKEND", "Agg")                                   # plots from worker threads, no display
     os.environ[_OURS] = ",".join(sorted(ours))
