@@ -3,6 +3,7 @@
 The work folder is a fresh temporary folder for the whole session, set before vision_demo is
 imported, so tests never touch ./vision_demo_work or the user's home.
 """
+import contextlib
 import os
 import socket
 import tempfile
@@ -60,3 +61,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(registry, warm_up: bool = False):
+    """The real app on 127.0.0.1 with the launch options `python app.py` uses; yields its URL."""
+    from vision_demo.ui.app import build_demo, launch_options
+
+    port = free_port()
+    demo = build_demo(registry, warm_up=warm_up)
+    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(host="127.0.0.1", port=port))
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()

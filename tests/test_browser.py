@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from conftest import free_port  # the module pytest loaded (tests.conftest would run it again: a new WORK)
+from conftest import serve_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -56,16 +56,10 @@ def write_y4m(image_path: Path, out: Path, width: int = 640, height: int = 480, 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     from vision_demo.jobs import JobRegistry
-    from vision_demo.ui.app import build_demo, launch_options
 
     registry = JobRegistry(tmp_path_factory.mktemp("browser_jobs"))
-    demo = build_demo(registry, warm_up=True)
-    options = launch_options()
-    options.pop("server_name"), options.pop("server_port")
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=port, **options)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with serve_app(registry, warm_up=True) as url:
+        yield url
     registry.shutdown()
 
 

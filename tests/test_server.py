@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port  # the module pytest loaded (tests.conftest would run it again: a new WORK)
+from conftest import serve_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -21,18 +21,12 @@ def _bus() -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from vision_demo.jobs import JobRegistry
-    from vision_demo.ui.app import build_demo, launch_options
 
     registry = JobRegistry(tmp_path_factory.mktemp("jobs"))
-    demo = build_demo(registry, warm_up=False)
-    options = launch_options()
-    options.pop("server_name"), options.pop("server_port")
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=port, **options)
-    client = gradio_client.Client(f"http://127.0.0.1:{port}/", analytics_enabled=False, verbose=False)
-    yield client, registry
-    client.close()
-    demo.close()
+    with serve_app(registry, warm_up=False) as url:
+        client = gradio_client.Client(url, analytics_enabled=False, verbose=False)
+        yield client, registry
+        client.close()
     registry.shutdown()
 
 
