@@ -53,6 +53,9 @@ def test_server_folders_open_only_for_someone_at_the_server(tmp_path):
         common.check_server_folder(str(tmp_path), student)
     with pytest.raises(VisionDemoError, match="upload a zip"):
         common.check_server_folder("~/Pictures", student)
+    for relative in ("..", ".", "vision_demo"):  # relative to the server's working folder, with no slash
+        with pytest.raises(VisionDemoError, match="upload a zip"):
+            common.check_server_folder(relative, student)
     common.check_server_folder(str(tmp_path), teacher)
     common.check_server_folder(str(settings.subdir("uploads", "x")), student)   # an extracted upload
     common.check_server_folder("scenes", student)

@@ -62,8 +62,9 @@ def check_server_folder(source, request=None) -> None:
     from vision_demo import settings
 
     text = str(source or "").strip()
-    if not text or ("/" not in text and "\\" not in text and not text.startswith("~")):
-        return  # a name, not a path
+    looks_like_path = any(c in text for c in "/\\~") or text in (".", "..") or Path(text).exists()
+    if not text or not looks_like_path:
+        return  # a name ("scenes", "shapes", "coco8"), not a path on this server
     path = Path(text).expanduser().resolve()
     if path.is_relative_to(settings.work_dir()):
         return
