@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import serve_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
+from vision_demo.jobs import TERMINAL
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -137,4 +138,37 @@ def test_data_tab_takes_a_zip_and_explains_offline_intel(server, tiny_scenes, tm
     assert "Skipped" in report and "broken.png" in report
     with pytest.raises(Exception, match="(?i)kaggle"):
         client.predict(api_name="/download_intel")
+    assert not no_network
+
+
+@pytest.mark.slow
+def test_detector_pretrained_vs_scratch_then_detect_with_the_trained_model(server, tmp_path, no_network):
+    """Tab 6's one-click contrast through the API; the fine-tuned model is then a choice for /detect."""
+    from vision_demo.datasets.shapes import write_shapes
+
+    client, _ = server
+    data_yaml = write_shapes(tmp_path / "shapes", train=12, val=6, size=160, seed=3)
+    ids = client.predict(str(data_yaml), 1, 160, api_name="/yolo_compare")
+    assert len(ids) == 2
+    states = {}
+    deadline = time.time() + 240
+    for job_id in ids:
+        while (state := client.predict(job_id, api_name="/job_status"))["status"] not in TERMINAL:
+            assert time.time() < deadline, state
+            time.sleep(1)
+        assert state["status"] == "finished", state.get("error")
+        states[job_id] = state
+    pretrained, scratch = (states[i]["result"] for i in ids)
+    assert pretrained["scratch"] is False and scratch["scratch"] is True
+    assert pretrained["weights_source"] != scratch["weights_source"]
+    for result in (pretrained, scratch):
+        assert {"map50", "map50_95", "precision", "recall", "per_class"} <= set(result)
+        assert [row["class"] for row in result["per_class"]] == ["circle", "square", "triangle"]
+        assert len(result["epochs"]) == 1  # the last epoch's second callback was folded into the first
+
+    # the trained detector appears among the Detect tab's weights and predicts with its own classes
+    _, table, timing = client.predict(gradio_client.handle_file(_bus()), f"job:{ids[0]}", 0.01, 0.7, [],
+                                      api_name="/detect")
+    assert "ms" in timing
+    assert {row[0] for row in table["data"]} <= {"circle", "square", "triangle"}
     assert not no_network

@@ -15,7 +15,7 @@ from vision_demo.ui import job_view
 from vision_demo.ui.common import check_server_folder, gallery_items, intro, user_errors
 
 
-YoloHandlers = namedtuple("YoloHandlers", "check_data yolo_train refresh show_result")
+YoloHandlers = namedtuple("YoloHandlers", "check_data yolo_train yolo_compare refresh show_result")
 
 
 def make_handlers(registry: JobRegistry):
@@ -42,6 +42,17 @@ def make_handlers(registry: JobRegistry):
                                  epochs=int(epochs), imgsz=int(imgsz))
         job_id = submit(registry, config)
         return (job_ids or []) + [job_id], [job_id]
+
+    @user_errors
+    def yolo_compare(data, epochs, imgsz, job_ids, request: gr.Request = None):
+        """Transfer learning for detection in one click: the same epochs from the bundled detector and from scratch."""
+        from vision_demo.detect.train import YoloTrainConfig, submit
+
+        check_server_folder(data, request)
+        ids = [submit(registry, YoloTrainConfig(data=(data or "shapes").strip(), scratch=scratch,
+                                                epochs=int(epochs), imgsz=int(imgsz)))
+               for scratch in (False, True)]
+        return (job_ids or []) + ids, ids
 
     def refresh(job_ids, show_all, inspect_choice, shown):
         """One timer tick (same pattern as the Train tab: only what changed is sent)."""
@@ -72,11 +83,11 @@ def make_handlers(registry: JobRegistry):
         images = [(p, "validation image") for p in result.get("val_images") or []]
         return job_view.yolo_per_class_rows(result) or None, gallery_items(images, size=320)
 
-    return YoloHandlers(check_data, yolo_train, refresh, show_result)
+    return YoloHandlers(check_data, yolo_train, yolo_compare, refresh, show_result)
 
 
 def build(registry: JobRegistry, cancel_job):
-    check_data, yolo_train, refresh, show_result = make_handlers(registry)
+    check_data, yolo_train, yolo_compare, refresh, show_result = make_handlers(registry)
     intro("**Train a detector.** Start from the bundled person detector and teach it new classes in a few epochs — "
           "or from scratch, and see how far random weights get in the same time.\n"
           "mAP50 counts a box as right when it overlaps the truth by half; mAP50-95 also asks for tight boxes.")
@@ -93,7 +104,9 @@ def build(registry: JobRegistry, cancel_job):
                               info="pretrained: the bundled person detector · scratch: random weights")
         epochs = gr.Slider(1, 50, value=6, step=1, label="Epochs", elem_id="yolo-epochs")
         imgsz = gr.Slider(160, 640, value=320, step=32, label="Image size (imgsz)")
-        train_btn = gr.Button("Train detector", variant="primary", elem_id="yolo-train-btn")
+        with gr.Column(scale=1, min_width=160):
+            train_btn = gr.Button("Train detector", variant="primary", elem_id="yolo-train-btn")
+            compare_btn = gr.Button("Pretrained vs scratch", elem_id="yolo-compare-btn")
     started = gr.JSON(label="Started job ids", height=80)
     show_all = gr.Checkbox(value=True, label="Show every detection job on this server")
     progress = gr.HTML(elem_id="yolo-progress")
@@ -119,9 +132,11 @@ def build(registry: JobRegistry, cancel_job):
                        show_progress="hidden", api_visibility="private")
     check_btn.click(check_data, [data, zip_file], [report, data], api_visibility="undocumented",
                     api_name="check_yolo_data")
+    start_timer = dict(fn=lambda: gr.Timer(active=True), inputs=None, outputs=timer, api_visibility="private")
     train_btn.click(yolo_train, [data, pretrained, epochs, imgsz, job_ids], [job_ids, started],
-                    api_name="yolo_train", concurrency_limit=None).success(
-        lambda: gr.Timer(active=True), None, timer, api_visibility="private")
+                    api_name="yolo_train", concurrency_limit=None).success(**start_timer)
+    compare_btn.click(yolo_compare, [data, epochs, imgsz, job_ids], [job_ids, started],
+                      api_name="yolo_compare", concurrency_limit=None).success(**start_timer)
     cancel_btn.click(cancel_job, cancel_choice, cancel_msg, api_visibility="private")
     inspect_choice.change(show_result, inspect_choice, [metrics, gallery], api_visibility="private")
     return (refresh, inputs, outputs)
