@@ -4,9 +4,11 @@ The work folder is a fresh temporary folder for the whole session, set before vi
 imported, so tests never touch ./vision_demo_work or the user's home.
 """
 import contextlib
+import importlib.util
 import os
 import socket
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +77,18 @@ def serve_app(registry, warm_up: bool = False):
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+def asset(name: str) -> Path:
+    """One of the example photos that ship inside ultralytics (bus.jpg, zidane.jpg): real pictures, offline."""
+    return Path(importlib.util.find_spec("ultralytics").origin).parent / "assets" / name
+
+
+@pytest.fixture(scope="session")
+def tiny_scenes(tmp_path_factory) -> str:
+    """The generated six-class set, tiny (5 train / 3 test per class, 48 px): seconds to train on."""
+    from vision_demo.datasets.scenes import write_scenes
+
+    out = tmp_path_factory.mktemp("tiny_scenes")
+    write_scenes(out, per_class=5, size=48, seed=1, test_per_class=3)
+    return str(out)

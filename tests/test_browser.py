@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from conftest import serve_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
+from conftest import asset, serve_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -25,12 +25,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser,
                                  reason="needs Debian's chromium: apt-get install chromium")]
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
-
-
-def _bus() -> Path:
-    import importlib.util
-
-    return Path(importlib.util.find_spec("ultralytics").origin).parent / "assets" / "bus.jpg"
 
 
 def write_y4m(image_path: Path, out: Path, width: int = 640, height: int = 480, frames: int = 10) -> Path:
@@ -64,17 +58,8 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_scenes(tmp_path_factory):
-    from vision_demo.datasets.scenes import write_scenes
-
-    out = tmp_path_factory.mktemp("browser_scenes")
-    write_scenes(out, per_class=5, size=48, seed=2, test_per_class=3)
-    return str(out)
-
-
-@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    cam = write_y4m(_bus(), tmp_path_factory.mktemp("cam") / "cam.y4m")
+    cam = write_y4m(asset("bus.jpg"), tmp_path_factory.mktemp("cam") / "cam.y4m")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

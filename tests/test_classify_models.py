@@ -1,5 +1,4 @@
 """The lesson's models: real bundled ImageNet weights, the seed CNN's layers, what each strategy trains."""
-from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +8,7 @@ from vision_demo.classify import models
 from vision_demo.classify.models import (apply_strategy, build_model, count_parameters, rename_lite0_keys,
                                          set_train_mode)
 from vision_demo.errors import VisionDemoError
+from conftest import asset  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 
 BUS_LIKE = {"minibus", "trolleybus", "school bus", "passenger car", "streetcar", "police van", "tram"}
 
@@ -30,9 +30,7 @@ def _imagenet_top5(model, image_path):
 
 
 def test_lite0_bundled_imagenet_weights_recognise_a_bus(no_network):
-    import ultralytics
-
-    bus = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
+    bus = asset("bus.jpg")
     model, source = build_model("efficientnet_lite0", 1000, pretrained=True)
     assert source == "bundled"
     top5 = _imagenet_top5(model, bus)

@@ -109,8 +109,6 @@ def test_compare_runs_all_four_and_finetune_starts_from_the_frozen_head(scenes, 
 
 @pytest.mark.slow
 def test_cancel_mid_epoch_stops_within_one_batch(scenes, tmp_path):
-    from torchvision.models import ResNet
-
     registry = JobRegistry(tmp_path / "jobs")
     config = TrainConfig(data=scenes, model="resnet18", strategy="scratch", epochs=3, img_size=48, batch_size=4)
     with StemCounter() as stem:   # ResNet's conv1 sees every training batch

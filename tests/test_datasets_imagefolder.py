@@ -3,7 +3,6 @@ import struct
 import zipfile
 import zlib
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image

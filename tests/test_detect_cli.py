@@ -5,11 +5,7 @@ from pathlib import Path
 import pytest
 
 from vision_demo.cli import main
-
-
-def _asset(name: str) -> Path:
-    import ultralytics
-    return Path(ultralytics.__file__).parent / "assets" / name
+from conftest import asset  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 
 
 @pytest.mark.slow
@@ -17,7 +13,7 @@ def test_detect_one_good_one_bad_image(tmp_path, capsys):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff garbage")
     out_json, save = tmp_path / "boxes.json", tmp_path / "annotated"
-    code = main(["detect", str(bad), str(_asset("bus.jpg")), "--imgsz", "320", "--json", str(out_json),
+    code = main(["detect", str(bad), str(asset("bus.jpg")), "--imgsz", "320", "--json", str(out_json),
                  "--save", str(save)])
     captured = capsys.readouterr()
     assert code == 1
@@ -30,7 +26,7 @@ def test_detect_one_good_one_bad_image(tmp_path, capsys):
 
 
 def test_unknown_weights_is_one_line_and_exit_1(capsys):
-    assert main(["detect", str(_asset("bus.jpg")), "--weights", "nonexistent.pt"]) == 1
+    assert main(["detect", str(asset("bus.jpg")), "--weights", "nonexistent.pt"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
 

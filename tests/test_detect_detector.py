@@ -1,18 +1,13 @@
 """Detection with the bundled person detector: real model, real image, offline."""
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from vision_demo.errors import BadImageError
-
-
-def _asset(name: str) -> Path:
-    import ultralytics
-    return Path(ultralytics.__file__).parent / "assets" / name
+from conftest import asset  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +21,17 @@ def test_bus_has_people_inside_the_image_with_timings(no_network):
     from vision_demo.detect.detector import clear_detectors, get_detector
     clear_detectors()  # load the model here too, under no_network: loading must not touch the network
     detector = get_detector()
-    det = detector.predict(_asset("bus.jpg"), conf=0.25, imgsz=640)
+    det = detector.predict(asset("bus.jpg"), conf=0.25, imgsz=640)
     people = [b for b in det.boxes if b["class_name"] in ("Normal", "Fall") and b["confidence"] >= 0.25]
     assert len(people) >= 2
     width, height = det.image_size
-    assert (width, height) == Image.open(_asset("bus.jpg")).size
+    assert (width, height) == Image.open(asset("bus.jpg")).size
     for b in det.boxes:
         x1, y1, x2, y2 = b["xyxy"]
         assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
         assert all(0 <= v <= 1 for v in b["xywhn"])
     assert det.annotated.shape == (height, width, 3) and det.annotated.dtype == np.uint8
-    assert not np.array_equal(det.annotated, np.asarray(Image.open(_asset("bus.jpg")).convert("RGB")))  # boxes drawn
+    assert not np.array_equal(det.annotated, np.asarray(Image.open(asset("bus.jpg")).convert("RGB")))  # boxes drawn
     for key in ("preprocess", "inference", "postprocess", "draw", "total"):
         assert det.timings_ms[key] >= 0
     assert det.timings_ms["inference"] > 0 and det.timings_ms["total"] >= det.timings_ms["inference"]
@@ -53,27 +48,27 @@ def test_bad_inputs_raise_bad_image_and_the_detector_keeps_working(detector, tmp
     text = tmp_path / "notes.jpg"
     text.write_text("this is not a picture")
     truncated = tmp_path / "cut.jpg"
-    truncated.write_bytes(_asset("bus.jpg").read_bytes()[:300])
+    truncated.write_bytes(asset("bus.jpg").read_bytes()[:300])
     for bad in (b"", b"\x00\x01corrupt bytes", text, truncated):
         with pytest.raises(BadImageError):
             detector.predict(bad, imgsz=320)
-    det = detector.predict(_asset("zidane.jpg"), imgsz=320)
+    det = detector.predict(asset("zidane.jpg"), imgsz=320)
     assert len(det.boxes) >= 1
 
 
 def test_class_filter_and_bad_settings(detector):
     from vision_demo.errors import VisionDemoError
-    det = detector.predict(_asset("bus.jpg"), imgsz=320, classes=["Fall"])
+    det = detector.predict(asset("bus.jpg"), imgsz=320, classes=["Fall"])
     assert all(b["class_name"] == "Fall" for b in det.boxes)
     with pytest.raises(VisionDemoError, match="unknown class"):
-        detector.predict(_asset("bus.jpg"), imgsz=320, classes=["giraffe"])
+        detector.predict(asset("bus.jpg"), imgsz=320, classes=["giraffe"])
     with pytest.raises(VisionDemoError, match="conf"):
-        detector.predict(_asset("bus.jpg"), conf=1.5)
+        detector.predict(asset("bus.jpg"), conf=1.5)
 
 
 @pytest.mark.slow
 def test_predict_frame_drops_frames_while_the_model_is_busy(detector):
-    big = np.asarray(Image.open(_asset("bus.jpg")).convert("RGB"))
+    big = np.asarray(Image.open(asset("bus.jpg")).convert("RGB"))
     first: list = []
     worker = threading.Thread(target=lambda: first.append(detector.predict_frame(big, imgsz=640)))
     worker.start()

@@ -7,16 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import serve_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
+from conftest import asset, serve_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 from vision_demo.jobs import TERMINAL
 
 gradio_client = pytest.importorskip("gradio_client")
-
-
-def _bus() -> str:
-    import importlib.util
-
-    return str(Path(importlib.util.find_spec("ultralytics").origin).parent / "assets" / "bus.jpg")
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +25,6 @@ def server(tmp_path_factory):
     registry.shutdown()
 
 
-@pytest.fixture(scope="module")
-def tiny_scenes(tmp_path_factory):
-    from vision_demo.datasets.scenes import write_scenes
-
-    out = tmp_path_factory.mktemp("scenes")
-    write_scenes(out, per_class=5, size=48, seed=1, test_per_class=3)
-    return str(out)
-
-
 def test_api_names_are_the_documented_ones(server, no_network):
     client, _ = server
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
@@ -51,7 +36,7 @@ def test_api_names_are_the_documented_ones(server, no_network):
 @pytest.mark.slow
 def test_detect_finds_the_people_on_the_bus(server, no_network):
     client, _ = server
-    annotated, table, latency = client.predict(gradio_client.handle_file(_bus()), "person (bundled)", 0.25, 0.7, [],
+    annotated, table, latency = client.predict(gradio_client.handle_file(str(asset("bus.jpg"))), "person (bundled)", 0.25, 0.7, [],
                                                api_name="/detect")
     assert Path(annotated).is_file() and Path(annotated).stat().st_size > 1000
     people = [row for row in table["data"] if row[0] == "Normal"]
@@ -60,11 +45,11 @@ def test_detect_finds_the_people_on_the_bus(server, no_network):
     assert "boxes" in latency and "inference" in latency
 
     # the class filter keeps only the asked classes; a class the model does not know is a clear error
-    _, only_fall, _ = client.predict(gradio_client.handle_file(_bus()), "person (bundled)", 0.25, 0.7, ["Fall"],
+    _, only_fall, _ = client.predict(gradio_client.handle_file(str(asset("bus.jpg"))), "person (bundled)", 0.25, 0.7, ["Fall"],
                                      api_name="/detect")
     assert all(row[0] == "Fall" for row in only_fall["data"])
     with pytest.raises(Exception, match="unknown class 'cat'.*Normal"):
-        client.predict(gradio_client.handle_file(_bus()), "person (bundled)", 0.25, 0.7, ["cat"], api_name="/detect")
+        client.predict(gradio_client.handle_file(str(asset("bus.jpg"))), "person (bundled)", 0.25, 0.7, ["cat"], api_name="/detect")
     assert not no_network
 
 
@@ -85,7 +70,7 @@ def test_train_a_tiny_job_and_poll_its_status(server, tiny_scenes, no_network):
     assert state["history"] and state["history"][0]["epoch"] == 1
 
     # Try a model: the finished job classifies a new picture (top 3 of the six scene classes)
-    label = client.predict(gradio_client.handle_file(_bus()), job_id, 3, api_name="/predict")
+    label = client.predict(gradio_client.handle_file(str(asset("bus.jpg"))), job_id, 3, api_name="/predict")
     assert len(label["confidences"]) == 3 and label["label"] in state["result"]["classes"]
     assert 0 < sum(c["confidence"] for c in label["confidences"]) <= 1 + 1e-6  # top 3 of a softmax
 
@@ -167,7 +152,7 @@ def test_detector_pretrained_vs_scratch_then_detect_with_the_trained_model(serve
         assert len(result["epochs"]) == 1  # the last epoch's second callback was folded into the first
 
     # the trained detector appears among the Detect tab's weights and predicts with its own classes
-    _, table, timing = client.predict(gradio_client.handle_file(_bus()), f"job:{ids[0]}", 0.01, 0.7, [],
+    _, table, timing = client.predict(gradio_client.handle_file(str(asset("bus.jpg"))), f"job:{ids[0]}", 0.01, 0.7, [],
                                       api_name="/detect")
     assert "ms" in timing
     assert {row[0] for row in table["data"]} <= {"circle", "square", "triangle"}

@@ -15,8 +15,6 @@ PARAM_HEADERS = ["model / strategy", "trainable", "frozen", "total", "trainable 
 @user_errors
 def show_model(name, strategy, graph_size):
     """print(model), its autograd graph (PNG) and its trainable/frozen count for one model and strategy."""
-    from PIL import Image
-
     from vision_demo.classify import inspect
     from vision_demo.classify.models import apply_strategy, build_model, check_strategy
 
