@@ -11,13 +11,18 @@ window grids, roads in perspective) and NOT of colours: skies, seasons, light an
 colour jitter make a colour histogram a poor classifier. With 40 training images per class, a
 small network trained from scratch has too few examples to learn shapes, while an ImageNet-
 pretrained backbone already knows edges, textures and layouts and only needs a new head.
-Measured on this 2-core CPU (benchmarks/bench_scenes.py, seeds 0-2, 40 train / 30 test per class
-at 128 px, models at 96 px): colour histogram + logistic regression 30-38 %; small CNN from
-scratch, 4 epochs, 34-47 %; EfficientNet-Lite0 frozen features + logistic regression 94-96 %.
-`python -m vision_demo compare --epochs 3 --img-size 96` (seed 0): small CNN 37 %, ResNet-18
-from scratch 52 %, Lite0 frozen 96 %, Lite0 fine-tuned 96 %. Deliberate overlaps keep the task honest, as in the
-real data set: mountains behind glaciers, ice floes on the sea, trees in streets and in front of
-buildings, lakes below mountains.
+Measured on this 2-core CPU (generator version 3; benchmarks/bench_scenes.py --seeds 0 1 2 --epochs 4,
+40 train / 30 test per class at 128 px, models at 96 px): colour histogram + logistic regression
+23-28 %; small CNN from scratch 32-41 %; EfficientNet-Lite0 frozen features + logistic regression
+88-92 %. `python -m vision_demo compare` (defaults: 3 epochs, 96 px; data seed 0, --seed 0/1/2 for
+training): small CNN 30-37 %, ResNet-18 from scratch 30-36 %, Lite0 frozen 86-87 %, Lite0 fine-tuned
+90-91 % (+3.9 points on average), ~30 s in all. The camera jitter is strong on purpose (version 2's
+milder jitter gave frozen 96 % = fine-tuned 96 %, so fine-tuning had nothing left to add): wider
+crops and rotations, more blur, low resolution, noise, colour casts and grayscale move the pictures
+away from ImageNet photos, and fine-tuning the last stages wins back part of what the frozen
+features lose. Deliberate overlaps keep the task honest, as in the real data set: mountains
+behind glaciers, ice floes on the sea, trees in streets and in front of buildings, lakes below
+mountains.
 
 Every image has its own random generator seeded by (seed, split, class, index): the same seed
 gives the same bytes, and any image can be redrawn alone.
@@ -39,7 +44,7 @@ from vision_demo import settings
 from vision_demo.errors import VisionDemoError
 
 CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
-GENERATOR_VERSION = 2          # bump when the pictures change: cached sets of another version are redrawn
+GENERATOR_VERSION = 3          # bump when the pictures change: cached sets of another version are redrawn
 _MARKER = "scenes.json"        # written last: a folder without it is not a finished set
 
 # ---- palettes: every class draws from shared skies and lights, so colour alone says little ----------
@@ -530,13 +535,15 @@ _DRAW = {"buildings": _buildings, "forest": _forest, "glacier": _glacier, "mount
 # ---- per-image jitter: what a camera and a photographer add --------------------------------------
 
 def _jitter(img, kind, rng, size):
+    # Strong on purpose: ImageNet features alone are not the whole answer (frozen ~87 %, fine-tuned
+    # ~90 % on the default set). A few dark, noisy or blurred pictures are hard even for a person.
     C = img.width
     # 1) small rotation, then a crop that keeps the rotated corners out; 2) zoom; 3) flip
-    angle = rng.uniform(-8, 8) if rng.random() < 0.5 else 0.0
+    angle = rng.uniform(-12, 12) if rng.random() < 0.6 else 0.0
     max_scale = 0.78 if angle else 1.0
     if angle:
         img = img.rotate(angle, resample=Image.BILINEAR)
-    scale = rng.uniform(0.5, max_scale)
+    scale = rng.uniform(0.42, max_scale)
     w = C * scale
     margin = (C - w) / 2 if not angle else C * 0.11
     x0 = rng.uniform(min(margin, C - w - margin), max(margin, C - w - margin)) if angle else rng.uniform(0, C - w)
@@ -545,27 +552,27 @@ def _jitter(img, kind, rng, size):
     if rng.random() < 0.5:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     # 4) optics: a little blur
-    if rng.random() < 0.4:
-        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.8) * size / 128))
-    elif rng.random() < 0.25:  # a low-resolution camera: detail lost, then scaled back up
-        small = max(16, int(size * rng.uniform(0.3, 0.5)))
+    if rng.random() < 0.5:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.4) * size / 128))
+    elif rng.random() < 0.35:  # a low-resolution camera: detail lost, then scaled back up
+        small = max(16, int(size * rng.uniform(0.25, 0.45)))
         img = img.resize((small, small), Image.BILINEAR).resize((size, size), Image.BILINEAR)
     # 5) colour: hue shift, saturation, the light of the sky, a colour cast, gamma, contrast
     hsv = np.asarray(img.convert("HSV")).copy()
-    hsv[..., 0] = (hsv[..., 0].astype(int) + int(rng.normal(0, 12))) % 256
-    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.55, 1.3), 0, 255).astype(np.uint8)
+    hsv[..., 0] = (hsv[..., 0].astype(int) + int(rng.normal(0, 18))) % 256
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.45, 1.4), 0, 255).astype(np.uint8)
     a = np.asarray(Image.fromarray(hsv, "HSV").convert("RGB"), np.float32) / 255.0
-    a *= np.asarray(LIGHT[kind], np.float32) * (1 + rng.normal(0, 0.07, 3)).astype(np.float32)
-    a = np.clip(a, 0, 1) ** rng.uniform(0.7, 1.4)
-    a = (a - 0.5) * rng.uniform(0.75, 1.2) + 0.5 + rng.normal(0, 0.05)
-    if rng.random() < 0.1:   # some black-and-white photos
+    a *= np.asarray(LIGHT[kind], np.float32) * (1 + rng.normal(0, 0.11, 3)).astype(np.float32)
+    a = np.clip(a, 0, 1) ** rng.uniform(0.65, 1.5)
+    a = (a - 0.5) * rng.uniform(0.65, 1.2) + 0.5 + rng.normal(0, 0.06)
+    if rng.random() < 0.18:   # some black-and-white photos
         a = np.repeat(a @ np.array([[0.299], [0.587], [0.114]], np.float32), 3, axis=2)
     # 6) sensor noise, and a soft large-scale brightness variation (uneven light)
-    a += rng.normal(0, rng.uniform(0.0, 0.07), a.shape).astype(np.float32)
+    a += rng.normal(0, rng.uniform(0.0, 0.1), a.shape).astype(np.float32)
     if rng.random() < 0.5:
         g = rng.normal(0, 1, (4, 4)).astype(np.float32)
         light = np.asarray(Image.fromarray(g, "F").resize((size, size), Image.BICUBIC))
-        a *= 1 + 0.08 * light[..., None]
+        a *= 1 + 0.14 * light[..., None]
     return Image.fromarray((np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
 
 
