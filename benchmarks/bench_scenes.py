@@ -9,11 +9,11 @@ For each seed it (1) times the generation, then trains on the same split:
   c) the small CNN from scratch, Adam 1e-3, a few epochs (~ the "scratch" strategy).
 The lesson holds when b) is far above a) and c).
 
-Measured here (2 shared CPU cores, generator version 2, `--seeds 0 1 2 --epochs 4`):
+Measured here (2 CPU cores, generator version 3, `--seeds 0 1 2 --epochs 4`):
     seed  gen s  colour hist  Lite0 frozen  extract s  CNN scratch
-       0    8.3        0.322         0.944       26.7        0.467
-       1    5.1        0.383         0.961       14.7        0.428
-       2    3.3        0.300         0.944       15.0        0.339
+       0    3.2        0.228         0.889        2.0        0.406
+       1    3.2        0.261         0.922        1.8        0.378
+       2    3.2        0.283         0.878        1.9        0.317
 """
 from __future__ import annotations
 
