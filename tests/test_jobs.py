@@ -118,3 +118,34 @@ def test_listener_errors_do_not_kill_the_job_and_bad_events_are_refused(tmp_path
         return {"ok": True}
 
     assert registry.wait(registry.submit("test", "typo", {}, typo), 5).result == {"ok": True}
+
+
+def test_a_job_that_ended_reports_nothing_more(tmp_path):
+    registry = JobRegistry(tmp_path)
+    seen = []
+    registry.add_listener(lambda e: seen.append(e.type))
+    job_id = registry.submit("test", "short", {}, _counting_job(1))
+    before = registry.wait(job_id, 5)
+    registry._emit(job_id, "started", {"message": "late"})
+    registry._emit(job_id, "progress", {"fraction": 0.1})
+    after = registry.get(job_id)
+    assert after.status == "finished" and after.progress == before.progress == 1.0
+    assert seen[-1] == "finished"
+    assert not registry.cancel(job_id)
+
+
+def test_cancel_racing_the_start_never_shows_a_cancelled_job_running(tmp_path):
+    """Cancel each job just as a worker picks it up: the events must never go on after 'cancelled'."""
+    registry = JobRegistry(tmp_path, max_concurrent=1)
+    events: dict[str, list[str]] = {}
+    registry.add_listener(lambda e: events.setdefault(e.job_id, []).append(e.type))
+    ids = []
+    for _ in range(30):
+        job_id = registry.submit("test", "racing", {}, _counting_job(1, delay=0.0))
+        registry.cancel(job_id)
+        ids.append(job_id)
+    for job_id in ids:
+        state = registry.wait(job_id, 5)
+        assert state.done
+        types = [t for t in events[job_id] if t != "progress"]
+        assert types[-1] == state.status and types.count(state.status) == 1, types

@@ -179,14 +179,22 @@ class JobRegistry:
                 self._listeners.remove(listener)
 
     def _emit(self, job_id: str, type: str, data: dict[str, Any]) -> None:
+        self._notify(self._record(job_id, type, data), job_id, type, data)
+
+    def _record(self, job_id: str, type: str, data: dict[str, Any]) -> list[Listener]:
+        """Apply an event to the job's state (and save it); returns the listeners to tell, none if dropped."""
         if type not in EVENTS:
             raise ValueError(f"unknown event {type!r}; events are {', '.join(EVENTS)}")
         with self._lock:
             state = self._states[job_id]
+            if state.done:  # a job that has ended says nothing more (a late progress, a second cancel)
+                return []
             self._apply(state, type, data)
             if type != "progress":  # progress is frequent and cheap to lose; the rest is saved
                 self._save(state)
-            listeners = list(self._listeners)
+            return list(self._listeners)
+
+    def _notify(self, listeners: list[Listener], job_id: str, type: str, data: dict[str, Any]) -> None:
         event = Event(job_id, type, dict(data))
         for listener in listeners:
             try:
@@ -263,7 +271,10 @@ class JobRegistry:
             state, control = self._states[job_id], self._controls[job_id]
             if state.done or control.stop_requested:  # cancelled while it waited: cancel() reported it
                 return
-        self._emit(job_id, "started", {"message": "started"})
+            # "running" is set under the same lock as the check above, so a cancel() from now on
+            # sets the stop flag (seen within a batch) instead of reporting a queued job cancelled.
+            listeners = self._record(job_id, "started", {"message": "started"})
+        self._notify(listeners, job_id, "started", {"message": "started"})
         ctx = JobContext(self, state, control)
         try:
             result = fn(ctx)
@@ -347,20 +358,9 @@ def default_registry() -> JobRegistry:
 
     with _default_lock:
         if _default is None:
-            workers = int(os.environ.get("VISION_DEMO_WORKERS", "0")) or _default_workers()
+            # One job at a time by default, GPU or not: a second job would share the same cores, and
+            # torch's seed and CUDA's peak-memory counter are process-wide, so two jobs at once would
+            # make each other's figures (reproducibility, peak memory) wrong. More: VISION_DEMO_WORKERS.
+            workers = int(os.environ.get("VISION_DEMO_WORKERS", "0")) or 1
             _default = JobRegistry(settings.subdir("jobs"), max_concurrent=workers)
         return _default
-
-
-def _default_workers() -> int:
-    """One job at a time on a CPU (two would only share the same cores); two on a GPU.
-
-    Asked without importing torch when it is not loaded yet (that import costs seconds at app start-up).
-    """
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return 2 if torch.cuda.is_available() else 1
-    gpus = Path("/proc/driver/nvidia/gpus")
-    return 2 if gpus.is_dir() and any(gpus.iterdir()) else 1
