@@ -182,6 +182,72 @@ def test_feature_store_on_disk_skips_the_backbone_next_time():
     assert cache_key([("/nonexistent/a.png", 0)], "resnet18", "none", 32, False) != key   # normalization changes it
 
 
+def _truncated_cache():
+    import io
+    buf = io.BytesIO()
+    torch.save({"train": torch.zeros(10, 512)}, buf)
+    return buf.getvalue()[:200]
+
+
+def _wrong_content_cache():
+    import io
+    buf = io.BytesIO()
+    torch.save([1, 2, 3], buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("broken", [b"", b"garbage" * 50, b"PK\x03\x04junk", _truncated_cache(), _wrong_content_cache()],
+                         ids=["empty", "garbage", "zip-junk", "truncated", "wrong-content"])
+def test_broken_feature_cache_is_recomputed_and_rewritten(broken, tmp_path, caplog):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from vision_demo import settings
+    from vision_demo.classify.feature_cache import FeatureStore, cache_key
+    from vision_demo.classify.models import build_model
+
+    model, _ = build_model("resnet18", 3, pretrained=False)
+    loader = DataLoader(TensorDataset(torch.randn(10, 3, 32, 32), torch.arange(10) % 3), batch_size=4)
+    key = cache_key([(str(tmp_path / "a.png"), 0)], "resnet18", "none", 32, True)   # unique to this test
+    cache = settings.subdir("feature_cache") / f"{key}.pt"
+    cache.write_bytes(broken)
+    with StemCounter() as stem, caplog.at_level("WARNING", logger="vision_demo.classify.feature_cache"):
+        first = FeatureStore.build(model, "resnet18", loader, loader, torch.device("cpu"), key=key, disk=True)
+        second = FeatureStore.build(model, "resnet18", loader, loader, torch.device("cpu"), key=key, disk=True)
+    assert (first.source, second.source) == ("computed", "disk")   # ignored, then rebuilt on disk
+    assert stem.images == 20
+    assert torch.equal(first.train, second.train) and torch.equal(first.test_labels, second.test_labels)
+    assert any("unreadable feature cache" in r.getMessage() for r in caplog.records)
+    assert not list(cache.parent.glob(f"{key}*.tmp"))
+
+
+def test_feature_cache_writers_with_the_same_key_do_not_collide(tmp_path):
+    from vision_demo import settings
+    from vision_demo.classify.feature_cache import _read_cache, _write_cache, cache_key
+
+    key = cache_key([(str(tmp_path / "a.png"), 0)], "resnet18", "none", 32, True)
+    cache = settings.subdir("feature_cache") / f"{key}.pt"
+    errors = []
+
+    def write(i):
+        try:
+            for _ in range(5):
+                x = torch.full((50, 512), float(i))
+                _write_cache(cache, {"train": x, "train_labels": torch.zeros(50, dtype=torch.long),
+                                     "test": x, "test_labels": torch.zeros(50, dtype=torch.long)})
+        except BaseException as err:   # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    train, _, test, _ = _read_cache(cache)       # one writer's complete file, never a mix
+    assert train.unique().numel() == 1 and torch.equal(train, test)
+    assert not list(cache.parent.glob(f"{key}*.tmp"))
+
+
 @pytest.mark.slow
 def test_with_two_workers_finetune_waits_for_its_frozen_run(scenes, tmp_path):
     registry = JobRegistry(tmp_path / "jobs", max_concurrent=2)   # a GPU machine's default

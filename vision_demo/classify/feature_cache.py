@@ -14,8 +14,12 @@ the image files (path, size, mtime), the model, its weights, the image size and 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,8 @@ import torch
 from torch import nn
 
 from vision_demo import settings
+
+log = logging.getLogger(__name__)
 
 FEATURE_DIMS = {"efficientnet_lite0": 1280, "resnet18": 512}
 
@@ -101,12 +107,13 @@ class FeatureStore:
         path = settings.subdir("feature_cache") / f"{key}.pt" if (disk and key) else None
         if path is not None and path.is_file():
             try:
-                saved = torch.load(path, map_location="cpu", weights_only=True)
-                return cls(saved["train"], saved["train_labels"], saved["test"], saved["test_labels"],
-                           0.0, 0.0, "disk")
-            except (OSError, RuntimeError, KeyError) as err:  # a broken cache file: recompute, overwrite it
-                import logging
-                logging.getLogger(__name__).warning("ignoring unreadable feature cache %s: %s", path, err)
+                return cls(*_read_cache(path), 0.0, 0.0, "disk")
+            # A cache is only a shortcut: whatever is wrong with the file (empty -> EOFError, garbage ->
+            # UnpicklingError, truncated -> RuntimeError, wrong content -> KeyError/TypeError/ValueError),
+            # recompute and overwrite it rather than fail the job.
+            except Exception as err:  # noqa: BLE001
+                log.warning("ignoring unreadable feature cache %s (%s: %s); recomputing it",
+                            path, type(err).__name__, err)
 
         def report(split):
             return (lambda i, n: on_batch(split, i, n)) if on_batch else None
@@ -118,10 +125,42 @@ class FeatureStore:
         t2 = time.perf_counter()
         store = cls(train, train_labels, test, test_labels, t2 - t0, t1 - t0, "computed")
         if path is not None:
-            tmp = path.with_suffix(".tmp")
-            torch.save({"train": train, "train_labels": train_labels, "test": test, "test_labels": test_labels}, tmp)
-            tmp.replace(path)
+            _write_cache(path, {"train": train, "train_labels": train_labels, "test": test, "test_labels": test_labels})
         return store
+
+
+_CACHE_KEYS = ("train", "train_labels", "test", "test_labels")
+
+
+def _read_cache(path: Path) -> tuple[torch.Tensor, ...]:
+    """The four tensors of a cache file, or an exception when the file is not one we wrote."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    tensors = tuple(saved[k] for k in _CACHE_KEYS)
+    if not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise ValueError("not a feature cache (expected four tensors)")
+    train, train_labels, test, test_labels = tensors
+    if train.dim() != 2 or test.dim() != 2 or len(train) != len(train_labels) or len(test) != len(test_labels):
+        raise ValueError("feature and label counts do not match")
+    return tensors
+
+
+def _write_cache(path: Path, tensors: dict) -> None:
+    """Save atomically: a unique temp file in the same folder, then os.replace. Two jobs with the same key
+    each write their own temp file; whichever replaces last wins, and a reader never sees a half-written file.
+    A failed write (disk full, ...) only loses the shortcut: it is logged, the job goes on."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{path.stem}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            torch.save(tensors, f)
+        os.replace(tmp, path)
+        tmp = None
+    except (OSError, RuntimeError) as err:   # torch's zip writer reports a failed write as RuntimeError
+        log.warning("could not save the feature cache %s: %s", path, err)
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def train_head_epoch(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, optimizer, criterion,
