@@ -75,3 +75,38 @@ def test_a_real_yolo_checkpoint_uploads_and_is_offered(tmp_path):
     assert load_uploaded_weights(upload) == stored            # same content, same copy
     assert any(c.path == str(stored) for c in weight_choices())
     assert resolve_weights(str(stored)) == stored
+
+
+def test_concurrent_uploads_of_one_file_do_not_collide_and_leave_no_partial_files(tmp_path):
+    import threading
+    upload = tmp_path / "same.pt"
+    shutil.copyfile(default_weights(), upload)
+    results, errors = [], []
+
+    def go():
+        try:
+            results.append(load_uploaded_weights(upload))
+        except Exception as err:  # noqa: BLE001 - any error is a failure here
+            errors.append(err)
+    threads = [threading.Thread(target=go) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and len(results) == 3 and len(set(results)) == 1 and results[0].is_file()
+    assert not [p for p in results[0].parent.iterdir() if p.name.startswith(".partial-")]
+
+
+def test_upload_is_refused_when_the_safe_loader_is_not_supported(tmp_path, monkeypatch):
+    from vision_demo.detect.runtime import ultralytics_ready
+    ultralytics_ready()
+    from ultralytics.nn import tasks
+    assert tasks._SafeLoad.SUPPORTED        # the installed torch/ultralytics pair can load safely
+    monkeypatch.setattr(tasks._SafeLoad, "SUPPORTED", False)
+    upload = tmp_path / "unsafe-env.pt"
+    shutil.copyfile(default_weights(), upload)
+    with pytest.raises(VisionDemoError, match="cannot load .pt files safely"):
+        load_uploaded_weights(upload)
+    from vision_demo import settings
+    uploads = settings.work_dir() / "weights" / "uploads"
+    assert not [p for p in uploads.glob("unsafe-env-*.pt")] and not list(uploads.glob(".partial-*"))

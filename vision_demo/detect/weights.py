@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,10 +197,18 @@ def check_safe_checkpoint(path, display_name: str | None = None) -> dict:
     import pickle
 
     import torch
+    from ultralytics.nn import tasks
     from ultralytics.nn.tasks import torch_safe_load
 
     path = Path(path)
     name = display_name or path.name
+    # torch_safe_load(safe_only=True) silently falls back to a full (unsafe) unpickling when Ultralytics' safe
+    # loader is not supported (torch < 2.6 lacks get_unsafe_globals_in_checkpoint): refuse instead.
+    safe_load = getattr(tasks, "_SafeLoad", None)
+    if not getattr(safe_load, "SUPPORTED", False):
+        raise VisionDemoError(f"{name} was not opened: this installation cannot load .pt files safely "
+                              f"(torch {torch.__version__} lacks the weights_only checks Ultralytics' safe loader "
+                              "needs; install torch >= 2.6)")
     try:
         ckpt, _ = torch_safe_load(str(path), safe_only=True)
     except (TypeError, pickle.UnpicklingError, ModuleNotFoundError, AttributeError, RuntimeError, EOFError,
@@ -230,17 +240,22 @@ def load_uploaded_weights(path) -> Path:
     size_mb = source.stat().st_size / 2**20
     if size_mb > MAX_WEIGHTS_MB:
         raise VisionDemoError(f"{source.name} is {size_mb:.0f} MB; the limit is {MAX_WEIGHTS_MB} MB (a YOLO n/s model is 6-25 MB)")
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    with source.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()[:12]   # streamed: never the whole file in memory
     folder = settings.subdir("weights", "uploads")
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in source.stem)[:40] or "weights"
     target = folder / f"{stem}-{digest}.pt"
     if not target.exists():
-        tmp = folder / f".partial-{target.name}"  # keeps the .pt suffix the loader checks
-        shutil.copyfile(source, tmp)
+        # A unique temporary name per upload (two uploads at once must not write the same file); it keeps the .pt
+        # suffix the loader checks, and the leading dot keeps it out of the list of uploads until it passed.
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".partial-", suffix=".pt")
+        tmp = Path(tmp_name)
         try:
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
             check_safe_checkpoint(tmp, display_name=source.name)
+            tmp.replace(target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        tmp.replace(target)
     return target
