@@ -160,3 +160,70 @@ def test_corrupt_member_data(tmp_path, dest):
     with pytest.raises(VisionDemoError, match="corrupt"):
         extract_zip(z, dest)
     assert _tree(dest) == []
+
+
+def _corrupt_member(path, name, where=0.5):
+    """Flip one byte of `name`'s compressed data (the local header and the central directory stay intact)."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little"), \
+        int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    data[start + int(info.compress_size * where)] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+# payload with some structure, so every method really compresses it
+_PAYLOAD = b"".join(f"line {i}: {i * i % 977} hello world\n".encode() for i in range(3000))
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA],
+                         ids=["stored", "deflated", "bzip2", "lzma"])
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.9])
+def test_corrupt_member_of_every_method_is_a_clear_error(tmp_path, dest, method, where):
+    # stored -> BadZipFile (CRC), deflated -> zlib.error or BadZipFile, bzip2 -> OSError, lzma -> LZMAError:
+    # each must become the same VisionDemoError naming the member, with nothing left behind
+    z = tmp_path / "broken.zip"
+    with zipfile.ZipFile(z, "w", method) as zf:
+        zf.writestr("ok/first.txt", b"fine")
+        zf.writestr("a/b.bin", _PAYLOAD)
+    _corrupt_member(z, "a/b.bin", where)
+    with pytest.raises(VisionDemoError, match=r"broken\.zip: member 'a/b\.bin' is corrupt or uses an unsupported "
+                                              r"compression .*re-create the zip"):
+        extract_zip(z, dest)
+    assert _tree(dest) == []
+
+
+def test_unsupported_compression_method_is_a_clear_error(tmp_path, dest):
+    z = _zip(tmp_path / "d64.zip", [("a/b.bin", _PAYLOAD)])
+    data = bytearray(z.read_bytes())
+    local, central = data.find(b"PK\x03\x04"), data.find(b"PK\x01\x02")
+    data[local + 8] = data[central + 10] = 9       # method 9 = Deflate64, which Python cannot inflate
+    z.write_bytes(bytes(data))
+    with pytest.raises(VisionDemoError, match=r"member 'a/b\.bin' is corrupt or uses an unsupported compression"):
+        extract_zip(z, dest)
+    assert _tree(dest) == []
+
+
+def test_zip_is_closed_when_no_folder_can_be_made(tmp_path, dest, monkeypatch):
+    from vision_demo.datasets import archive
+
+    z = _zip(tmp_path / "good.zip", [("a/b.txt", b"x")])
+    opened = []
+
+    class Recording(zipfile.ZipFile):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(archive.zipfile, "ZipFile", Recording)
+    monkeypatch.setattr(archive.tempfile, "mkdtemp", no_room)
+    with pytest.raises(VisionDemoError, match="cannot create a folder"):
+        extract_zip(z, dest)
+    assert len(opened) == 1 and opened[0].fp is None        # closed
+    assert _tree(dest) == []

@@ -14,6 +14,7 @@ Finder and Explorer junk (__MACOSX/, ._*, .DS_Store, Thumbs.db) is skipped.
 """
 from __future__ import annotations
 
+import lzma
 import re
 import shutil
 import stat
@@ -57,11 +58,33 @@ def _safe_parts(info: zipfile.ZipInfo, zip_name: str) -> tuple[str, ...]:
     return parts
 
 
+# What a damaged or exotic member raises while it is opened or inflated: a bad CRC or local header
+# (BadZipFile), broken deflate / LZMA data (zlib.error, LZMAError), broken bzip2 data (OSError "Invalid
+# data stream"), a stream cut short (EOFError), a compression method Python lacks, e.g. Deflate64
+# (NotImplementedError). Encrypted members (RuntimeError) are reported by extract_zip itself.
+_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, OSError)
+
+
+def _member_corrupt(zip_name: str, info: zipfile.ZipInfo, err: BaseException) -> _Refused:
+    return _Refused(f"{zip_name}: member {info.filename!r} is corrupt or uses an unsupported compression "
+                    f"({type(err).__name__}: {err}); re-create the zip")
+
+
 def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, written: int, limit: int, zip_name: str) -> int:
     """Inflate one member into target, counting real bytes; returns the new running total."""
     member_bytes = 0
-    with zf.open(info) as src, open(target, "wb") as dst:
-        while chunk := src.read(_CHUNK):
+    try:
+        src = zf.open(info)
+    except _MEMBER_ERRORS as err:
+        raise _member_corrupt(zip_name, info, err) from None
+    with src, open(target, "wb") as dst:     # errors writing dst (disk full) are not the zip's fault
+        while True:
+            try:
+                chunk = src.read(_CHUNK)
+            except _MEMBER_ERRORS as err:
+                raise _member_corrupt(zip_name, info, err) from None
+            if not chunk:
+                break
             member_bytes += len(chunk)
             written += len(chunk)
             if written > limit:
@@ -91,10 +114,18 @@ def extract_zip(zip_path, dest_parent=None) -> Path:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as err:
         raise VisionDemoError(f"{zip_name}: not a readable zip file ({err}); upload a .zip of the image folders") from None
 
-    parent = Path(dest_parent) if dest_parent is not None else settings.subdir("uploads")
-    parent.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", zip_path.stem)[:40] or "upload"
-    folder = Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=parent))
+    try:   # the zip is open: close it if no folder can be made for it
+        parent = Path(dest_parent) if dest_parent is not None else settings.subdir("uploads")
+        parent.mkdir(parents=True, exist_ok=True)
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", zip_path.stem)[:40] or "upload"
+        folder = Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=parent))
+    except OSError as err:
+        zf.close()
+        raise VisionDemoError(f"{zip_name}: cannot create a folder to extract it into ({err}); "
+                              "check the work folder's permissions and free space") from None
+    except BaseException:
+        zf.close()
+        raise
     try:
         with zf:
             members = zf.infolist()
@@ -130,7 +161,7 @@ def extract_zip(zip_path, dest_parent=None) -> Path:
     except _Refused:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as err:
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, ValueError) as err:
         shutil.rmtree(folder, ignore_errors=True)
         raise VisionDemoError(f"{zip_name}: the zip is corrupt ({err}); download or create it again") from None
     except (RuntimeError, NotImplementedError) as err:   # encrypted members, unsupported compression
