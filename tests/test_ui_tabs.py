@@ -135,3 +135,40 @@ def test_uploaded_weights_that_are_no_yolo_model_are_refused_readably(tmp_path):
     picker, _, _ = upload_weights(str(default_weights()))
     assert Path(picker.value).parent == settings.work_dir() / "weights" / "uploads"
     assert picker.value in [key for _, key in picker.choices]
+
+
+def test_a_student_cancels_only_their_own_jobs_and_loads_no_weights_by_server_path(tmp_path):
+    import threading
+    from types import SimpleNamespace
+
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui import detect_tab
+
+    student = SimpleNamespace(client=SimpleNamespace(host="192.168.1.23"))
+    teacher = SimpleNamespace(client=SimpleNamespace(host="127.0.0.1"))
+    registry = JobRegistry(tmp_path / "jobs")
+    gate = threading.Event()
+
+    def waiting(ctx):
+        while not gate.wait(0.01):
+            ctx.check_stop()
+        return {}
+
+    handlers = train_tab.make_handlers(registry)
+    teachers_job = registry.submit("classify", "teacher's run", {}, waiting)
+    students_job = registry.submit("classify", "student's run", {}, waiting)
+    with pytest.raises(gr.Error, match="started on another page"):
+        handlers.cancel_job(teachers_job, [students_job], student)
+    assert handlers.cancel_job(students_job, [students_job], student) == f"Stop requested for {students_job}."
+    assert handlers.cancel_job(teachers_job, [], teacher) == f"Stop requested for {teachers_job}."
+    assert registry.wait(teachers_job, 5).status == "cancelled"
+    assert registry.wait(students_job, 5).status == "cancelled"
+    with pytest.raises(gr.Error, match="No job with id"):
+        handlers.inspect_job("no-such-job")
+
+    detect = detect_tab.make_handlers(registry).detect
+    secret = tmp_path / "secret.pt"
+    secret.write_bytes(b"not for students")
+    with pytest.raises(gr.Error, match="upload"):
+        detect({"path": "unused.jpg"}, str(secret), 0.25, 0.7, [], student)
+    registry.shutdown()

@@ -51,6 +51,13 @@ def user_errors(fn):
 LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
+def at_the_server(request=None) -> bool:
+    """True for a browser on the server itself (the teacher's machine) and for Python calls (no request)."""
+    if request is None:
+        return True
+    return getattr(getattr(request, "client", None), "host", None) in LOCAL_HOSTS
+
+
 def check_server_folder(source, request=None) -> None:
     """Only someone at the server itself (the teacher's machine) may open its folders by path.
 
@@ -68,8 +75,7 @@ def check_server_folder(source, request=None) -> None:
     path = Path(text).expanduser().resolve()
     if path.is_relative_to(settings.work_dir()):
         return
-    host = getattr(getattr(request, "client", None), "host", None) if request is not None else "python"
-    if request is None or host in LOCAL_HOSTS:
+    if at_the_server(request):
         return
     raise VisionDemoError(f"{text}: folders on the server can only be opened from the server itself; "
                           "upload a zip of the data set instead")

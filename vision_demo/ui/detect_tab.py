@@ -17,7 +17,7 @@ from pathlib import Path
 import gradio as gr
 
 from vision_demo.jobs import JobRegistry
-from vision_demo.ui.common import image_source, intro, upload_named, user_errors
+from vision_demo.ui.common import check_server_folder, image_source, intro, upload_named, user_errors
 
 log = logging.getLogger(__name__)
 
@@ -100,27 +100,29 @@ def make_handlers(registry: JobRegistry):
     """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
 
     @user_errors
-    def detect(image, weights, conf, iou, classes):
+    def detect(image, weights, conf, iou, classes, request: gr.Request = None):
         """Boxes on one image: (annotated image, detections table, latency line)."""
         from vision_demo.detect.detector import get_detector
 
+        check_server_folder(weights, request)  # a weights *path* only from the server's own browser
         source = image_source(image)
         detector = get_detector(weights or None, registry=registry)
         with upload_named(image):
             det = detector.predict(source, conf=float(conf), iou=float(iou), classes=classes or None)
         return det.annotated, detection_rows(det), latency_text(det)
 
-    def detect_if_image(image, weights, conf, iou, classes):
+    def detect_if_image(image, weights, conf, iou, classes, request: gr.Request = None):
         """The same, triggered by a new image or a slider: quiet when there is no image."""
         if not image:
             return None, None, ""
-        return detect(image, weights, conf, iou, classes)
+        return detect(image, weights, conf, iou, classes, request)
 
     @user_errors
-    def detect_frame(frame, weights, conf, iou, classes):
+    def detect_frame(frame, weights, conf, iou, classes, request: gr.Request = None):
         """One webcam frame; while the model is busy the frame is dropped and the last result stays."""
         from vision_demo.detect.detector import get_detector
 
+        check_server_folder(weights, request)
         det = get_detector(weights or None, registry=registry).predict_frame(frame, conf=float(conf), iou=float(iou),
                                                                              classes=classes or None)
         if det is None:

@@ -13,7 +13,7 @@ import gradio as gr
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
-from vision_demo.ui.common import check_server_folder, gallery_items, intro, user_errors
+from vision_demo.ui.common import at_the_server, check_server_folder, gallery_items, intro, user_errors
 
 # Mirrors vision_demo.classify.models (importing it would import torch while the page builds;
 # tests/test_ui_tabs.py checks the two agree).
@@ -114,10 +114,16 @@ def make_handlers(registry: JobRegistry):
         )
 
     @user_errors
-    def cancel_job(job_id):
-        """Ask a job to stop (classification or detection); it ends within a batch."""
+    def cancel_job(job_id, job_ids=None, request: gr.Request = None):
+        """Ask a job to stop (classification or detection); it ends within a batch.
+
+        A student may stop the jobs this page started; any job only from the server's own browser (the teacher).
+        """
         if not job_id:
             raise gr.Error("Pick a running job to cancel.")
+        if job_id not in (job_ids or []) and not at_the_server(request):
+            raise gr.Error(f"Job {job_id} was started on another page: only its page or the server's own "
+                           "browser can cancel it.")
         if not registry.cancel(job_id):
             return f"Job {job_id} is not running (already finished, failed, cancelled, or unknown)."
         return f"Stop requested for {job_id}."
@@ -135,7 +141,10 @@ def make_handlers(registry: JobRegistry):
         """Confusion matrix, its most confused pairs and test predictions of a finished job."""
         if not job_id:
             return None, "Pick a finished job.", []
-        state = registry.get(job_id)
+        try:
+            state = registry.get(job_id)
+        except KeyError:
+            raise gr.Error(f"No job with id {job_id!r}.") from None
         result = state.result or {}
         if not result.get("confusion_matrix"):
             return None, f"{state.name} has no results ({state.status}).", []
@@ -216,7 +225,7 @@ def build(registry: JobRegistry):
                     [job_ids, started], api_name="train", concurrency_limit=None).success(**start_timer)
     compare_btn.click(compare, [data, epochs, img_size, batch_size, job_ids], [job_ids, started],
                       api_name="compare", concurrency_limit=None).success(**start_timer)
-    cancel_btn.click(cancel_job, cancel_choice, cancel_msg, api_name="cancel_job", concurrency_limit=None)
+    cancel_btn.click(cancel_job, [cancel_choice, job_ids], cancel_msg, api_name="cancel_job", concurrency_limit=None)
     status_btn.click(job_status, status_id, status_json, api_name="job_status", concurrency_limit=None)
     inspect_choice.change(inspect_job, inspect_choice, [confusion, confused_text, predictions],
                           api_visibility="undocumented", api_name="inspect_job")

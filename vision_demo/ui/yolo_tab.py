@@ -79,7 +79,10 @@ def make_handlers(registry: JobRegistry):
     def show_result(job_id):
         if not job_id:
             return None, []
-        result = registry.get(job_id).result or {}
+        try:
+            result = registry.get(job_id).result or {}
+        except KeyError:
+            raise gr.Error(f"No job with id {job_id!r}.") from None
         images = [(p, "validation image") for p in result.get("val_images") or []]
         return job_view.yolo_per_class_rows(result) or None, gallery_items(images, size=320)
 
@@ -137,6 +140,6 @@ def build(registry: JobRegistry, cancel_job):
                     api_name="yolo_train", concurrency_limit=None).success(**start_timer)
     compare_btn.click(yolo_compare, [data, epochs, imgsz, job_ids], [job_ids, started],
                       api_name="yolo_compare", concurrency_limit=None).success(**start_timer)
-    cancel_btn.click(cancel_job, cancel_choice, cancel_msg, api_visibility="private")
+    cancel_btn.click(cancel_job, [cancel_choice, job_ids], cancel_msg, api_visibility="private")
     inspect_choice.change(show_result, inspect_choice, [metrics, gallery], api_visibility="private")
     return (refresh, inputs, outputs)
