@@ -92,6 +92,6 @@ def build(demo: gr.Blocks):
         report = gr.Markdown(elem_id="data-report")
     outputs = [gallery, counts, report, resolved]
     loaded = load_btn.click(load_data, [source, zip_file], outputs, api_visibility="undocumented")
-    intel_btn.click(download_intel, None, outputs, api_visibility="undocumented")
+    intel = intel_btn.click(download_intel, None, outputs, api_visibility="undocumented")
     on_load = demo.load(load_data, [source, zip_file], outputs, api_visibility="private")
-    return resolved, [loaded, on_load]
+    return resolved, [loaded, intel, on_load]  # each, when it succeeds, hands its data set to the Train tab

@@ -3,6 +3,9 @@ and how many weights each strategy trains.
 """
 from __future__ import annotations
 
+import functools
+import uuid
+
 import gradio as gr
 
 from vision_demo import settings
@@ -21,9 +24,14 @@ def show_model(name, strategy, graph_size):
     check_strategy(name, strategy)
     model, _ = build_model(name, 6, pretrained=False)  # the architecture is what we look at; no download
     apply_strategy(model, name, strategy)
-    png = inspect.autograd_graph_png(model, settings.subdir("inspect") / f"{name}-{strategy}.png",
+    # One file per call: two visitors drawing the same model at once must not read each other's half-written PNG.
+    png = inspect.autograd_graph_png(model, settings.subdir("inspect") / f"{name}-{strategy}-{uuid.uuid4().hex}.png",
                                      img_size=int(graph_size))
-    return inspect.model_text(model, strategy), _fit(png)
+    try:
+        image = _fit(png)
+    finally:
+        png.unlink(missing_ok=True)  # the picture is in memory now
+    return inspect.model_text(model, strategy), image
 
 
 GRAPH_MAX_SIDE = 4096  # EfficientNet from scratch draws a 13000 x 10000 px graph: too big for a browser
@@ -45,6 +53,7 @@ def _fit(png_path, max_side: int = GRAPH_MAX_SIDE):
 
 
 @user_errors
+@functools.lru_cache(maxsize=1)  # the same seven models every time: count them once per server
 def parameter_rows():
     """Trainable vs frozen weights for every (model, strategy): the cost side of transfer learning."""
     from vision_demo.classify.inspect import parameter_table
