@@ -19,6 +19,7 @@ Three separate things, as in transformers' Trainer:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gc
 import json
 import logging
@@ -319,7 +320,9 @@ class JobRegistry:
             states = [self._states[i] for i in ids if i in self._states] if ids is not None else list(self._states.values())
             if kind is not None:
                 states = [s for s in states if s.kind == kind]
-            return copy.deepcopy(sorted(states, key=lambda s: s.created))
+            # Shallow copies are enough and cheap (the UI asks every second per page): _apply never
+            # changes a history list or result dict in place, it puts new ones on the state.
+            return [dataclasses.replace(s) for s in sorted(states, key=lambda s: s.created)]
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobState:
         """Block until the job ends (or `timeout` seconds pass) and return its state."""

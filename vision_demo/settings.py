@@ -16,9 +16,14 @@ MAX_UNZIPPED_BYTES = 2 * 1024**3   # a zip that inflates past 2 GiB is refused (
 MAX_IMAGE_PIXELS = 40_000_000      # larger images are refused (decompression bomb); a 12 MP photo is fine
 
 
+def work_path() -> Path:
+    """Where the work folder is (not created: importing the package writes nothing)."""
+    return Path(os.environ.get("VISION_DEMO_HOME") or Path.cwd() / "vision_demo_work").expanduser().resolve()
+
+
 def work_dir() -> Path:
     """The folder everything is written under (created on first use)."""
-    path = Path(os.environ.get("VISION_DEMO_HOME") or Path.cwd() / "vision_demo_work").expanduser().resolve()
+    path = work_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -61,7 +66,7 @@ def configure(work: str | os.PathLike | None = None, online_mode: bool | None = 
             ours.add(name)
 
     offline = not online()
-    put("YOLO_CONFIG_DIR", str(work_dir() / "ultralytics"))   # settings.json, fonts: not ~/.config
+    put("YOLO_CONFIG_DIR", str(work_path() / "ultralytics"))   # settings.json, fonts: not ~/.config
     put("YOLO_OFFLINE", "1" if offline else None)              # no settings sync, no asset downloads
     put("HF_HUB_OFFLINE", "1" if offline else None)            # gradio_client / timm never call the hub
     put("GRADIO_ANALYTICS_ENABLED", "False")                   # no telemetry, ever (exactly "False")
