@@ -86,3 +86,57 @@ def test_predict_frame_drops_frames_while_the_model_is_busy(detector):
     # frames are shrunk to the model's size before inference
     assert max(first[0].image_size) == 640
     assert detector.predict_frame(big, imgsz=320) is not None   # free again: processed
+
+
+def test_detector_cache_keeps_the_most_recently_used_few(tmp_path, monkeypatch):
+    from vision_demo.detect import detector as mod
+
+    loaded = []
+
+    class FakeDetector:
+        def __init__(self, path):
+            loaded.append(path.name)
+            self.path = path
+
+        def warmup(self, imgsz):
+            return 0.0
+    monkeypatch.setattr(mod, "Detector", FakeDetector)
+    monkeypatch.setattr(mod, "_detectors", mod.OrderedDict())
+    monkeypatch.setattr(mod, "_resolved", {})
+    files = []
+    for i in range(mod.MAX_DETECTORS + 1):
+        files.append(tmp_path / f"w{i}.pt")
+        files[-1].write_bytes(b"x")
+    first = mod.get_detector(str(files[0]))
+    for f in files[1:mod.MAX_DETECTORS]:
+        mod.get_detector(str(f))
+    assert mod.get_detector(str(files[0])) is first             # a hit, and now the most recently used
+    mod.get_detector(str(files[-1]))                           # one too many: w1 (least recently used) goes
+    assert len(mod._detectors) == mod.MAX_DETECTORS and mod.get_detector(str(files[0])) is first
+    assert loaded == [f.name for f in files]
+    mod.get_detector(str(files[1]))
+    assert loaded[-1] == "w1.pt" and len(mod._detectors) == mod.MAX_DETECTORS
+
+
+def test_get_detector_resolves_a_stable_key_once(tmp_path, monkeypatch):
+    from vision_demo.detect import detector as mod
+    from vision_demo.detect import weights
+
+    calls = []
+    real = weights.resolve_weights
+
+    def counting(key=None, registry=None):
+        calls.append(key)
+        return real(key, registry=registry)
+    monkeypatch.setattr(weights, "resolve_weights", counting)
+    monkeypatch.setattr(mod, "_resolved", {})
+    monkeypatch.setattr(mod, "_detectors", mod.OrderedDict({str(weights.default_weights()): "bundled"}))
+    for key in (None, "person (bundled)", None, "default"):
+        assert mod.get_detector(key) == "bundled"
+    assert calls == [None]
+    monkeypatch.setattr(mod, "_resolved", {})
+    with pytest.raises(Exception, match="unknown weights"):
+        mod.get_detector(str(tmp_path / "gone.pt"))            # a missing file is not remembered
+    with pytest.raises(Exception, match="unknown weights"):
+        mod.get_detector(str(tmp_path / "gone.pt"))
+    assert mod._resolved == {}

@@ -17,8 +17,10 @@ with a queue of stale frames (the UI keeps showing the last result it got).
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,30 +216,71 @@ def draw_boxes(rgb: np.ndarray, boxes: list[dict]) -> np.ndarray:
     return out
 
 
-_detectors: dict[str, Detector] = {}
+MAX_DETECTORS = 4   # models kept loaded (each job's weights and each upload would otherwise stay in memory)
+_detectors: OrderedDict[str, Detector] = OrderedDict()   # weights path -> Detector, least recently used first
 _cache_lock = threading.Lock()
 _load_locks: dict[str, threading.Lock] = {}
+_resolved: dict[str, str] = {}   # weights key -> path, for keys whose file cannot change (bundled, a .pt path)
+
+
+def _weights_path(weights, registry) -> str:
+    """resolve_weights(), remembered for the bundled key and file paths: get_detector runs per webcam frame and
+    resolving costs a package lookup, settings reads and folder creation. COCO names (the cache may appear or
+    move with the work folder) and job ids (they belong to a registry) are resolved every time."""
+    from vision_demo.detect.weights import COCO_MODELS, BUNDLED_KEY, is_bundled_key, resolve_weights
+
+    if is_bundled_key(weights):
+        key = BUNDLED_KEY
+    else:
+        key = str(weights).strip()
+        if key not in COCO_MODELS and not key.startswith("job:"):
+            key = os.path.abspath(os.path.expanduser(key))   # a relative path names another file after a chdir
+    with _cache_lock:
+        path = _resolved.get(key)
+    if path is not None and Path(path).is_file():   # a stat: a deleted file is resolved (and refused) again
+        return path
+    path = str(resolve_weights(weights, registry=registry))
+    if key not in COCO_MODELS and not key.startswith("job:"):
+        with _cache_lock:
+            _resolved[key] = path
+    return path
+
+
+def _cached(path: str) -> Detector | None:
+    """The loaded Detector for this path, marked most recently used; call with _cache_lock held."""
+    detector = _detectors.get(path)
+    if detector is not None:
+        _detectors.move_to_end(path)
+    return detector
 
 
 def get_detector(weights=None, registry=None) -> Detector:
-    """The Detector for these weights (None -> the bundled person detector), loaded and warmed up once per process."""
-    from vision_demo.detect.weights import resolve_weights
+    """The Detector for these weights (None -> the bundled person detector), loaded and warmed up once per process.
 
-    path = str(resolve_weights(weights, registry=registry))
+    At most MAX_DETECTORS models stay loaded; loading another one forgets the least recently used (a caller still
+    holding it keeps using it; the next get_detector for it loads it again)."""
+    path = _weights_path(weights, registry)
     with _cache_lock:
-        if path in _detectors:
-            return _detectors[path]
+        detector = _cached(path)
+        if detector is not None:
+            return detector
         load_lock = _load_locks.setdefault(path, threading.Lock())
     with load_lock:  # one thread loads; others asking for the same file wait and reuse it
         with _cache_lock:
-            if path in _detectors:
-                return _detectors[path]
+            detector = _cached(path)
+            if detector is not None:
+                return detector
         detector = Detector(Path(path))
         # The first prediction sets up Ultralytics' predictor and imports torchvision: ~3 s here. Pay it now,
         # while loading (the UI loads in the background), not on the first image a user sends.
         detector.warmup(320)
         with _cache_lock:
             _detectors[path] = detector
+            _detectors.move_to_end(path)
+            while len(_detectors) > MAX_DETECTORS:
+                _detectors.popitem(last=False)
+            if _load_locks.get(path) is load_lock:
+                del _load_locks[path]   # waiting threads hold it already; they find the detector in the cache
         return detector
 
 
@@ -245,6 +288,7 @@ def clear_detectors() -> None:
     """Forget loaded models (frees their memory; the next get_detector loads again)."""
     with _cache_lock:
         _detectors.clear()
+        _resolved.clear()
 
 
 def load_uploaded_weights(path) -> Path:
