@@ -103,3 +103,18 @@ def test_inspect_texts_and_parameter_table():
     by = {(r["model"], r["strategy"]): r["trainable"] for r in rows}
     assert by[("resnet18", "frozen")] == 512 * 6 + 6
     assert by[("efficientnet_lite0", "frozen")] < by[("efficientnet_lite0", "finetune")] < by[("efficientnet_lite0", "scratch")]
+
+
+def test_read_checkpoint_is_shared_and_names_what_is_wrong(tmp_path):
+    from vision_demo.classify.predict import read_checkpoint
+
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(VisionDemoError, match=r"^empty\.pt is not a vision_demo classification checkpoint \(EOFError"):
+        read_checkpoint(empty)
+    with pytest.raises(VisionDemoError, match=r"^EMPTY is not .*\): try again$"):
+        read_checkpoint(empty, name="EMPTY", hint="try again")
+    with pytest.raises(VisionDemoError, match="no checkpoint"):   # load_classifier checks existence first
+        load_classifier(empty.with_name("missing.pt"))
+    with pytest.raises(VisionDemoError, match=r"empty\.pt is not a vision_demo classification checkpoint"):
+        load_classifier(empty)

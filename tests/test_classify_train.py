@@ -261,3 +261,40 @@ def test_with_two_workers_finetune_waits_for_its_frozen_run(scenes, tmp_path):
     assert finetune.result["init_from"] == frozen.result["checkpoint"]
     assert finetune.ended > frozen.ended
     assert any(job == ids[1] and msg.startswith("waiting for") for job, msg in messages)
+
+
+def test_init_from_a_broken_or_foreign_checkpoint_is_a_clear_error(tmp_path):
+    from vision_demo.classify.models import build_model
+    from vision_demo.classify.train import _load_init
+
+    model, _ = build_model("resnet18", 3, pretrained=False)
+    classes = ["a", "b", "c"]
+
+    def init_from(path):
+        return _load_init(model, TrainConfig(model="resnet18", strategy="finetune", init_from=str(path)),
+                          classes, None, None)
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"garbage" * 10)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for bad in (garbage, empty):
+        with pytest.raises(VisionDemoError, match=r"is not a vision_demo classification checkpoint .*"
+                                                  r"give the job id of a finished frozen run"):
+            init_from(bad)
+    torch.save({"model": "resnet18", "classes": classes}, tmp_path / "keys.pt")     # no state_dict: was a KeyError
+    with pytest.raises(VisionDemoError, match="expected keys"):
+        init_from(tmp_path / "keys.pt")
+    good = {"model": "resnet18", "classes": classes, "img_size": 32, "normalize": True,
+            "state_dict": model.state_dict(), "weights_source": "none"}
+    torch.save({**good, "model": "simple_cnn"}, tmp_path / "other_model.pt")
+    with pytest.raises(VisionDemoError, match="holds a simple_cnn model, not resnet18"):
+        init_from(tmp_path / "other_model.pt")
+    torch.save({**good, "classes": ["x", "y", "z"]}, tmp_path / "other_classes.pt")
+    with pytest.raises(VisionDemoError, match="was trained on classes"):
+        init_from(tmp_path / "other_classes.pt")
+    torch.save({**good, "state_dict": {"fc.weight": torch.zeros(3, 7)}}, tmp_path / "misfit.pt")
+    with pytest.raises(VisionDemoError, match="weights do not fit a resnet18 with 3 classes"):
+        init_from(tmp_path / "misfit.pt")
+    torch.save(good, tmp_path / "good.pt")
+    assert init_from(tmp_path / "good.pt") == (str(tmp_path / "good.pt"), "none")

@@ -45,10 +45,29 @@ class Classifier:
         return [(self.classes[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
 
 
-def load_classifier(job_dir_or_checkpoint) -> Classifier:
-    """Load our own checkpoint (a job folder or its model.pt) with weights_only=True."""
+def read_checkpoint(path, name: str | None = None, hint: str = "") -> dict[str, Any]:
+    """Read one of our classification checkpoints with torch.load(weights_only=True) and check it is the
+    dict train.py saves (the keys in _REQUIRED). VisionDemoError otherwise, naming the file as `name`
+    (default: its file name) and ending with `hint` (what to give instead), when there is one.
+    Used by load_classifier and by train.py's --init-from."""
     import torch
 
+    path = Path(path)
+    name = name or path.name
+    tail = f": {hint}" if hint else ""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # weights_only refuses pickled code; anything else is a corrupt / foreign file
+        raise VisionDemoError(f"{name} is not a vision_demo classification checkpoint "
+                              f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}){tail}") from None
+    if not isinstance(ckpt, dict) or any(key not in ckpt for key in _REQUIRED):
+        raise VisionDemoError(f"{name} is not a vision_demo classification checkpoint "
+                              f"(expected keys {', '.join(_REQUIRED)}){tail}")
+    return ckpt
+
+
+def load_classifier(job_dir_or_checkpoint) -> Classifier:
+    """Load our own checkpoint (a job folder or its model.pt) with weights_only=True."""
     from vision_demo.classify.models import build_model
 
     path = Path(job_dir_or_checkpoint).expanduser()
@@ -56,14 +75,7 @@ def load_classifier(job_dir_or_checkpoint) -> Classifier:
         path = path / "model.pt"
     if not path.is_file():
         raise VisionDemoError(f"no checkpoint at {path}: give a finished classification job's folder or its model.pt")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # weights_only refuses pickled code; anything else is a corrupt / foreign file
-        raise VisionDemoError(f"{path.name} is not a vision_demo classification checkpoint "
-                              f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
-    if not isinstance(ckpt, dict) or any(key not in ckpt for key in _REQUIRED):
-        raise VisionDemoError(f"{path.name} is not a vision_demo classification checkpoint "
-                              f"(expected keys {', '.join(_REQUIRED)})")
+    ckpt = read_checkpoint(path)
     classes = [str(c) for c in ckpt["classes"]]
     model, _ = build_model(str(ckpt["model"]), len(classes), pretrained=False)  # the weights come from the file
     try:

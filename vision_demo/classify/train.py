@@ -316,22 +316,21 @@ def _resolve_checkpoint(init_from: str, ctx: JobContext | None, registry: JobReg
 def _load_init(model, config: TrainConfig, classes: list[str], ctx, registry) -> tuple[str, str]:
     """Start from a finished run's weights (its trained head on the same ImageNet backbone).
     Returns (checkpoint path, where that run's backbone weights came from)."""
-    import torch
+    from vision_demo.classify.predict import read_checkpoint
 
     path = _resolve_checkpoint(str(config.init_from), ctx, registry)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # weights_only refuses anything but tensors and plain containers
-        raise VisionDemoError(f"{path} is not a vision_demo checkpoint ({type(err).__name__}): "
-                              "give the job id of a finished frozen run") from None
-    if not isinstance(ckpt, dict) or ckpt.get("model") != config.model:
-        raise VisionDemoError(f"{path} holds a {ckpt.get('model') if isinstance(ckpt, dict) else '?'} model, "
-                              f"not {config.model}: start from a run of the same model")
+    ckpt = read_checkpoint(path, name=str(path), hint="give the job id of a finished frozen run")
+    if ckpt["model"] != config.model:
+        raise VisionDemoError(f"{path} holds a {ckpt['model']} model, not {config.model}: start from a run of the same model")
     if list(ckpt.get("classes", [])) != list(classes):
         raise VisionDemoError(f"{path} was trained on classes {ckpt.get('classes')}, this data has {classes}: "
                               "start from a run on the same data")
     # The whole state dict: the frozen run's backbone is the bundled ImageNet one (untouched), its head is trained.
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, TypeError) as err:
+        raise VisionDemoError(f"{path}: its weights do not fit a {config.model} with {len(classes)} classes "
+                              f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__})") from None
     return str(path), str(ckpt.get("weights_source", "none"))
 
 
