@@ -140,3 +140,21 @@ def test_get_detector_resolves_a_stable_key_once(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="unknown weights"):
         mod.get_detector(str(tmp_path / "gone.pt"))
     assert mod._resolved == {}
+
+
+def test_out_of_memory_becomes_the_lesson_advice_with_the_detection_hint(detector, monkeypatch):
+    from vision_demo.devices import OOM_ADVICE, oom_as_advice
+    from vision_demo.errors import VisionDemoError
+
+    def oom(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    monkeypatch.setattr(detector.model, "predict", oom)
+    with pytest.raises(VisionDemoError) as info:
+        detector.predict(np.zeros((64, 64, 3), np.uint8), imgsz=320)
+    assert str(info.value) == OOM_ADVICE + " (for detection: lower imgsz)"
+    with pytest.raises(ValueError):          # anything else passes unchanged
+        with oom_as_advice(" / lower imgsz"):
+            raise ValueError("not memory")
+    with pytest.raises(RuntimeError, match="other"):
+        with oom_as_advice():
+            raise RuntimeError("other")

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 # The lesson's advice when a GPU runs out of memory, in the order to try it.
@@ -37,6 +38,24 @@ def is_oom(err: BaseException) -> bool:
     if isinstance(err, torch.cuda.OutOfMemoryError):
         return True
     return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+@contextlib.contextmanager
+def oom_as_advice(extra: str = ""):
+    """Turn a GPU out-of-memory error inside the block into VisionDemoError(OOM_ADVICE + extra): the lesson's
+    advice (halve the batch, then the image size) instead of a CUDA traceback. Other errors pass unchanged.
+
+        with oom_as_advice(" (for detection: lower imgsz)"):
+            model.predict(...)
+    """
+    try:
+        yield
+    except RuntimeError as err:  # torch.cuda.OutOfMemoryError is a RuntimeError
+        if not is_oom(err):
+            raise
+        empty_cache()
+        from vision_demo.errors import VisionDemoError
+        raise VisionDemoError(OOM_ADVICE + extra) from None
 
 
 def empty_cache() -> None:

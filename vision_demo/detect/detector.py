@@ -144,15 +144,10 @@ class Detector:
             raise VisionDemoError(f"imgsz {imgsz} is out of range: use 320 (fast) to 1280 (small objects)")
         class_ids = self._class_ids(classes)
         bgr = np.ascontiguousarray(rgb[..., ::-1])  # Ultralytics reads numpy arrays as OpenCV's BGR
-        try:
+        from vision_demo.devices import oom_as_advice
+        with oom_as_advice(" (for detection: lower imgsz)"):
             result = self.model.predict(bgr, conf=float(conf), iou=float(iou), classes=class_ids, imgsz=int(imgsz),
                                         device=self.device, verbose=False)[0]
-        except RuntimeError as err:
-            from vision_demo.devices import OOM_ADVICE, empty_cache, is_oom
-            if is_oom(err):
-                empty_cache()
-                raise VisionDemoError(OOM_ADVICE + " (for detection: lower imgsz)") from err
-            raise
         boxes = _boxes(result, self.names)  # plain floats: nothing keeps a reference to tensors
         t_draw = time.perf_counter()
         annotated = draw_boxes(rgb, boxes)

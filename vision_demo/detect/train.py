@@ -186,7 +186,7 @@ def run_training(config: YoloTrainConfig, ctx) -> dict:
     """The job body: prepare data, fine-tune (or train from scratch), report final metrics and examples."""
     from vision_demo.datasets.yolo import prepare_yolo_dataset
     from vision_demo.detect.runtime import ultralytics_ready
-    from vision_demo.devices import OOM_ADVICE, empty_cache, is_oom
+    from vision_demo.devices import oom_as_advice
 
     validate_config(config)
     started = time.time()
@@ -206,21 +206,17 @@ def run_training(config: YoloTrainConfig, ctx) -> dict:
         model.add_callback(event, getattr(bridge, event))
     device = _ultralytics_device(config.device)
     try:
-        model.train(
-            data=str(yaml_path), epochs=int(config.epochs), imgsz=int(config.imgsz), batch=int(config.batch),
-            device=device, seed=int(config.seed),
-            pretrained=not config.scratch,   # scratch: keep the random init of yolov8n.yaml
-            workers=0,                       # data loading in this thread: no worker processes to clean up
-            amp=False,                       # the AMP self-check downloads a model; CPU training ignores AMP anyway
-            plots=False,                     # plots need fonts (downloads) and time; we draw our own examples
-            project=str(ctx.out_dir), name="ultralytics", exist_ok=True, verbose=False,
-        )
+        with oom_as_advice(" / lower imgsz"):
+            model.train(
+                data=str(yaml_path), epochs=int(config.epochs), imgsz=int(config.imgsz), batch=int(config.batch),
+                device=device, seed=int(config.seed),
+                pretrained=not config.scratch,   # scratch: keep the random init of yolov8n.yaml
+                workers=0,                       # data loading in this thread: no worker processes to clean up
+                amp=False,                       # the AMP self-check downloads a model; CPU training ignores AMP
+                plots=False,                     # plots need fonts (downloads) and time; we draw our own examples
+                project=str(ctx.out_dir), name="ultralytics", exist_ok=True, verbose=False,
+            )
     except JobCancelled:
-        raise
-    except RuntimeError as err:
-        if is_oom(err):
-            empty_cache()
-            raise VisionDemoError(OOM_ADVICE + " / lower imgsz") from err
         raise
     except FileNotFoundError as err:
         raise VisionDemoError(f"training could not find a file: {err}") from err
