@@ -94,3 +94,29 @@ def test_changed_and_keep_choice_let_ticks_send_only_news():
     assert job_view.changed(shown, "running", [])
     assert job_view.keep_choice("j2", [("x", "j1"), ("y", "j2")]) == "j2"
     assert job_view.keep_choice("gone", [("x", "j1")]) == "j1" and job_view.keep_choice("j1", []) is None
+
+
+def test_live_refresh_sends_only_what_changed_and_stops_the_timer_when_all_are_done(tmp_path):
+    import gradio as gr
+
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui import job_view
+
+    registry = JobRegistry(tmp_path)
+
+    def one_epoch(ctx):
+        ctx.emit("epoch_end", epoch=1, train_loss=1.0, val_loss=1.2, train_acc=0.5, val_acc=0.4, seconds=0.1)
+        return {"test_acc": 0.4, "model": "simple_cnn", "strategy": "scratch"}
+
+    job_id = registry.submit("classify", "tiny", {}, one_epoch, epochs=1)
+    registry.wait(job_id, 5)
+    refresh = job_view.live_refresh(registry, "classify",
+                                    charts=[(job_view.CLASSIFY_LOSS, "Loss", "loss", False)],
+                                    finished_fn=job_view.finished_choices, table_fn=job_view.comparison_rows)
+    progress, loss, table, running, finished, timer, shown = refresh([job_id], False, None, None, {})
+    assert "tiny" in progress and len(loss.data) == 2  # train and val lines of the one job
+    assert table and finished.value == job_id and running.choices == []
+    assert timer.active is False  # every job shown is done
+    again = refresh([job_id], False, None, job_id, shown)
+    assert all(isinstance(x, type(gr.skip())) for x in (again[1], again[2], again[3], again[4]))
+    registry.shutdown()

@@ -131,6 +131,47 @@ def fingerprint(states: Iterable[JobState]) -> list[list[str]]:
     return [[s.id, s.status] for s in states]
 
 
+def detect_finished_choices(states: Iterable[JobState]) -> list[tuple[str, str]]:
+    """(label, id) of finished detection jobs, newest first, labelled with their mAP50."""
+    done = [s for s in states if s.status == "finished" and s.result]
+    return [(f"{s.name} [{s.id[-6:]}] mAP50 {(s.result or {}).get('map50', 0):.2f}", s.id) for s in reversed(done)]
+
+
+def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
+    """The 1 s timer's handler for a tab of live jobs (Train & compare, Train a detector).
+
+    charts: [(series, title, y-axis title, percent)] drawn with history_figure. The handler takes
+    (job_ids, show_all, cancel_choice, inspect_choice, shown) and returns (progress html, *figures,
+    [table rows], running-jobs dropdown, finished-jobs dropdown, timer, shown). Figures, table and
+    dropdowns are sent only when they changed (`shown` remembers what this page has): a dropdown
+    someone is opening is not reset every second, and the browser redraws less. The timer stops
+    when every job shown is done.
+    """
+    import gradio as gr  # only the UI calls this; keeps job_view itself importable without gradio
+
+    def dropdown(shown, key, choices, current):
+        if not changed(shown, key, choices):
+            return gr.skip()
+        return gr.Dropdown(choices=choices, value=keep_choice(current, choices))
+
+    def refresh(job_ids, show_all, cancel_choice, inspect_choice, shown):
+        states = registry.snapshot(None if show_all else (job_ids or []), kind=kind)
+        shown = dict(shown or {})
+        curves = changed(shown, "curves", [(s.id, len(s.history)) for s in states])
+        out = [progress_html(states)]
+        out += [history_figure(states, series, title, yaxis, percent=percent) if curves else gr.skip()
+                for series, title, yaxis, percent in charts]
+        if table_fn is not None:
+            rows = table_fn(states)
+            out.append((rows or None) if changed(shown, "table", rows) else gr.skip())
+        out.append(dropdown(shown, "running", running_choices(states), cancel_choice))
+        out.append(dropdown(shown, "finished", finished_fn(states), inspect_choice))
+        shown["jobs"] = fingerprint(states)
+        return (*out, gr.Timer(active=not all_done(states)), shown)
+
+    return refresh
+
+
 def watch(registry, kind: str):
     """A slow tick's handler: wake the page's 1 s timer when a job it shows is running, or when jobs came
     or ended since its last refresh (a short job may start and finish between two slow ticks)."""

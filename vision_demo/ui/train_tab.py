@@ -85,33 +85,11 @@ def make_handlers(registry: JobRegistry):
                                  batch_size=_number(batch_size, "batch size"))
         return (job_ids or []) + list(ids), list(ids)
 
-    def refresh(job_ids, show_all, cancel_choice, inspect_choice, shown):
-        """One timer tick: redraw from a snapshot; the timer stops when every job shown is done.
-
-        Plots, table and dropdowns are sent only when they changed (`shown` remembers what this page
-        has): a dropdown someone is opening is not reset every second, and the browser redraws less.
-        """
-        states = registry.snapshot(None if show_all else (job_ids or []), kind="classify")
-        shown = dict(shown or {})
-        running = job_view.running_choices(states)
-        finished = job_view.finished_choices(states)
-        rows = job_view.comparison_rows(states)
-        curves = job_view.changed(shown, "curves", [(s.id, len(s.history)) for s in states])
-        shown["jobs"] = job_view.fingerprint(states)
-        return (
-            job_view.progress_html(states),
-            job_view.history_figure(states, job_view.CLASSIFY_LOSS, "Loss (train dashed, val solid)",
-                                    "cross-entropy") if curves else gr.skip(),
-            job_view.history_figure(states, job_view.CLASSIFY_ACC, "Accuracy (train dashed, val solid)", "%",
-                                    percent=True) if curves else gr.skip(),
-            (rows or None) if job_view.changed(shown, "table", rows) else gr.skip(),
-            gr.Dropdown(choices=running, value=job_view.keep_choice(cancel_choice, running))
-            if job_view.changed(shown, "running", running) else gr.skip(),
-            gr.Dropdown(choices=finished, value=job_view.keep_choice(inspect_choice, finished))
-            if job_view.changed(shown, "finished", finished) else gr.skip(),
-            gr.Timer(active=not job_view.all_done(states)),
-            shown,
-        )
+    refresh = job_view.live_refresh(
+        registry, "classify",
+        charts=[(job_view.CLASSIFY_LOSS, "Loss (train dashed, val solid)", "cross-entropy", False),
+                (job_view.CLASSIFY_ACC, "Accuracy (train dashed, val solid)", "%", True)],
+        finished_fn=job_view.finished_choices, table_fn=job_view.comparison_rows)
 
     @user_errors
     def cancel_job(job_id, job_ids=None, request: gr.Request = None):

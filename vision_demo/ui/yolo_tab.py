@@ -54,26 +54,11 @@ def make_handlers(registry: JobRegistry):
                for scratch in (False, True)]
         return (job_ids or []) + ids, ids
 
-    def refresh(job_ids, show_all, inspect_choice, shown):
-        """One timer tick (same pattern as the Train tab: only what changed is sent)."""
-        states = registry.snapshot(None if show_all else (job_ids or []), kind="detect")
-        shown = dict(shown or {})
-        finished = [(f"{s.name} [{s.id[-6:]}] mAP50 {(s.result or {}).get('map50', 0):.2f}", s.id)
-                    for s in reversed(states) if s.status == "finished" and s.result]
-        running = job_view.running_choices(states)
-        curves = job_view.changed(shown, "curves", [(s.id, len(s.history)) for s in states])
-        shown["jobs"] = job_view.fingerprint(states)
-        return (
-            job_view.progress_html(states),
-            job_view.history_figure(states, job_view.YOLO_LOSS, "Training losses", "loss") if curves else gr.skip(),
-            job_view.history_figure(states, job_view.YOLO_METRICS, "Validation mAP", "mAP") if curves else gr.skip(),
-            gr.Dropdown(choices=finished, value=job_view.keep_choice(inspect_choice, finished))
-            if job_view.changed(shown, "finished", finished) else gr.skip(),
-            gr.Dropdown(choices=running, value=running[0][1] if running else None)
-            if job_view.changed(shown, "running", running) else gr.skip(),
-            gr.Timer(active=not job_view.all_done(states)),
-            shown,
-        )
+    refresh = job_view.live_refresh(
+        registry, "detect",
+        charts=[(job_view.YOLO_LOSS, "Training losses", "loss", False),
+                (job_view.YOLO_METRICS, "Validation mAP", "mAP", False)],
+        finished_fn=job_view.detect_finished_choices)
 
     @user_errors
     def show_result(job_id):
@@ -127,8 +112,8 @@ def build(registry: JobRegistry, cancel_job):
 
     timer = gr.Timer(1.0, active=False)
     shown = gr.State({})
-    outputs = [progress, loss_plot, map_plot, inspect_choice, cancel_choice, timer, shown]
-    inputs = [job_ids, show_all, inspect_choice, shown]
+    outputs = [progress, loss_plot, map_plot, cancel_choice, inspect_choice, timer, shown]
+    inputs = [job_ids, show_all, cancel_choice, inspect_choice, shown]
     timer.tick(refresh, inputs, outputs, concurrency_limit=None, show_progress="hidden", api_visibility="private")
     show_all.change(refresh, inputs, outputs, concurrency_limit=None, api_visibility="private")
     gr.Timer(5.0).tick(job_view.watch(registry, "detect"), [job_ids, show_all, shown], timer, concurrency_limit=None,
