@@ -381,7 +381,6 @@ def _run(config: TrainConfig, ctx: JobContext | None, registry: JobRegistry | No
     # ImageNet normalization: pretrained weights expect inputs scaled the way ImageNet images were
     # ((x - mean) / std per channel). Without it every activation is shifted: the seed's warning.
     eval_tf = build_transform(config.img_size, normalize=config.normalize, train=False)
-    train_tf = build_transform(config.img_size, normalize=config.normalize, train=strategy != "frozen")
     test_set = ImageListDataset(data.test, eval_tf, report=data.report)
     test_loader = _loader(test_set, config.batch_size, False, device, config.seed)
 
@@ -428,6 +427,7 @@ def _run(config: TrainConfig, ctx: JobContext | None, registry: JobRegistry | No
                       "features_from": store.source, "feature_dim": int(store.train.shape[1]),
                       "images": len(store.train) + len(store.test)}
     else:
+        train_tf = build_transform(config.img_size, normalize=config.normalize, train=True)   # random augmentation
         train_set = ImageListDataset(data.train, train_tf, report=data.report)
         train_loader = _loader(train_set, config.batch_size, True, device, config.seed)
         for epoch in range(1, epochs + 1):

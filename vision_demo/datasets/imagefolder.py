@@ -256,7 +256,7 @@ def _split_stratified(per_class: dict[str, list[Path]], test_fraction: float, se
 def _load_folder(root: Path, test_fraction: float, seed: int) -> ClassificationData:
     layout, train_dir, test_dir, notes = _find_layout(root)
     report = DatasetReport(notes=list(notes))
-    train_found = {c: p for c, p in _scan_split(train_dir, root, report).items()}
+    train_found = _scan_split(train_dir, root, report)
     if test_dir is None:
         train_found, test_found = _split_stratified(train_found, test_fraction, seed)
     else:
@@ -268,8 +268,8 @@ def _load_folder(root: Path, test_fraction: float, seed: int) -> ClassificationD
     if empty:
         report.notes.append(f"class folder{'s' * (len(empty) > 1)} without usable training images ignored: {', '.join(empty)}")
     if len(classes) < 2:
-        where = train_dir if train_dir != root else root
-        raise VisionDemoError(f"{where}: need at least two class folders with images, {_describe_folder(where)}; {_EXPECTED}")
+        raise VisionDemoError(f"{train_dir}: need at least two class folders with images, {_describe_folder(train_dir)}; "
+                              f"{_EXPECTED}")
     if test_dir is not None:
         test_classes = sorted(c for c, paths in test_found.items() if paths)
         if test_classes and not set(test_classes) & set(classes):
