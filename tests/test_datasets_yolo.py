@@ -110,3 +110,36 @@ def test_default_shapes_are_made_once_in_work():
     assert yaml.safe_load(first.read_text())["path"] == str(first.parent)
     assert report.ok and report.counts["train"]["images"] == 64 and report.counts["val"]["images"] == 16
     assert not list(first.parent.parent.glob("shapes-*.tmp*"))  # no half-made copies left behind
+
+
+def test_the_same_zip_is_extracted_once_while_its_folder_exists(tmp_path, monkeypatch):
+    import shutil
+
+    from vision_demo.datasets import archive
+
+    root = tmp_path / "zset"
+    write_shapes(root, train=2, val=1, size=64, seed=3)
+    zipped = tmp_path / "zset.zip"
+    with zipfile.ZipFile(zipped, "w") as z:
+        for f in root.rglob("*"):
+            if f.is_file():
+                z.write(f, f.relative_to(root))
+    extracted = []
+    real = archive.extract_zip
+
+    def counting(path, *args, **kwargs):
+        extracted.append(real(path, *args, **kwargs))
+        return extracted[-1]
+    monkeypatch.setattr(archive, "extract_zip", counting)
+    prepare_yolo_dataset(zipped)
+    copy = tmp_path / "renamed.zip"            # same content under another name: still one extraction
+    shutil.copyfile(zipped, copy)
+    second, report = prepare_yolo_dataset(copy)
+    assert len(extracted) == 1 and report.counts["train"]["images"] == 2
+    shutil.rmtree(extracted[0])                # the folder is gone: extracted again
+    prepare_yolo_dataset(zipped)
+    assert len(extracted) == 2 and extracted[1].is_dir()
+    with zipfile.ZipFile(zipped, "a") as z:    # other content: its own extraction
+        z.writestr("notes.txt", "changed")
+    prepare_yolo_dataset(zipped)
+    assert len(extracted) == 3

@@ -22,6 +22,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +64,7 @@ def prepare_yolo_dataset(source=None) -> tuple[Path, YoloReport]:
         return yaml_path, validate_yolo_dataset(yaml_path)  # generated and in WORK already: check, no copy
     path = Path(text).expanduser()
     if path.suffix.lower() == ".zip" and path.is_file():
-        from vision_demo.datasets.archive import extract_zip
-        return _prepare_folder(extract_zip(path), label=path.name)
+        return _prepare_folder(_extracted(path), label=path.name)
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         return _prepare_yaml(path, label=str(path))
     if path.is_dir():
@@ -77,6 +77,36 @@ def prepare_yolo_dataset(source=None) -> tuple[Path, YoloReport]:
 
 
 # ---- sources -------------------------------------------------------------------------------------
+_extracted_zips: dict[tuple[str, str], Path] = {}   # (work folder, zip's sha256) -> the folder it was extracted to
+_extract_locks: dict[tuple[str, str], threading.Lock] = {}
+_zips_lock = threading.Lock()
+
+
+def _extracted(zip_path: Path) -> Path:
+    """extract_zip(), once per zip content in this process: every job on the same zip (up to
+    settings.MAX_UNZIPPED_BYTES inflated) reuses the folder while it still exists. The prepared copy is made of
+    links into it and nothing writes into it, so reuse is safe."""
+    from vision_demo.datasets.archive import extract_zip
+
+    try:
+        with open(zip_path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()   # streamed: zips can be large
+    except OSError as err:
+        raise VisionDemoError(f"{zip_path.name}: cannot read it ({err})") from None
+    key = (str(settings.work_dir()), digest)
+    with _zips_lock:
+        lock = _extract_locks.setdefault(key, threading.Lock())
+    with lock:   # the same zip in two jobs at once: one extracts, the other waits and reuses the folder
+        with _zips_lock:
+            folder = _extracted_zips.get(key)
+        if folder is not None and folder.is_dir():
+            return folder
+        folder = extract_zip(zip_path)
+        with _zips_lock:
+            _extracted_zips[key] = folder
+        return folder
+
+
 def _prepare_named(name: str) -> tuple[Path, YoloReport]:
     """An Ultralytics data set by name (coco8, coco128, ...): downloaded into WORK/datasets, online only."""
     stem = Path(name).stem
