@@ -165,8 +165,8 @@ def test_broken_files_raise_bad_image_error_naming_the_file(tmp_path, kind):
     assert isinstance(info.value, VisionDemoError)
 
 
-# images.py makes this warning an error once, at import; pytest resets warning filters around each
-# test, so the test puts the same filter back (otherwise PIL's warning is printed before our refusal).
+# With PIL's warning made an error (as a caller may configure it), the refusal still says "bomb";
+# test_bomb_refused_with_the_default_warning_filters covers the default filters.
 @pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
 def test_decompression_bomb_refused_from_the_header(tmp_path):
     path = tmp_path / "bomb.png"
@@ -217,3 +217,30 @@ def test_threads_decode_concurrently(tmp_path):
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(work, range(40)))
     assert results.count("bomb") == 10 and set(results) == {"bomb", "RGB"}
+
+
+def test_bomb_refused_with_the_default_warning_filters(tmp_path):
+    # No process-wide filter: between PIL's limit and twice it PIL only warns, and our header check refuses.
+    import warnings
+
+    path = tmp_path / "bomb.png"
+    for width, height in [(12_000, 12_000), (7_000, 7_000)]:   # beyond PIL's (warning) limit, beyond ours
+        path.write_bytes(_fake_png_header(width, height))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with pytest.raises(BadImageError, match="bomb"):
+                load_rgb(path)
+            with pytest.raises(BadImageError, match="bomb"):
+                probe_image(path)
+
+
+def test_importing_images_leaves_the_warning_filters_alone():
+    import subprocess
+    import sys
+
+    code = ("import warnings; from PIL import Image; import vision_demo.images; "
+            "bomb = [f for f in warnings.filters if f[2] is Image.DecompressionBombWarning "
+            "or (f[0] == 'error' and issubclass(Image.DecompressionBombWarning, f[2]))]; "
+            "assert not bomb, bomb")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -22,7 +22,6 @@ import io
 import os
 import struct
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +33,11 @@ from vision_demo.errors import BadImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
-# PIL warns (it does not refuse) between its own limit (~89 MP) and twice that. Our limit is lower,
-# so we refuse those images anyway; making the warning an error (once, at import, not per call)
-# means it cannot leak out of a caller that asks for a higher limit either.
-warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+# PIL warns (it does not refuse) between its own limit (~89 MP) and twice that. Our limit
+# (settings.MAX_IMAGE_PIXELS, 40 MP) is lower and _check_size refuses from the header before decoding,
+# so no warnings filter is needed: none is installed, as a process-wide one would turn PIL's warning
+# into an error for every other library too (and catch_warnings per call is not thread-safe).
+# Where a caller has made the warning an error, _open still reports it as a bomb.
 
 _ORIENTATION_TAG = 0x0112   # EXIF "Orientation": 1 = upright, 3 = 180°, 6 / 8 = 90° (phone photos), 2/4/5/7 mirrored
 _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
