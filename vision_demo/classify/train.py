@@ -17,7 +17,6 @@ Recipe of `run_training` (the job function):
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -30,6 +29,7 @@ from typing import Any
 from vision_demo import devices, settings
 from vision_demo.classify.models import (DEFAULT_LR, MODELS, PRETRAINED_MODELS, STRATEGIES,
                                          check_pretrained_available, check_strategy, model_label)
+from vision_demo.devices import oom_as_advice  # also importable from here, as before
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobContext, JobRegistry
 
@@ -165,18 +165,6 @@ class Reporter:
         if epoch is not None:
             data["epoch"] = epoch
         self.ctx.emit("progress", **data)
-
-
-@contextlib.contextmanager
-def oom_as_advice():
-    """Turn a GPU out-of-memory error into the lesson's advice (halve the batch, then the image size)."""
-    try:
-        yield
-    except RuntimeError as err:  # torch.cuda.OutOfMemoryError is a RuntimeError
-        if not devices.is_oom(err):
-            raise
-        devices.empty_cache()
-        raise VisionDemoError(devices.OOM_ADVICE) from None
 
 
 # ---- one epoch, one evaluation (torchvision's references/classification/train.py shape) ---------------
