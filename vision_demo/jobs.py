@@ -15,12 +15,22 @@ Three separate things, as in transformers' Trainer:
     registry = JobRegistry(settings.subdir("jobs"), max_concurrent=1)
     job_id = registry.submit("classify", "ResNet-18 / scratch", config, train_fn, epochs=4)
     registry.wait(job_id).result["test_acc"]
+
+The queue is first come, first served, with one exception for a shared server: jobs of visitors
+(`owner="<address>"`) wait behind those of the server itself (`owner=None`: the teacher's browser, the
+CLI), so a class queueing jobs never starves the teacher's demonstration. `registry.active(owner=...)`
+counts a visitor's queued and running jobs, for a per-visitor limit.
+
+Restart: a job that was running when the process died is marked failed ("interrupted"); jobs still
+queued stay queued and run again once `registry.resume(runners)` is given a function per kind that turns
+a saved config back into a job (`runners={"classify": fn(config) -> JobFn, ...}`).
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import gc
+import itertools
 import json
 import logging
 import os
@@ -67,6 +77,7 @@ class JobState:
     created: float = field(default_factory=time.time)
     started: float | None = None
     ended: float | None = None
+    owner: str | None = None  # None: the server itself (its own browser, the CLI); else a visitor's address
 
     @property
     def done(self) -> bool:
@@ -143,27 +154,59 @@ class JobRegistry:
         self._controls: dict[str, JobControl] = {}
         self._done: dict[str, threading.Event] = {}
         self._listeners: list[Listener] = []
-        self._queue: queue.Queue[tuple[str, JobFn] | None] = queue.Queue()
+        # (priority, order, job id, fn): the server's own jobs (0) before visitors' (1), FIFO within each
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
         self._workers: list[threading.Thread] = []
+        self._waiting: list[str] = []   # ids of jobs that were queued when the last process stopped
         self._load()
 
     # ---- persistence -------------------------------------------------------------------
     def _load(self) -> None:
-        """Read the jobs of earlier runs. One that was running when the server stopped is failed."""
+        """Read the jobs of earlier runs. One that was running when the server stopped is failed; queued ones
+        stay queued, waiting for resume()."""
         for path in sorted(self.root.glob("*/state.json")):
             try:
                 state = JobState.from_dict(json.loads(path.read_text()))
             except (OSError, ValueError, TypeError) as err:
                 log.warning("skipping unreadable job state %s: %s", path, err)
                 continue
-            if not state.done:
-                state.status, state.ended = "failed", state.ended or time.time()
-                state.error = state.message = "interrupted: the server stopped while this job ran"
-                _write_json_atomic(path, state.to_dict())
-            self._states[state.id] = state
             done = threading.Event()
-            done.set()
+            if state.status == "queued":
+                self._waiting.append(state.id)
+                self._controls[state.id] = JobControl()
+            else:
+                if not state.done:
+                    state.status, state.ended = "failed", state.ended or time.time()
+                    state.error = state.message = "interrupted: the server stopped while this job ran"
+                    _write_json_atomic(path, state.to_dict())
+                done.set()
+            self._states[state.id] = state
             self._done[state.id] = done
+        self._waiting.sort(key=lambda i: self._states[i].created)
+
+    def resume(self, runners: dict[str, Callable[[dict[str, Any]], JobFn]]) -> list[str]:
+        """Queue again the jobs that were waiting when the last process stopped, oldest first, each through the
+        runner of its kind. A job whose kind has no runner, or whose config no longer makes a job, is failed
+        with the reason. Returns the ids queued."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        queued = []
+        for job_id in waiting:
+            state = self._states[job_id]
+            try:
+                fn = runners[state.kind](state.config)
+            except KeyError:
+                fn, why = None, f"no way to run a {state.kind!r} job in this program"
+            except VisionDemoError as err:
+                fn, why = None, str(err)
+            if fn is None:
+                self._emit(job_id, "failed", {"error": f"could not be resumed after the restart: {why}"})
+                self._done[job_id].set()
+                continue
+            self._enqueue(job_id, fn)
+            queued.append(job_id)
+        return queued
 
     def _save(self, state: JobState) -> None:
         _write_json_atomic(Path(state.out_dir) / "state.json", state.to_dict())
@@ -233,20 +276,33 @@ class JobRegistry:
             state.message = state.error or ""
 
     # ---- submitting and running --------------------------------------------------------
-    def submit(self, kind: str, name: str, config: dict[str, Any], fn: JobFn, epochs: int = 0) -> str:
-        """Queue `fn` and return its id at once; it runs when a worker is free."""
+    def submit(self, kind: str, name: str, config: dict[str, Any], fn: JobFn, epochs: int = 0,
+               owner: str | None = None) -> str:
+        """Queue `fn` and return its id at once; it runs when a worker is free.
+
+        owner: None for the server itself, else a visitor's key: their jobs wait behind the server's."""
         job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         out_dir = self.root / job_id
         out_dir.mkdir(parents=True)
-        state = JobState(job_id, kind, name, copy.deepcopy(config), str(out_dir), epochs=int(epochs))
+        state = JobState(job_id, kind, name, copy.deepcopy(config), str(out_dir), epochs=int(epochs), owner=owner)
         with self._lock:
             self._states[job_id] = state
             self._controls[job_id] = JobControl()
             self._done[job_id] = threading.Event()
-            self._start_workers()
         self._emit(job_id, "queued", {"message": "waiting for a free worker"})
-        self._queue.put((job_id, fn))
+        self._enqueue(job_id, fn)
         return job_id
+
+    def _enqueue(self, job_id: str, fn: JobFn) -> None:
+        with self._lock:
+            self._start_workers()
+            priority = 0 if self._states[job_id].owner is None else 1
+            self._queue.put((priority, next(self._order), job_id, fn))
+
+    def active(self, owner: str | None = None) -> int:
+        """How many jobs of this owner are queued or running."""
+        with self._lock:
+            return sum(1 for s in self._states.values() if s.owner == owner and not s.done)
 
     def _start_workers(self) -> None:
         self._workers = [w for w in self._workers if w.is_alive()]
@@ -257,10 +313,9 @@ class JobRegistry:
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            _, _, job_id, fn = self._queue.get()
+            if job_id is None:   # shutdown
                 return
-            job_id, fn = item
             try:
                 self._run(job_id, fn)
             finally:
@@ -336,7 +391,7 @@ class JobRegistry:
                 if not state.done:
                     self.cancel(state.id)
         for _ in self._workers:
-            self._queue.put(None)
+            self._queue.put((2, next(self._order), None, None))   # after every job still queued
         for worker in self._workers:
             worker.join(timeout)
 
@@ -367,3 +422,16 @@ def default_registry() -> JobRegistry:
             workers = int(os.environ.get("VISION_DEMO_WORKERS", "0")) or 1
             _default = JobRegistry(settings.subdir("jobs"), max_concurrent=workers)
         return _default
+
+
+def default_runners(registry: JobRegistry) -> dict[str, Callable[[dict[str, Any]], JobFn]]:
+    """The app's kinds of job, for registry.resume(): how a saved config becomes a job again."""
+    def classify(config: dict[str, Any]) -> JobFn:
+        from vision_demo.classify.train import job_from_config
+        return job_from_config(registry, config)
+
+    def detect(config: dict[str, Any]) -> JobFn:
+        from vision_demo.detect.train import job_from_config
+        return job_from_config(config)
+
+    return {"classify": classify, "detect": detect}

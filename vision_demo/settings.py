@@ -9,11 +9,19 @@ generated data sets, Ultralytics' settings and runs. Nothing is written outside 
 import os
 from pathlib import Path
 
-# Limits on what a user can hand us. The Intel data set (25k images, ~350 MB zipped) fits inside them.
-MAX_UPLOAD_MB = 500                # gradio refuses larger uploads before they reach us
-MAX_ZIP_FILES = 40_000             # a zip with more members is refused
-MAX_UNZIPPED_BYTES = 2 * 1024**3   # a zip that inflates past 2 GiB is refused (zip bomb)
-MAX_IMAGE_PIXELS = 40_000_000      # larger images are refused (decompression bomb); a 12 MP photo is fine
+# Limits on what a user can hand us, sized for teaching data sets: the largest we use, Kaggle's Intel Image
+# Classification (25k JPEGs), is ~350 MB zipped and ~360 MB unzipped, and fits inside every one of them.
+MAX_UPLOAD_MB = 500                  # gradio refuses larger uploads before they reach us
+MAX_ZIP_FILES = 40_000               # a zip with more members is refused
+MAX_UNZIPPED_BYTES = 768 * 1024**2   # a zip that inflates past 768 MiB is refused, before anything is written
+MAX_ZIP_RATIO = 50                   # ... and one that inflates past 50x its own size (photos: ~1x; a bomb: 1000x)
+MAX_ZIP_RATIO_FREE = 64 * 1024**2    # the ratio applies past 64 MiB inflated (small sets of text labels compress well)
+MAX_UPLOADS_BYTES = 3 * 1024**3      # all extracted uploads together; the least recently used go first
+UPLOAD_KEEP_SECONDS = 600            # an upload used in the last 10 minutes is never removed to make room
+MAX_IMAGE_PIXELS = 40_000_000        # larger images are refused (decompression bomb); a 12 MP photo is fine
+MAX_DATA_YAML_BYTES = 64 * 1024      # a data.yaml is a few hundred bytes; 80 COCO names are 1 KB
+MAX_CLASSES = 1000                   # class names a data set may declare (ImageNet has 1000)
+MAX_ACTIVE_JOBS_PER_CLIENT = 4       # queued + running training jobs one visitor may have ("Compare all four")
 
 
 def work_path() -> Path:

@@ -324,7 +324,9 @@ def _load_init(model, config: TrainConfig, classes: list[str], ctx, registry) ->
 
 def run_training(config: TrainConfig, ctx: JobContext, registry: JobRegistry | None = None) -> dict[str, Any]:
     """The job function body. Returns the result dict (see CONTRACTS.md)."""
-    with oom_as_advice():
+    from vision_demo.datasets import archive
+
+    with oom_as_advice(), archive.using(config.data):   # an extracted upload stays while we read it
         return _run(config, ctx, registry)
 
 
@@ -369,7 +371,7 @@ def _run(config: TrainConfig, ctx: JobContext | None, registry: JobRegistry | No
     # ImageNet normalization: pretrained weights expect inputs scaled the way ImageNet images were
     # ((x - mean) / std per channel). Without it every activation is shifted: the seed's warning.
     eval_tf = build_transform(config.img_size, normalize=config.normalize, train=False)
-    test_set = ImageListDataset(data.test, eval_tf, report=data.report)
+    test_set = ImageListDataset(data.test, eval_tf, report=data.report, split="test")
     test_loader = _loader(test_set, config.batch_size, False, device, config.seed)
 
     # 3) train
@@ -475,8 +477,16 @@ def _run(config: TrainConfig, ctx: JobContext | None, registry: JobRegistry | No
 
 # ---- submitting ---------------------------------------------------------------------------------------
 
-def submit(registry: JobRegistry, config: TrainConfig) -> str:
-    """Validate (VisionDemoError at once, before anything is queued) and queue the training job."""
+def job_from_config(registry: JobRegistry, config: TrainConfig | dict[str, Any]):
+    """The job function for a config (a saved one too: JobRegistry.resume after a restart)."""
+    if isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    return lambda ctx: run_training(config, ctx, registry)
+
+
+def submit(registry: JobRegistry, config: TrainConfig, owner: str | None = None) -> str:
+    """Validate (VisionDemoError at once, before anything is queued) and queue the training job.
+    owner: who asked (None: the server itself; a visitor's jobs wait behind its own)."""
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     if config.init_from == "@frozen":
@@ -492,11 +502,11 @@ def submit(registry: JobRegistry, config: TrainConfig) -> str:
         state = ids.get(config.init_from)
         if state is not None and state.done and state.status != "finished":
             raise VisionDemoError(f"--init-from {config.init_from}: that job ended {state.status}; start from a finished run")
-    return registry.submit("classify", config.label, asdict(config),
-                           lambda ctx: run_training(config, ctx, registry), epochs=int(config.epochs))
+    return registry.submit("classify", config.label, asdict(config), job_from_config(registry, config),
+                           epochs=int(config.epochs), owner=owner)
 
 
-def submit_preset(registry: JobRegistry, preset: str, **overrides: Any) -> list[str]:
+def submit_preset(registry: JobRegistry, preset: str, owner: str | None = None, **overrides: Any) -> list[str]:
     """Queue a preset's runs in order; `overrides` (data, epochs, img_size, ...) apply to each."""
     if preset not in PRESETS:
         raise VisionDemoError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
@@ -513,7 +523,7 @@ def submit_preset(registry: JobRegistry, preset: str, **overrides: Any) -> list[
             if last_frozen is None:
                 raise VisionDemoError(f"preset {preset!r} fine-tunes from a frozen run but has none before it")
             config.init_from = last_frozen
-        job_id = submit(registry, config)
+        job_id = submit(registry, config, owner=owner)
         if config.strategy == "frozen":
             last_frozen = job_id
         ids.append(job_id)
@@ -521,13 +531,13 @@ def submit_preset(registry: JobRegistry, preset: str, **overrides: Any) -> list[
 
 
 def submit_compare(registry: JobRegistry, data: str = "scenes", epochs: int = 3, img_size: int = 96,
-                   batch_size: int = 32, **kw: Any) -> list[str]:
+                   batch_size: int = 32, owner: str | None = None, **kw: Any) -> list[str]:
     """The seed's four, in order: SimpleCNN scratch, ResNet-18 scratch, Lite0 frozen, Lite0 fine-tuned from it.
 
     With one worker (CPU) they run one after the other; with two (GPU) the fine-tune job waits for the
     frozen one, whose head it starts from.
     """
-    return submit_preset(registry, "Compare all four", data=data, epochs=epochs, img_size=img_size,
+    return submit_preset(registry, "Compare all four", owner=owner, data=data, epochs=epochs, img_size=img_size,
                          batch_size=batch_size, **kw)
 
 

@@ -123,6 +123,11 @@ def _train(args: argparse.Namespace) -> int:
     for row in result["per_class"]:
         print(f"  {row['class']:>12}: {row['instances']:>4} boxes  P {row['precision']:.2f}  R {row['recall']:.2f}  "
               f"mAP50 {row['map50']:.2f}  mAP50-95 {row['map50_95']:.2f}")
+    problems = (result.get("data_report") or {}).get("problems") or []
+    if problems:   # what was left out of the data set, and why: the numbers above are without it
+        print(f"data set: {len(problems)} problem{'s' * (len(problems) != 1)} (files left out or ignored):")
+        for problem in problems:
+            print(f"  {problem}")
     print(f"wrote {target}; best weights {result['best_weights']}")
     return 0
 

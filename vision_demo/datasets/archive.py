@@ -6,21 +6,31 @@ terabytes (a zip bomb, sometimes with headers that lie about the sizes). `extrac
 all of that, checks the limits while inflating (not only from the headers), and on refusal
 removes what it had written, so a half-extracted folder never looks like a data set.
 
-    from vision_demo.datasets.archive import extract_zip
-    folder = extract_zip("intel.zip")     # -> WORK/uploads/intel-abc123/
+    from vision_demo.datasets.archive import extract_once, extract_zip
+    folder = extract_zip("intel.zip")     # -> WORK/uploads/intel-abc123/ (a new folder each call)
+    folder = extract_once("intel.zip")    # -> WORK/uploads/intel-<content hash>/, reused for the same bytes
 
-Limits live in vision_demo.settings: MAX_ZIP_FILES members, MAX_UNZIPPED_BYTES in total.
+Limits live in vision_demo.settings: MAX_ZIP_FILES members, MAX_UNZIPPED_BYTES in total, MAX_ZIP_RATIO
+(inflated / zipped: photos barely compress, a bomb compresses a thousandfold) and MAX_UPLOADS_BYTES for
+everything extracted together: the oldest unused uploads are removed to make room (`enforce_quota`).
 Finder and Explorer junk (__MACOSX/, ._*, .DS_Store, Thumbs.db) is skipped.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import lzma
+import os
 import re
 import shutil
 import stat
 import tempfile
+import threading
+import time
 import zipfile
 import zlib
+from collections import Counter
 from pathlib import Path, PurePosixPath
 
 from vision_demo import settings
@@ -29,6 +39,8 @@ from vision_demo.errors import VisionDemoError
 _CHUNK = 1 << 20                                   # inflate 1 MiB at a time
 _JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
 _DRIVE = re.compile(r"^[A-Za-z]:")                 # "C:..." is absolute on Windows
+_INCOMING = ".incoming"                            # WORK/uploads/.incoming/: extractions not finished yet
+log = logging.getLogger(__name__)
 
 
 class _Refused(VisionDemoError):
@@ -88,8 +100,8 @@ def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, writ
             member_bytes += len(chunk)
             written += len(chunk)
             if written > limit:
-                raise _Refused(f"{zip_name}: inflates past {limit / 2**20:,.0f} MiB (a zip bomb, or too big a data set); "
-                               "refusing it: upload a smaller zip or unzip it yourself and give the folder")
+                raise _Refused(f"{zip_name}: inflates past {limit / 2**20:,.0f} MiB, the limit for this zip (a zip bomb, "
+                               "or too big a data set); refusing it: upload a smaller data set")
             if member_bytes > info.file_size:
                 raise _Refused(f"{zip_name}: member {info.filename!r} inflates past the size its header declares "
                                f"({info.file_size:,} bytes): a forged zip; refusing it")
@@ -97,8 +109,12 @@ def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, writ
     return written
 
 
-def extract_zip(zip_path, dest_parent=None) -> Path:
+def extract_zip(zip_path, dest_parent=None, name: str | None = None) -> Path:
     """Extract `zip_path` into a new folder under `dest_parent` (default WORK/uploads) and return it.
+
+    name: the folder's name; the files are then extracted into dest_parent/.incoming/ first and the folder
+    renamed into place when complete, so a folder under that name is always whole (another process that
+    got there first wins, and its folder is returned). Without it: a new unique folder.
 
     Raises VisionDemoError, leaving nothing behind, for: not a zip / corrupt / encrypted, members with
     absolute paths or '..', symlinks, more than settings.MAX_ZIP_FILES members, or more than
@@ -108,7 +124,7 @@ def extract_zip(zip_path, dest_parent=None) -> Path:
     zip_name = zip_path.name
     if not zip_path.is_file():
         raise VisionDemoError(f"{zip_path}: no such zip file")
-    max_files, max_bytes = settings.MAX_ZIP_FILES, settings.MAX_UNZIPPED_BYTES
+    max_files, max_bytes = settings.MAX_ZIP_FILES, inflate_limit(zip_path)
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as err:
@@ -118,7 +134,9 @@ def extract_zip(zip_path, dest_parent=None) -> Path:
         parent = Path(dest_parent) if dest_parent is not None else settings.subdir("uploads")
         parent.mkdir(parents=True, exist_ok=True)
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", zip_path.stem)[:40] or "upload"
-        folder = Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=parent))
+        work_parent = parent / _INCOMING if name else parent
+        work_parent.mkdir(exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=work_parent))
     except OSError as err:
         zf.close()
         raise VisionDemoError(f"{zip_name}: cannot create a folder to extract it into ({err}); "
@@ -136,7 +154,8 @@ def extract_zip(zip_path, dest_parent=None) -> Path:
             declared = sum(m.file_size for m in members)
             if declared > max_bytes:
                 raise _Refused(f"{zip_name}: would inflate to {declared / 2**20:,.0f} MiB, over the limit of "
-                               f"{max_bytes / 2**20:,.0f} MiB; unzip it yourself and give the folder")
+                               f"{max_bytes / 2**20:,.0f} MiB for this zip ({_limit_reason(zip_path)}); "
+                               "upload a smaller data set")
             plan = []
             for info in members:
                 parts = _safe_parts(info, zip_name)      # every member is checked before anything is written
@@ -157,7 +176,16 @@ def extract_zip(zip_path, dest_parent=None) -> Path:
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 written = _copy_limited(zf, info, target, written, max_bytes, zip_name)
-        return folder
+        if not name:
+            return folder
+        final = parent / name
+        try:
+            os.rename(folder, final)
+        except OSError:   # another process extracted the same zip meanwhile: keep theirs
+            shutil.rmtree(folder, ignore_errors=True)
+            if not final.is_dir():
+                raise
+        return final
     except _Refused:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -173,3 +201,168 @@ def extract_zip(zip_path, dest_parent=None) -> Path:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+# ---- how much a zip may inflate to -----------------------------------------------------------------
+
+def inflate_limit(zip_path) -> int:
+    """Bytes this zip may inflate to: MAX_UNZIPPED_BYTES, and at most MAX_ZIP_RATIO times its own size
+    (the file on disk cannot lie, unlike its headers) once past MAX_ZIP_RATIO_FREE."""
+    size = Path(zip_path).stat().st_size
+    by_ratio = max(settings.MAX_ZIP_RATIO_FREE, settings.MAX_ZIP_RATIO * size)
+    return min(settings.MAX_UNZIPPED_BYTES, by_ratio)
+
+
+def _limit_reason(zip_path) -> str:
+    if inflate_limit(zip_path) < settings.MAX_UNZIPPED_BYTES:
+        return (f"{settings.MAX_ZIP_RATIO}x its own size: photos barely compress, so a zip that inflates more "
+                "is a zip bomb")
+    return f"settings.MAX_UNZIPPED_BYTES, {settings.MAX_UNZIPPED_BYTES / 2**20:,.0f} MiB"
+
+
+# ---- one folder per zip content, a quota on them all ----------------------------------------------
+
+_locks: dict[str, threading.Lock] = {}
+_locks_lock = threading.Lock()
+_leases: Counter = Counter()           # upload folder -> jobs / handlers reading it now (never removed)
+
+
+def uploads_dir() -> Path:
+    return settings.subdir("uploads")
+
+
+def extract_once(zip_path) -> Path:
+    """The zip's files in WORK/uploads/<name>-<content hash>/: extracted on first use, reused after (also after
+    a restart), so the same upload never fills the disk twice.
+
+    Extraction goes to WORK/uploads/.incoming/ and is renamed into place when complete: a folder under its
+    final name is always whole. Room is made first (`enforce_quota`) from what the zip declares.
+    """
+    zip_path = Path(zip_path)
+    if not zip_path.is_file():
+        raise VisionDemoError(f"{zip_path.name}: no such zip file; upload it again")
+    try:
+        with open(zip_path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]   # streamed: zips can be large
+    except OSError as err:
+        raise VisionDemoError(f"{zip_path.name}: cannot read it ({err.strerror or err})") from None
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", zip_path.stem)[:40].lstrip(".") or "upload"
+    parent = uploads_dir()
+    with _locks_lock:
+        lock = _locks.setdefault(digest, threading.Lock())
+    with lock:   # the same zip in two jobs at once: one extracts, the other waits and reuses the folder
+        existing = sorted(parent.glob(f"*-{digest}"))
+        if existing and existing[0].is_dir():
+            _touch(existing[0])
+            return existing[0]
+        enforce_quota(need=min(_declared_size(zip_path), inflate_limit(zip_path)))
+        final = extract_zip(zip_path, dest_parent=parent, name=f"{stem}-{digest}")
+        _touch(final)
+        return final
+
+
+def _declared_size(zip_path: Path) -> int:
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            return sum(m.file_size for m in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return 0   # extract_zip says what is wrong with it
+
+
+def discard(folder) -> None:
+    """Remove an extracted upload that turned out unusable (refused as a data set): it must not take up disk."""
+    folder = Path(folder)
+    top = upload_folder_of(folder)
+    if top is not None and not _leases[top]:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def upload_folder_of(path) -> Path | None:
+    """WORK/uploads/<folder> that holds `path`, or None when it is not inside an extracted upload."""
+    try:
+        rel = Path(os.path.realpath(path)).relative_to(os.path.realpath(uploads_dir()))
+    except ValueError:
+        return None
+    if not rel.parts or rel.parts[0].startswith("."):
+        return None
+    return uploads_dir() / rel.parts[0]
+
+
+@contextlib.contextmanager
+def using(path):
+    """While a job reads an extracted upload, the quota never removes it: `with using(data.root): train()`."""
+    top = upload_folder_of(path)
+    if top is None:
+        yield
+        return
+    with _locks_lock:
+        _leases[top] += 1
+    _touch(top)
+    try:
+        yield
+    finally:
+        with _locks_lock:
+            _leases[top] -= 1
+            if _leases[top] <= 0:
+                del _leases[top]
+        _touch(top)
+
+
+def _touch(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.utime(folder)   # the folder's mtime = its last use: the quota removes the least recently used
+
+
+def folder_bytes(folder: Path) -> int:
+    total = 0
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def enforce_quota(need: int = 0) -> list[str]:
+    """Make the uploads folder hold at most MAX_UPLOADS_BYTES with `need` more bytes to come, removing the least
+    recently used extractions first. Folders in use (`using`) or used in the last UPLOAD_KEEP_SECONDS stay; if
+    that is not enough, VisionDemoError: the upload is refused rather than the disk filled. Returns what went."""
+    parent = uploads_dir()
+    quota = settings.MAX_UPLOADS_BYTES
+    now = time.time()
+    incoming = parent / _INCOMING
+    if incoming.is_dir():   # left by a crash mid-extraction: an hour old is surely dead
+        for stale in incoming.iterdir():
+            with contextlib.suppress(OSError):
+                if now - stale.stat().st_mtime > 3600:
+                    shutil.rmtree(stale, ignore_errors=True)
+    folders = []
+    for folder in parent.iterdir():
+        if folder.is_dir() and not folder.is_symlink() and not folder.name.startswith("."):
+            with contextlib.suppress(OSError):
+                folders.append((folder.stat().st_mtime, folder, folder_bytes(folder)))
+    total = sum(size for _, _, size in folders)
+    removed = []
+    for mtime, folder, size in sorted(folders, key=lambda f: f[0]):    # least recently used first
+        if total + need <= quota:
+            break
+        if _leases[folder] or now - mtime < settings.UPLOAD_KEEP_SECONDS:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= size
+        removed.append(folder.name)
+        log.info("uploads over quota: removed %s (%d MB)", folder.name, size // 2**20)
+    if total + need > quota:
+        raise VisionDemoError(f"the uploads folder is full ({total / 2**20:,.0f} MiB of {quota / 2**20:,.0f} MiB, all "
+                              "in use or used in the last minutes): try again later, or upload a smaller data set")
+    return removed
+
+
+def disk_usage() -> dict[str, int]:
+    """Bytes the app keeps on disk, by folder of the work folder (uploads, jobs, ...), plus 'free' on its disk."""
+    work = settings.work_dir()
+    usage = {}
+    for folder in sorted(work.iterdir()):
+        if folder.is_dir() and not folder.is_symlink():
+            usage[folder.name] = folder_bytes(folder)
+    usage["free"] = shutil.disk_usage(work).free
+    return usage

@@ -188,6 +188,9 @@ def _list_class(class_dir: Path, root: Path, report: DatasetReport) -> list[Path
             path = Path(dirpath) / name
             if name in _JUNK or name.startswith("."):
                 continue                         # .DS_Store, ._photo.jpg (macOS metadata): silent
+            if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(root):
+                report.skipped.append((_rel(path, root), "a link to a file outside the data set"))
+                continue                         # the data set's files are the folder's own, nothing else
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 found.append(path)
             else:
@@ -268,7 +271,8 @@ def _load_folder(root: Path, test_fraction: float, seed: int) -> ClassificationD
     if empty:
         report.notes.append(f"class folder{'s' * (len(empty) > 1)} without usable training images ignored: {', '.join(empty)}")
     if len(classes) < 2:
-        raise VisionDemoError(f"{train_dir}: need at least two class folders with images, {_describe_folder(train_dir)}; "
+        where = f"{_rel(train_dir, root)}/" if train_dir != root else "the data set's top folder"
+        raise VisionDemoError(f"{where}: need at least two class folders with images, {_describe_folder(train_dir)}; "
                               f"{_EXPECTED}")
     if test_dir is not None:
         test_classes = sorted(c for c, paths in test_found.items() if paths)
@@ -289,26 +293,10 @@ def _load_folder(root: Path, test_fraction: float, seed: int) -> ClassificationD
     train = [(str(p.resolve()), index[c]) for c in classes for p in train_found[c]]
     test = [(str(p.resolve()), index[c]) for c in classes for p in test_found.get(c, [])]
     if not test:
-        raise VisionDemoError(f"{root}: no test images (each class needs at least two images to split, "
-                              "or give a test/ folder)")
+        left = ", ".join(f"{c} {len(train_found[c])}" for c in classes)
+        raise VisionDemoError(f"no test images (readable training images per class: {left}): each class needs at "
+                              "least two images to split, or give a test/ folder with images of each class")
     return ClassificationData(root=root, layout=layout, classes=classes, train=train, test=test, report=report)
-
-
-_extracted_zips: dict[tuple[str, int, int], Path] = {}
-_extract_lock = threading.Lock()
-
-
-def _extracted(zip_path: Path) -> Path:
-    """Extract a zip once per process (the four jobs of a comparison all load the same upload)."""
-    from vision_demo.datasets.archive import extract_zip
-
-    st = zip_path.stat()
-    key = (str(zip_path.resolve()), st.st_size, st.st_mtime_ns)
-    with _extract_lock:
-        folder = _extracted_zips.get(key)
-        if folder is None or not folder.is_dir():
-            folder = _extracted_zips[key] = extract_zip(zip_path)
-        return folder
 
 
 def load_dataset(source=None, test_fraction: float = 0.2, seed: int = 0) -> ClassificationData:
@@ -324,10 +312,17 @@ def load_dataset(source=None, test_fraction: float = 0.2, seed: int = 0) -> Clas
         source = default_scenes()
     path = Path(str(source).strip()).expanduser()
     if path.is_file() and path.suffix.lower() == ".zip":
-        path = _extracted(path)
-    elif path.is_file():
+        from vision_demo.datasets import archive
+
+        folder = archive.extract_once(path)   # the four jobs of a comparison share one extraction
+        try:
+            return _load_folder(folder.resolve(), float(test_fraction), int(seed))
+        except VisionDemoError:
+            archive.discard(folder)   # refused as a data set: its files must not stay on the disk
+            raise
+    if path.is_file():
         raise VisionDemoError(f"{path}: is a file; give a folder of class folders or a .zip of one")
-    elif not path.is_dir():
+    if not path.is_dir():
         raise VisionDemoError(f"{path}: no such folder or zip file")
     return _load_folder(path.resolve(), float(test_fraction), int(seed))
 
@@ -367,13 +362,14 @@ class ImageListDataset(_torch_dataset_base()):
     own copy of the report (the failure is also logged as a warning).
     """
 
-    def __init__(self, items, transform=None, report: DatasetReport | None = None):
+    def __init__(self, items, transform=None, report: DatasetReport | None = None, split: str = "train"):
         self.items = [(str(p), int(y)) for p, y in items]
         self.transform = transform
         self.report = report
+        self.split = split
         self._bad: set[int] = set()
         if not self.items:
-            raise VisionDemoError("no images to train on: the data set split is empty")
+            raise VisionDemoError(f"no images in the {split} split: add images to each class folder of {split}/")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -403,4 +399,7 @@ class ImageListDataset(_torch_dataset_base()):
                     self.report.add_skipped(path, f"failed while training: {err}")
                 continue
             return (self.transform(image) if self.transform is not None else image), label
-        raise VisionDemoError("no readable image left in the data set: every file failed to decode")
+        bad = sorted(Path(self.items[i][0]).name for i in self._bad)
+        raise VisionDemoError(f"no readable image left in the {self.split} split: all {len(self.items)} of its "
+                              f"files failed to decode ({', '.join(bad[:3])}{', …' if len(bad) > 3 else ''}); "
+                              f"add readable images to each class folder of {self.split}/")

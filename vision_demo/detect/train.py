@@ -27,7 +27,7 @@ JobCancelled from the callback instead: training stops right after the current b
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from vision_demo.errors import JobCancelled, VisionDemoError
@@ -69,12 +69,21 @@ def default_name(config: YoloTrainConfig) -> str:
     return f"YOLO fine-tuned from {start} / {data}"
 
 
-def submit(registry, config: YoloTrainConfig) -> str:
-    """Check the config (VisionDemoError) and queue the training job; returns the job id at once."""
+def job_from_config(config: YoloTrainConfig | dict):
+    """The job function for a config (a saved one too: JobRegistry.resume after a restart)."""
+    if isinstance(config, dict):
+        known = {f.name for f in fields(YoloTrainConfig)}
+        config = YoloTrainConfig(**{k: v for k, v in config.items() if k in known})
+    return lambda ctx: run_training(config, ctx)
+
+
+def submit(registry, config: YoloTrainConfig, owner: str | None = None) -> str:
+    """Check the config (VisionDemoError) and queue the training job; returns the job id at once.
+    owner: who asked (None: the server itself; a visitor's jobs wait behind its own)."""
     validate_config(config)
     name = config.name or default_name(config)
-    return registry.submit("detect", name, asdict(config), lambda ctx: run_training(config, ctx),
-                           epochs=int(config.epochs))
+    return registry.submit("detect", name, asdict(config), job_from_config(config), epochs=int(config.epochs),
+                           owner=owner)
 
 
 # ---- the job -------------------------------------------------------------------------------------
@@ -184,19 +193,29 @@ def _start_weights(config: YoloTrainConfig) -> tuple[str, str]:
 
 def run_training(config: YoloTrainConfig, ctx) -> dict:
     """The job body: prepare data, fine-tune (or train from scratch), report final metrics and examples."""
+    from vision_demo.datasets import archive
     from vision_demo.datasets.yolo import prepare_yolo_dataset
-    from vision_demo.detect.runtime import ultralytics_ready
-    from vision_demo.devices import oom_as_advice
 
     validate_config(config)
     started = time.time()
     ctx.emit("progress", fraction=0.0, message="checking the data set")
     yaml_path, report = prepare_yolo_dataset(config.data)
     ctx.check_stop()
+    with archive.using(report.data_root or yaml_path):   # an extracted upload stays while we read it
+        return _train(config, ctx, yaml_path, report, started)
+
+
+def _train(config: YoloTrainConfig, ctx, yaml_path: Path, report, started: float) -> dict:
+    from vision_demo.detect.runtime import ultralytics_ready
+    from vision_demo.devices import oom_as_advice
+
     ultralytics_ready()
     from ultralytics import YOLO
 
     start_from, weights_source = _start_weights(config)
+    if weights_source == "file":   # a .pt is a pickle: one we did not make is opened by the safe loader only
+        from vision_demo.detect.weights import check_safe_checkpoint
+        check_safe_checkpoint(start_from)
     ctx.emit("progress", fraction=0.0, message=f"loading {Path(start_from).name}")
     # Fine-tuning: Ultralytics rebuilds the architecture for our number of classes and copies every weight whose
     # shape still fits (349 of 355 tensors for the person detector: all but the head's class outputs, 2 -> 3).

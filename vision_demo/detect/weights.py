@@ -215,9 +215,9 @@ def check_safe_checkpoint(path, display_name: str | None = None) -> dict:
             ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         first = first.replace(str(path), name).replace("ERROR ❌️ ", "")
-        raise VisionDemoError(f"{name} was refused by the safe loader ({first[:300]}): only Ultralytics YOLO "
-                              "checkpoints (.pt saved by Ultralytics training) can be used; a .pt that contains "
-                              "anything else could run code on this machine") from err
+        raise VisionDemoError(f"{name} was not loaded: it holds code or types outside the YOLO checkpoint format, "
+                              f"so the safe loader refused it ({first[:200]}); use a best.pt or last.pt saved by "
+                              "Ultralytics training (anything else in a .pt could run code on this machine)") from err
     model = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else None
     if not isinstance(model, torch.nn.Module):
         raise VisionDemoError(f"{name} holds no YOLO model: upload a best.pt or last.pt from Ultralytics training")

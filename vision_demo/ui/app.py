@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from vision_demo import settings
-from vision_demo.jobs import JobRegistry, default_registry
+from vision_demo.jobs import JobRegistry, default_registry, default_runners
 from vision_demo.ui import data_tab, detect_tab, inside_tab, sliding_tab, train_tab, try_tab, yolo_tab
 
 HEADER = ("# Practical computer vision: transfer learning and one-pass detection\n"
@@ -38,6 +38,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
     detector in a background thread, so the first visitor waits for neither.
     """
     registry = registry or default_registry()
+    registry.resume(default_runners(registry))   # jobs still queued when the server last stopped run now
     # delete_cache: webcam frames and results Gradio writes to its cache go after an hour, checked every 10 minutes.
     with gr.Blocks(title="vision_demo: transfer learning & detection", delete_cache=(600, 3600)) as demo:
         gr.Markdown(HEADER)

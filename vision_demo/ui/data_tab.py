@@ -11,7 +11,8 @@ import random
 import gradio as gr
 
 from vision_demo.ui import job_view
-from vision_demo.ui.common import check_server_folder, gallery_items, intro, user_errors
+from vision_demo.ui.common import (check_server_folder, client_path, disk_line, for_client, gallery_items, intro,
+                                   user_errors)
 
 SAMPLES_PER_CLASS = 4
 
@@ -22,10 +23,9 @@ def load_data(source, zip_file, request: gr.Request = None):
     from vision_demo.datasets.imagefolder import load_dataset
 
     source = (source or "").strip() or "scenes"
-    if not zip_file:
-        check_server_folder(source, request)
-    data = load_dataset(zip_file or source)
-    return (*describe(data), str(data.root) if zip_file else source)  # a zip is extracted once: train on the folder
+    data = load_dataset(zip_file or check_server_folder(source, request))
+    # a zip is extracted once: the Train tab trains on the folder (a work: handle for visitors)
+    return (*describe(data, request), client_path(data.root, request) if zip_file else source)
 
 
 @user_errors
@@ -38,7 +38,7 @@ def download_intel():
     return (*describe(data), str(data.root))
 
 
-def describe(data):
+def describe(data, request=None):
     """(gallery items, class-count figure, report markdown) of a ClassificationData."""
     rng = random.Random(0)
     by_class: dict[int, list[str]] = {}
@@ -52,12 +52,12 @@ def describe(data):
     fig = job_view.bar_figure(data.classes, {split: [counts.get(split, {}).get(c, 0) for c in data.classes]
                                              for split in ("train", "test")},
                               title="Images per class", yaxis="images")
-    return gallery_items(pairs, size=128), fig, report_markdown(data)
+    return gallery_items(pairs, size=128), fig, report_markdown(data, request=request)
 
 
-def report_markdown(data, limit: int = 20) -> str:
+def report_markdown(data, limit: int = 20, request=None) -> str:
     total = {split: sum(n.values()) for split, n in data.counts().items()}
-    lines = [f"**{data.root}** — layout `{data.layout}`, {len(data.classes)} classes "
+    lines = [f"**{for_client(data.root, request)}** — layout `{data.layout}`, {len(data.classes)} classes "
              f"({', '.join(data.classes)}), {total.get('train', 0)} train / {total.get('test', 0)} test images.",
              "", data.report.summary()]
     for title, items in (("Skipped", data.report.skipped), ("Converted", data.report.converted)):
@@ -66,6 +66,7 @@ def report_markdown(data, limit: int = 20) -> str:
             lines += [f"- `{path}`: {reason}" for path, reason in items[:limit]]
             if len(items) > limit:
                 lines.append(f"- … and {len(items) - limit} more")
+    lines.append(f"\n<small>{disk_line()}</small>")
     return "\n".join(lines)
 
 

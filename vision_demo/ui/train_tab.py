@@ -13,7 +13,8 @@ import gradio as gr
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
-from vision_demo.ui.common import at_the_server, check_server_folder, gallery_items, intro, user_errors
+from vision_demo.ui.common import (at_the_server, check_job_quota, check_server_folder, gallery_items, intro, scrub,
+                                   user_errors)
 
 # Mirrors vision_demo.classify.models (importing it would import torch while the page builds;
 # tests/test_ui_tabs.py checks the two agree).
@@ -57,8 +58,10 @@ def make_handlers(registry: JobRegistry):
         """Start one classification job; returns the new job id at once (the job runs in the background)."""
         from vision_demo.classify import train as core
 
-        check_server_folder(data, request)
-        job_id = core.submit(registry, _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize))
+        data = check_server_folder(data, request)
+        owner = check_job_quota(registry, request)
+        job_id = core.submit(registry, _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize),
+                             owner=owner)
         return (job_ids or []) + [job_id], [job_id]
 
     @user_errors
@@ -66,10 +69,11 @@ def make_handlers(registry: JobRegistry):
         """Start the seed's four strategies in order; returns their job ids at once."""
         from vision_demo.classify import train as core
 
-        check_server_folder(data, request)
-        ids = core.submit_compare(registry, data=(data or "scenes").strip(), epochs=_number(epochs, "epochs"),
+        data = check_server_folder(data, request)
+        owner = check_job_quota(registry, request, adding=len(core.PRESETS["Compare all four"]))
+        ids = core.submit_compare(registry, data=data or "scenes", epochs=_number(epochs, "epochs"),
                                   img_size=_number(img_size, "image size"),
-                                  batch_size=_number(batch_size, "batch size"))
+                                  batch_size=_number(batch_size, "batch size"), owner=owner)
         return (job_ids or []) + list(ids), list(ids)
 
     @user_errors
@@ -77,11 +81,12 @@ def make_handlers(registry: JobRegistry):
         """Start one of the seed's exercises (Exercise 4 = a frozen run, then fine-tuning from it)."""
         from vision_demo.classify import train as core
 
-        check_server_folder(data, request)
+        data = check_server_folder(data, request)
         if not exercise:
             raise gr.Error("Pick an exercise first.")
-        ids = core.submit_preset(registry, exercise, data=(data or "scenes").strip(), epochs=_number(epochs, "epochs"),
-                                 img_size=_number(img_size, "image size"),
+        owner = check_job_quota(registry, request, adding=len(core.PRESETS.get(exercise, [None])))
+        ids = core.submit_preset(registry, exercise, owner=owner, data=data or "scenes",
+                                 epochs=_number(epochs, "epochs"), img_size=_number(img_size, "image size"),
                                  batch_size=_number(batch_size, "batch size"))
         return (job_ids or []) + list(ids), list(ids)
 
@@ -107,10 +112,10 @@ def make_handlers(registry: JobRegistry):
         return f"Stop requested for {job_id}."
 
     @user_errors
-    def job_status(job_id):
+    def job_status(job_id, request: gr.Request = None):
         """The state of any job as JSON: status, epoch, history, result (without per-image lists), error."""
         try:
-            return job_view.status_dict(registry.get((job_id or "").strip()))
+            return scrub(job_view.status_dict(registry.get((job_id or "").strip())), request)
         except KeyError:
             raise gr.Error(f"No job with id {job_id!r}: ids look like 20261125-131500-ab12cd.") from None
 

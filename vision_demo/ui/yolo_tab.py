@@ -12,7 +12,8 @@ import gradio as gr
 
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
-from vision_demo.ui.common import check_server_folder, gallery_items, intro, user_errors
+from vision_demo.ui.common import (check_job_quota, check_server_folder, client_path, for_client, gallery_items, intro,
+                                   user_errors)
 
 
 YoloHandlers = namedtuple("YoloHandlers", "check_data yolo_train yolo_compare refresh show_result")
@@ -26,21 +27,21 @@ def make_handlers(registry: JobRegistry):
         """Validate a YOLO data set; returns (report text, the data.yaml to train with: it replaces the box)."""
         from vision_demo.datasets.yolo import prepare_yolo_dataset
 
-        if not zip_file:
-            check_server_folder(source, request)
-        yaml_path, report = prepare_yolo_dataset(zip_file or (source or "").strip() or "shapes")
+        yaml_path, report = prepare_yolo_dataset(zip_file or check_server_folder(source, request) or "shapes")
         status = "ready to train" if report.ok else "usable, but some files were left out"
-        return f"**{yaml_path}** — {status}\n\n```\n{report.summary()}\n```", str(yaml_path)
+        return (f"**{for_client(yaml_path, request)}** — {status}\n\n```\n{for_client(report.summary(), request)}\n```",
+                client_path(yaml_path, request))
 
     @user_errors
     def yolo_train(data, pretrained, epochs, imgsz, job_ids, request: gr.Request = None):
         """Start a YOLO training job; returns its id at once."""
         from vision_demo.detect.train import YoloTrainConfig, submit
 
-        check_server_folder(data, request)
-        config = YoloTrainConfig(data=(data or "shapes").strip(), scratch=(pretrained == "scratch"),
+        data = check_server_folder(data, request)
+        owner = check_job_quota(registry, request)
+        config = YoloTrainConfig(data=data or "shapes", scratch=(pretrained == "scratch"),
                                  epochs=int(epochs), imgsz=int(imgsz))
-        job_id = submit(registry, config)
+        job_id = submit(registry, config, owner=owner)
         return (job_ids or []) + [job_id], [job_id]
 
     @user_errors
@@ -48,9 +49,10 @@ def make_handlers(registry: JobRegistry):
         """Transfer learning for detection in one click: the same epochs from the bundled detector and from scratch."""
         from vision_demo.detect.train import YoloTrainConfig, submit
 
-        check_server_folder(data, request)
-        ids = [submit(registry, YoloTrainConfig(data=(data or "shapes").strip(), scratch=scratch,
-                                                epochs=int(epochs), imgsz=int(imgsz)))
+        data = check_server_folder(data, request)
+        owner = check_job_quota(registry, request, adding=2)
+        ids = [submit(registry, YoloTrainConfig(data=data or "shapes", scratch=scratch, epochs=int(epochs),
+                                                imgsz=int(imgsz)), owner=owner)
                for scratch in (False, True)]
         return (job_ids or []) + ids, ids
 
