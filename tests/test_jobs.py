@@ -149,3 +149,88 @@ def test_cancel_racing_the_start_never_shows_a_cancelled_job_running(tmp_path):
         assert state.done
         types = [t for t in events[job_id] if t != "progress"]
         assert types[-1] == state.status and types.count(state.status) == 1, types
+
+
+KILLED_SERVER = """
+import sys, threading, time
+from vision_demo.jobs import JobRegistry
+registry = JobRegistry(sys.argv[1])
+registry.submit("sleep", "running when killed", {"seconds": 60}, lambda ctx: time.sleep(60) or {})
+while registry.snapshot()[0].status != "running":
+    time.sleep(0.05)
+for i in range(2):
+    registry.submit("sleep", f"queued {i}", {"seconds": 0.05 * (i + 1)}, lambda ctx: {})
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_queued_jobs_come_back_queued_after_a_kill_and_run(tmp_path):
+    """A server killed (SIGKILL) with one job running and two waiting: after the restart the running one is
+    interrupted, the two waiting ones are queued again and run, in their order."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_SERVER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+    finally:
+        proc.kill()
+        proc.wait(10)
+    registry = JobRegistry(tmp_path)
+    states = {s.name: s for s in registry.snapshot()}
+    assert states["running when killed"].status == "failed" and "interrupted" in states["running when killed"].error
+    assert states["queued 0"].status == states["queued 1"].status == "queued"
+    ran = []
+
+    def sleep_runner(config):
+        def fn(ctx):
+            ran.append(ctx.job_id)
+            time.sleep(config["seconds"])
+            return {"slept": config["seconds"]}
+        return fn
+
+    assert registry.resume({"sleep": sleep_runner}) == [states["queued 0"].id, states["queued 1"].id]
+    for name in ("queued 0", "queued 1"):
+        assert registry.wait(states[name].id, 10).status == "finished"
+    assert ran == [states["queued 0"].id, states["queued 1"].id]
+    assert registry.get(states["queued 1"].id).result == {"slept": 0.1}
+    registry.shutdown()
+
+
+def test_a_queued_job_of_an_unknown_kind_fails_with_the_reason_after_a_restart(tmp_path):
+    first = JobRegistry(tmp_path)
+    gate = threading.Event()
+    first.submit("test", "blocker", {}, lambda ctx: gate.wait(5) and {})
+    waiting = first.submit("mystery", "waits", {}, lambda ctx: {})
+    reloaded = JobRegistry(tmp_path)
+    assert reloaded.get(waiting).status == "queued"
+    reloaded.resume({})
+    state = reloaded.wait(waiting, 5)
+    assert state.status == "failed" and "no way to run a 'mystery' job" in state.error
+    gate.set()
+    first.shutdown()
+
+
+def test_visitors_jobs_wait_behind_the_servers_own_and_are_counted(tmp_path):
+    registry = JobRegistry(tmp_path, max_concurrent=1)
+    gate = threading.Event()
+    order = []
+
+    def job(name):
+        def fn(ctx):
+            order.append(name)
+            return {}
+        return fn
+
+    registry.submit("test", "blocker", {}, lambda ctx: gate.wait(5) and {})
+    student = [registry.submit("test", f"student {i}", {}, job(f"student {i}"), owner="127.0.0.2") for i in range(3)]
+    teacher = registry.submit("test", "teacher", {}, job("teacher"))
+    assert registry.active(owner="127.0.0.2") == 3 and registry.active(owner="127.0.0.9") == 0
+    gate.set()
+    for job_id in [*student, teacher]:
+        registry.wait(job_id, 5)
+    assert order == ["teacher", "student 0", "student 1", "student 2"]
+    assert registry.active(owner="127.0.0.2") == 0
+    assert JobRegistry(tmp_path).get(student[0]).owner == "127.0.0.2"   # saved with the job
+    registry.shutdown()

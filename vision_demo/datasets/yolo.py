@@ -198,6 +198,12 @@ def read_data_yaml(yaml_path) -> dict:
         text = yaml_path.read_bytes()[:settings.MAX_DATA_YAML_BYTES].decode("utf-8", errors="replace")
     except OSError as err:
         raise VisionDemoError(f"{name}: cannot read it ({err.strerror or err})") from None
+    depth = deepest = 0
+    for c in text:   # flow collections [[[[...]]]] thousands deep: PyYAML recurses once per level
+        depth += (c in "[{") - (c in "]}")
+        deepest = max(deepest, depth)
+    if deepest > 32:
+        raise VisionDemoError(f"{name} is nested too deeply to be a data.yaml")
     try:
         data = yaml.load(text, Loader=_NoAliasLoader.make())
     except yaml.YAMLError as err:
