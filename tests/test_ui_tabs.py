@@ -172,3 +172,39 @@ def test_a_student_cancels_only_their_own_jobs_and_loads_no_weights_by_server_pa
     with pytest.raises(gr.Error, match="upload"):
         detect({"path": "unused.jpg"}, str(secret), 0.25, 0.7, [], student)
     registry.shutdown()
+
+
+def test_gradio_cache_writes_are_atomic_for_viewers_of_the_same_picture(tmp_path):
+    """Eight viewers get the same annotated photo: no reader may ever see the shared file short."""
+    import threading
+
+    import numpy as np
+    from gradio import processing_utils
+
+    import vision_demo.ui  # noqa: F401  (installs the fix)
+
+    picture = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    path = processing_utils.save_img_array_to_cache(picture, str(tmp_path))
+    size = Path(path).stat().st_size
+    short, stop = [], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                n = len(Path(path).read_bytes())
+            except FileNotFoundError:   # between the unlink and the rewrite below
+                continue
+            if n != size:
+                short.append(n)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for r in readers:
+        r.start()
+    for _ in range(100):
+        assert processing_utils.save_img_array_to_cache(picture, str(tmp_path)) == path
+        Path(path).unlink()   # forces a real rewrite each time, as for a cache cleaned meanwhile
+        processing_utils.save_img_array_to_cache(picture, str(tmp_path))
+    stop.set()
+    for r in readers:
+        r.join()
+    assert short == [] and Path(path).stat().st_size == size
