@@ -5,6 +5,9 @@ generated data sets, Ultralytics' settings and runs. Nothing is written outside 
 
     VISION_DEMO_HOME=/tmp/vd python -m vision_demo ...   # choose the work folder
     VISION_DEMO_ONLINE=1 python app.py                   # allow downloads (ResNet-18 weights, yolov8n.pt, Kaggle)
+
+On a Hugging Face Space (SPACE_ID set) downloads are on unless VISION_DEMO_ONLINE=0, and the work folder is
+the Space's persistent storage (/data/vision_demo_work) when it has one.
 """
 import os
 from pathlib import Path
@@ -24,9 +27,36 @@ MAX_CLASSES = 1000                   # class names a data set may declare (Image
 MAX_ACTIVE_JOBS_PER_CLIENT = 4       # queued + running training jobs one visitor may have ("Compare all four")
 
 
+# A Hugging Face Space: it sets SPACE_ID (and SPACE_AUTHOR_NAME, SPACE_REPO_NAME, SYSTEM=spaces). Its disk is
+# wiped at every restart except the paid persistent storage, mounted at /data.
+SPACE_PERSISTENT_DIR = Path("/data")
+
+
+def on_space() -> bool:
+    """True inside a Hugging Face Space."""
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def _persistent_space_dir() -> Path | None:
+    folder = SPACE_PERSISTENT_DIR
+    if on_space() and folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
+        return folder / "vision_demo_work"
+    return None
+
+
 def work_path() -> Path:
-    """Where the work folder is (not created: importing the package writes nothing)."""
-    return Path(os.environ.get("VISION_DEMO_HOME") or Path.cwd() / "vision_demo_work").expanduser().resolve()
+    """Where the work folder is (not created: importing the package writes nothing): $VISION_DEMO_HOME, else
+    a Space's persistent storage (/data) when it has one, else ./vision_demo_work."""
+    chosen = os.environ.get("VISION_DEMO_HOME") or _persistent_space_dir() or Path.cwd() / "vision_demo_work"
+    return Path(chosen).expanduser().resolve()
+
+
+def persistence_note() -> str:
+    """'' when results survive a restart; else a sentence for the Data tab (a Space without persistent storage)."""
+    if on_space() and not os.environ.get("VISION_DEMO_HOME") and _persistent_space_dir() is None:
+        return ("This Space has no persistent storage: trained jobs, uploads and downloads are lost when it "
+                "restarts. Add persistent storage (mounted at /data) in the Space's settings to keep them.")
+    return ""
 
 
 def work_dir() -> Path:
@@ -44,8 +74,12 @@ def subdir(*parts: str) -> Path:
 
 
 def online() -> bool:
-    """True when the user asked for downloads (weights, data sets). Offline is the default."""
-    return os.environ.get("VISION_DEMO_ONLINE", "0").lower() in ("1", "true", "yes")
+    """True when downloads (weights, data sets) are allowed: asked for with --online / VISION_DEMO_ONLINE=1, or
+    inside a Hugging Face Space (it has a network) unless VISION_DEMO_ONLINE=0. Offline is the default."""
+    value = os.environ.get("VISION_DEMO_ONLINE", "").strip().lower()
+    if not value:
+        return on_space()
+    return value in ("1", "true", "yes")
 
 
 _OURS = "_VISION_DEMO_SET"  # names of the variables we set ourselves, so configure() may change them again

@@ -91,10 +91,19 @@ def lite0_imagenet_state_dict() -> dict[str, torch.Tensor]:
         return _lite0_state
 
 
-def _resnet18_cached_file() -> Path:
-    from torchvision.models import ResNet18_Weights
+RESNET18_FILE = "resnet18-f37072fd.pth"   # torchvision's ImageNet weights; the name holds its sha256 prefix
 
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(ResNet18_Weights.DEFAULT.url).name
+
+def _resnet18_candidates() -> list[Path]:
+    """Where ResNet-18's ImageNet weights may already be: the work folder (downloads, `prefetch`, the offline
+    pack), then torch's own hub cache (~/.cache/torch/hub/checkpoints, or $TORCH_HOME)."""
+    return [settings.work_path() / "weights" / RESNET18_FILE,
+            Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE]
+
+
+def _resnet18_cached_file() -> Path:
+    """The first cached copy, or where a download goes (the work folder)."""
+    return next((p for p in _resnet18_candidates() if p.is_file()), _resnet18_candidates()[0])
 
 
 def check_pretrained_available(name: str) -> str:
@@ -121,7 +130,11 @@ def _resnet18_imagenet_state_dict() -> tuple[dict[str, torch.Tensor], str]:
     cached = _resnet18_cached_file()
     source = check_pretrained_available("resnet18")
     try:
-        return weights.get_state_dict(progress=False, check_hash=True), source
+        if cached.is_file():
+            return torch.load(cached, map_location="cpu", weights_only=True), source   # a plain state dict
+        cached.parent.mkdir(parents=True, exist_ok=True)   # downloads stay in the work folder
+        return torch.hub.load_state_dict_from_url(weights.url, model_dir=str(cached.parent), map_location="cpu",
+                                                  progress=False, check_hash=True, weights_only=True), source
     except (OSError, RuntimeError) as err:  # no connection, or a broken cached file
         raise VisionDemoError(f"could not get ResNet-18's ImageNet weights ({err}): use efficientnet_lite0 "
                               f"(bundled, offline) or put {Path(weights.url).name} into {cached.parent}") from None

