@@ -253,7 +253,7 @@ def test_with_two_workers_finetune_waits_for_its_frozen_run(scenes, tmp_path):
     registry = JobRegistry(tmp_path / "jobs", max_concurrent=2)   # a GPU machine's default
     messages = []
     registry.add_listener(lambda e: messages.append((e.job_id, e.data.get("message", ""))))
-    ids = submit_preset(registry, "Exercise 4: EfficientNet-Lite0 fine-tuned from the frozen run",
+    ids = submit_preset(registry, "Exercise 4: pretrained backbone, fine-tuned from the frozen run",
                         data=scenes, epochs=1, img_size=32, batch_size=16)
     frozen, finetune = (registry.wait(i, timeout=120) for i in ids)
     assert (frozen.status, finetune.status) == ("finished", "finished"), (frozen.error, finetune.error)

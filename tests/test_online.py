@@ -183,3 +183,34 @@ def test_prefetch_offline_and_unknown_items_are_one_line(fresh_work, monkeypatch
     monkeypatch.setenv("VISION_DEMO_ONLINE", "1")
     assert main(["prefetch", "--what", "resnet50"]) == 1
     assert "unknown item(s) resnet50" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_with_resnet18_in_the_hub_cache_the_presets_run_the_seeds_backbone(fresh_work, tmp_path, monkeypatch,
+                                                                          tiny_scenes, no_network):
+    import torch
+    from torchvision.models import resnet18
+
+    from vision_demo.classify import models
+    from vision_demo.classify.train import default_backbone, submit_preset
+    from vision_demo.jobs import JobRegistry
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))   # torch's own hub cache, as a user has it
+    assert default_backbone() == "efficientnet_lite0"            # offline, nothing cached: the bundled weights
+    checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(resnet18(num_classes=1000).state_dict(), checkpoints / models.RESNET18_FILE)
+    assert default_backbone() == "resnet18"
+
+    registry = JobRegistry(tmp_path / "jobs")
+    ids = submit_preset(registry, "Exercise 4: pretrained backbone, fine-tuned from the frozen run", data=tiny_scenes,
+                        epochs=1, img_size=32, batch_size=16)
+    frozen, finetune = (registry.wait(i, timeout=240) for i in ids)
+    assert (frozen.status, finetune.status) == ("finished", "finished"), (frozen.error, finetune.error)
+    assert frozen.config["model"] == finetune.config["model"] == "resnet18"
+    assert frozen.result["weights_source"] == finetune.result["weights_source"] == "cache"
+    model, _ = models.build_model("resnet18", num_classes=6, pretrained=False)
+    layer4_and_fc = sum(p.numel() for m in (model.layer4, model.fc) for p in m.parameters())
+    assert finetune.result["trainable_params"] == layer4_and_fc and finetune.result["lr"] == 1e-4
+    registry.shutdown()
+    assert not no_network

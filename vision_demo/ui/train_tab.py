@@ -26,8 +26,8 @@ STRATEGY_INFO = ("scratch: random weights, everything trains · frozen: ImageNet
                  "trains · finetune: last block(s) + head train with a 10x smaller lr")
 # The seed's exercises = classify.train.PRESETS' names (mirrored for the same reason as MODELS).
 EXERCISES = ("Exercise 1: simple CNN from scratch", "Exercise 2: ResNet-18 from scratch",
-             "Exercise 3: EfficientNet-Lite0 frozen (feature extraction)",
-             "Exercise 4: EfficientNet-Lite0 fine-tuned from the frozen run")
+             "Exercise 3: pretrained backbone, frozen (feature extraction)",
+             "Exercise 4: pretrained backbone, fine-tuned from the frozen run")
 
 
 def _number(value, what: str, kind=int):
