@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import asset, serve_app
+from conftest import serve_app
 from hostile import ESCAPE_FILES, ESCAPES, FileSystemWatch, classification_zip, from_address, yolo_zip, zip_bomb
 from vision_demo import settings
 
@@ -133,7 +133,7 @@ def test_a_visitor_queues_at_most_a_few_jobs_behind_the_teachers_and_sees_no_pat
                                                                                    no_network):
     _, student, teacher, registry = server
     release = threading.Event()
-    blocker = registry.submit("classify", "the teacher's long demo", {}, lambda ctx: release.wait(60) and {})
+    registry.submit("classify", "the teacher's long demo", {}, lambda ctx: release.wait(60) and {})
     try:
         import shutil
         shutil.copytree(tiny_scenes, settings.subdir("datasets", "tiny"), dirs_exist_ok=True)

@@ -29,23 +29,27 @@ import torch
 from torch import nn
 
 from vision_demo import settings
+from vision_demo.classify.catalog import CATALOG
 
 log = logging.getLogger(__name__)
 
-FEATURE_DIMS = {"efficientnet_lite0": 1280, "resnet18": 512}
+FEATURE_DIMS = {name: spec.feature_dim for name, spec in CATALOG.items()}
 
 
 def backbone_features(model: nn.Module, name: str, images: torch.Tensor) -> torch.Tensor:
-    """Everything before the head: (B, 3, H, W) -> (B, D) pooled features."""
-    if name == "efficientnet_lite0":
-        x = model.forward_features(images)                 # (B, 1280, H/32, W/32)
-        return model.forward_head(x, pre_logits=True)      # global average pool -> (B, 1280)
-    if name == "resnet18":
-        m = model
-        x = m.maxpool(m.relu(m.bn1(m.conv1(images))))     # (B, 64, H/4, W/4)
-        x = m.layer4(m.layer3(m.layer2(m.layer1(x))))     # (B, 512, H/32, W/32)
-        return torch.flatten(m.avgpool(x), 1)             # (B, 512)
-    raise ValueError(f"no feature extractor for {name!r}; models with one: {', '.join(FEATURE_DIMS)}")
+    """Everything before the head: (B, 3, H, W) -> (B, D) pooled features.
+
+    The model runs its own forward with its head (the catalog's `head`) swapped for nn.Identity for the call,
+    so every architecture pools exactly as it does when it classifies: ResNet's avgpool -> 512, Lite0's
+    conv_head + global pool -> 1280."""
+    parent_path, _, attr = CATALOG[name].head.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    head = getattr(parent, attr)
+    setattr(parent, attr, nn.Identity())
+    try:
+        return model(images)
+    finally:
+        setattr(parent, attr, head)
 
 
 @torch.no_grad()

