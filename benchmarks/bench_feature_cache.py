@@ -37,7 +37,8 @@ def main() -> None:
 
     from vision_demo.classify import feature_cache
     from vision_demo.classify.models import apply_strategy, build_model, head_of, set_train_mode
-    from vision_demo.datasets.imagefolder import ImageListDataset, build_transform, load_dataset
+    from vision_demo.classify.inputs import ImageListDataset, build_transform
+    from vision_demo.datasets.imagefolder import load_dataset
 
     data = load_dataset(None if args.data == "scenes" else args.data)
     transform = build_transform(args.img_size, normalize=True, train=False)

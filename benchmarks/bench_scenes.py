@@ -27,7 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vision_demo.datasets.imagefolder import ImageListDataset, build_transform, load_dataset  # noqa: E402
+from vision_demo.classify.inputs import ImageListDataset, build_transform  # noqa: E402
+from vision_demo.datasets.imagefolder import load_dataset  # noqa: E402
 from vision_demo.datasets.scenes import write_scenes  # noqa: E402
 from vision_demo.images import load_rgb  # noqa: E402
 

@@ -18,7 +18,7 @@ def _imagenet_top5(model, image_path):
     from timm.data import ImageNetInfo
     from torchvision import transforms as T
 
-    from vision_demo.datasets.imagefolder import IMAGENET_MEAN, IMAGENET_STD
+    from vision_demo.classify.inputs import IMAGENET_MEAN, IMAGENET_STD
 
     tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     x = tf(Image.open(image_path).convert("RGB")).unsqueeze(0)

@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from vision_demo.classify.train import (PRESETS, TrainConfig, oom_as_advice, submit, submit_compare,
-                                        submit_preset, train_one_epoch)
+from vision_demo.classify.loop import train_one_epoch
+from vision_demo.classify.train import PRESETS, TrainConfig, submit, submit_compare, submit_preset
+from vision_demo.devices import oom_as_advice
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 

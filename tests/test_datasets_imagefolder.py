@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vision_demo.datasets.imagefolder import (IMAGENET_MEAN, IMAGENET_STD, ClassificationData, DatasetReport,
-                                              ImageListDataset, build_transform, load_dataset)
+from vision_demo.classify.inputs import IMAGENET_MEAN, IMAGENET_STD, ImageListDataset, build_transform
+from vision_demo.datasets.imagefolder import ClassificationData, DatasetReport, load_dataset
 from vision_demo.errors import VisionDemoError
 
 COLOURS = {"cat": (200, 40, 40), "dog": (40, 200, 40), "owl": (40, 40, 200)}

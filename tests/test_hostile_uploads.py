@@ -220,7 +220,7 @@ def test_a_classification_folder_never_reads_files_linked_from_outside(tmp_path)
 
 
 def test_one_bad_test_image_leaves_the_others_and_an_empty_split_says_what_to_add(tmp_path):
-    from vision_demo.datasets.imagefolder import ImageListDataset
+    from vision_demo.classify.inputs import ImageListDataset
 
     folder = tmp_path / "pets"
     with zipfile.ZipFile(classification_zip(tmp_path / "pets.zip", per_class=3)) as zf:

@@ -124,12 +124,19 @@ def test_a_job_that_ended_reports_nothing_more(tmp_path):
     registry = JobRegistry(tmp_path)
     seen = []
     registry.add_listener(lambda e: seen.append(e.type))
-    job_id = registry.submit("test", "short", {}, _counting_job(1))
+    contexts = []
+
+    def job(ctx):
+        contexts.append(ctx)   # a thread the job started may hold on to its context after the job returns
+        return _counting_job(1)(ctx)
+
+    job_id = registry.submit("test", "short", {}, job)
     before = registry.wait(job_id, 5)
-    registry._emit(job_id, "started", {"message": "late"})
-    registry._emit(job_id, "progress", {"fraction": 0.1})
+    contexts[0].emit("progress", fraction=0.1, message="late")
+    contexts[0].emit("epoch_end", epoch=2, train_loss=0.1)
     after = registry.get(job_id)
     assert after.status == "finished" and after.progress == before.progress == 1.0
+    assert after.history == before.history and after.message == before.message
     assert seen[-1] == "finished"
     assert not registry.cancel(job_id)
 
@@ -233,4 +240,43 @@ def test_visitors_jobs_wait_behind_the_servers_own_and_are_counted(tmp_path):
     assert order == ["teacher", "student 0", "student 1", "student 2"]
     assert registry.active(owner="127.0.0.2") == 0
     assert JobRegistry(tmp_path).get(student[0]).owner == "127.0.0.2"   # saved with the job
+    registry.shutdown()
+
+
+def test_a_job_waits_for_what_it_depends_on_and_fails_with_it(tmp_path):
+    registry = JobRegistry(tmp_path, max_concurrent=2)
+    gate = threading.Event()
+    first = registry.submit("test", "first", {}, lambda ctx: gate.wait(5) and {"n": 1})
+    second = registry.submit("test", "second", {}, lambda ctx: {"after": registry.get(first).status},
+                             depends_on=[first])
+    time.sleep(0.3)
+    assert registry.get(second).status == "running" and "waiting for first" in registry.get(second).message
+    gate.set()
+    assert registry.wait(second, 5).result == {"after": "finished"}
+
+    def boom(ctx):
+        raise VisionDemoError("no data")
+    broken = registry.submit("test", "broken", {}, boom)
+    after = registry.submit("test", "after broken", {}, lambda ctx: {}, depends_on=[broken])
+    state = registry.wait(after, 5)
+    assert state.status == "failed" and "needs broken" in state.error and "no data" in state.error
+    with pytest.raises(VisionDemoError, match="unknown job"):
+        registry.submit("test", "orphan", {}, lambda ctx: {}, depends_on=["nope"])
+    assert JobRegistry(tmp_path).get(second).depends_on == [first]
+    registry.shutdown()
+
+
+def test_progress_is_sent_a_few_times_a_second_whatever_the_loop_asks(tmp_path):
+    registry = JobRegistry(tmp_path)
+    seen = []
+    registry.add_listener(lambda e: seen.append(e) if e.type == "progress" else None)
+
+    def busy(ctx):
+        started = time.monotonic()
+        while time.monotonic() - started < 1.2:
+            ctx.progress(0.5, "a batch")
+        ctx.progress(1.0, "last batch", force=True)
+        return {}
+    registry.wait(registry.submit("test", "busy", {}, busy), 5)
+    assert 2 <= len(seen) <= 5 and seen[-1].data["message"] == "last batch"
     registry.shutdown()

@@ -78,6 +78,7 @@ class JobState:
     started: float | None = None
     ended: float | None = None
     owner: str | None = None  # None: the server itself (its own browser, the CLI); else a visitor's address
+    depends_on: list[str] = field(default_factory=list)   # jobs that must finish first (a fine-tune: its frozen run)
 
     @property
     def done(self) -> bool:
@@ -106,6 +107,9 @@ class JobControl:
         return self._stop.is_set()
 
 
+PROGRESS_EVERY = 0.5   # seconds between a job's progress events: a few a second is all a person can read
+
+
 class JobContext:
     """What a running job gets: where to write, how to report, whether to stop."""
 
@@ -115,12 +119,34 @@ class JobContext:
         self.out_dir = Path(state.out_dir)
         self.config = state.config
         self.control = control
+        self._last_progress = 0.0
 
     def emit(self, type: str, **data: Any) -> None:
         """Report `progress` (fraction=, message=, ...) or `epoch_end` (epoch=, any metrics ...)."""
         if type not in ("progress", "epoch_end"):
             raise ValueError(f"a job may emit 'progress' or 'epoch_end', not {type!r} (the registry emits the rest)")
         self._registry._emit(self.job_id, type, data)
+
+    def progress_due(self) -> bool:
+        """True when PROGRESS_EVERY seconds passed since the last progress() that was sent."""
+        return time.monotonic() - self._last_progress >= PROGRESS_EVERY
+
+    def progress(self, fraction: float | None = None, message: str | None = None, epoch: int | None = None,
+                 force: bool = False) -> bool:
+        """A progress event, at most every PROGRESS_EVERY seconds unless `force` (the last batch of an epoch,
+        a new phase): training loops call it every batch, listeners get a few a second. True if it was sent."""
+        if not force and not self.progress_due():
+            return False
+        self._last_progress = time.monotonic()
+        data: dict[str, Any] = {}
+        if fraction is not None:
+            data["fraction"] = min(max(float(fraction), 0.0), 1.0)
+        if message is not None:
+            data["message"] = message
+        if epoch is not None:
+            data["epoch"] = int(epoch)
+        self.emit("progress", **data)
+        return True
 
     def check_stop(self) -> None:
         """Call between batches: raises JobCancelled when a stop was requested."""
@@ -277,14 +303,22 @@ class JobRegistry:
 
     # ---- submitting and running --------------------------------------------------------
     def submit(self, kind: str, name: str, config: dict[str, Any], fn: JobFn, epochs: int = 0,
-               owner: str | None = None) -> str:
+               owner: str | None = None, depends_on: list[str] | None = None) -> str:
         """Queue `fn` and return its id at once; it runs when a worker is free.
 
-        owner: None for the server itself, else a visitor's key: their jobs wait behind the server's."""
+        owner: None for the server itself, else a visitor's key: their jobs wait behind the server's.
+        depends_on: ids of jobs that must have finished before `fn` starts (with two workers a fine-tune would
+        otherwise start before its frozen run ends); if one of them fails or is cancelled, so is this job."""
+        depends_on = list(depends_on or [])
+        with self._lock:
+            unknown = [d for d in depends_on if d not in self._states]
+        if unknown:
+            raise VisionDemoError(f"depends on unknown job(s) {', '.join(unknown)}")
         job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         out_dir = self.root / job_id
         out_dir.mkdir(parents=True)
-        state = JobState(job_id, kind, name, copy.deepcopy(config), str(out_dir), epochs=int(epochs), owner=owner)
+        state = JobState(job_id, kind, name, copy.deepcopy(config), str(out_dir), epochs=int(epochs), owner=owner,
+                         depends_on=depends_on)
         with self._lock:
             self._states[job_id] = state
             self._controls[job_id] = JobControl()
@@ -333,6 +367,7 @@ class JobRegistry:
         self._notify(listeners, job_id, "started", {"message": "started"})
         ctx = JobContext(self, state, control)
         try:
+            self._wait_for_dependencies(state, ctx)
             result = fn(ctx)
         except JobCancelled:
             self._emit(job_id, "cancelled", {"message": f"cancelled by the user at epoch {state.epoch}"})
@@ -350,6 +385,19 @@ class JobRegistry:
                 result = result or {}
                 _write_json_atomic(Path(state.out_dir) / "result.json", result)
                 self._emit(job_id, "finished", {"result": result, "message": "finished"})
+
+    def _wait_for_dependencies(self, state: JobState, ctx: JobContext) -> None:
+        """Block (stop flag honoured) until every job in state.depends_on has ended; VisionDemoError unless all
+        finished."""
+        for dep_id in state.depends_on:
+            dep = self.get(dep_id)
+            while not dep.done:
+                ctx.check_stop()
+                ctx.progress(0.0, f"waiting for {dep.name} to finish", force=True)
+                dep = self.wait(dep_id, timeout=0.5)
+            if dep.status != "finished":
+                raise VisionDemoError(f"cannot start: it needs {dep.name} (job {dep_id}), which ended {dep.status} "
+                                      f"({dep.error or dep.message}); run it again first")
 
     # ---- reading and controlling -------------------------------------------------------
     def cancel(self, job_id: str) -> bool:

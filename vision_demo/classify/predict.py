@@ -23,7 +23,7 @@ class Classifier:
     """A trained model + its classes + its input transform, ready for `predict`."""
 
     def __init__(self, model, classes: list[str], img_size: int, normalize: bool, info: dict[str, Any]):
-        from vision_demo.datasets.imagefolder import build_transform
+        from vision_demo.classify.inputs import build_transform
 
         self.model = model.eval()
         self.classes = list(classes)

@@ -11,7 +11,7 @@ Recipe of `run_training` (the job function):
   1) load the data set (bad files skipped and reported), fix the seeds, pick the device;
   2) build the model (pretrained for frozen / finetune) and set which weights train;
   3) frozen: run the backbone once per image (feature_cache), then train the head on stored features;
-     scratch / finetune: the usual loop, `train_one_epoch` + `evaluate` per epoch;
+     scratch / finetune: the usual loop, `train_one_epoch` + `evaluate` per epoch (classify/loop.py);
   4) measure on the test split: accuracy, confusion matrix, per-class precision / recall / F1;
   5) save a plain-dict checkpoint (model.pt) and return the result dict (saved as result.json).
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -29,13 +28,14 @@ from typing import Any
 from vision_demo import devices, settings
 from vision_demo.classify.catalog import (BACKBONE, DEFAULT_LR, MODELS, PRESETS, PRETRAINED_MODELS, STRATEGIES,
                                           model_label)
+from vision_demo.classify.loop import (classification_report, evaluate, make_loader, peak_memory, seed_everything,
+                                       train_one_epoch)
 from vision_demo.classify.models import check_pretrained_available, check_strategy
-from vision_demo.devices import oom_as_advice  # also importable from here, as before
+from vision_demo.devices import oom_as_advice
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobContext, JobRegistry
 
 MAX_PREDICTIONS = 48          # test images whose prediction the result lists (the UI's gallery)
-PROGRESS_EVERY = 0.5          # seconds between progress events: a few per second at most
 
 
 @dataclass
@@ -89,127 +89,6 @@ def default_backbone() -> str:
         return "efficientnet_lite0"
 
 
-# ---- metrics, in one small place ----------------------------------------------------------------------
-
-class Meter:
-    """Running mean of a loss and accuracy over the images seen (like torchvision's SmoothedValue)."""
-
-    def __init__(self) -> None:
-        self.loss_sum, self.correct, self.count = 0.0, 0, 0
-
-    def update(self, loss: float, correct: int, n: int) -> None:
-        self.loss_sum += loss * n
-        self.correct += correct
-        self.count += n
-
-    @property
-    def loss(self) -> float:
-        return self.loss_sum / max(self.count, 1)
-
-    @property
-    def acc(self) -> float:
-        return self.correct / max(self.count, 1)
-
-
-def classification_report(targets: list[int], preds: list[int], classes: list[str]) -> dict[str, Any]:
-    """Confusion matrix (rows = true class), per-class precision/recall/F1, the most confused pairs."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    labels = list(range(len(classes)))
-    matrix = confusion_matrix(targets, preds, labels=labels).tolist() if targets else [[0] * len(labels) for _ in labels]
-    precision, recall, f1, support = precision_recall_fscore_support(targets, preds, labels=labels, zero_division=0)
-    per_class = {c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                     "support": int(support[i])} for i, c in enumerate(classes)}
-    pairs = [{"true": classes[t], "pred": classes[p], "count": matrix[t][p]}
-             for t in labels for p in labels if t != p and matrix[t][p] > 0]
-    pairs.sort(key=lambda d: -d["count"])
-    return {"confusion_matrix": matrix, "per_class": per_class, "most_confused": pairs[:6]}
-
-
-def peak_memory(device) -> tuple[float | None, str]:
-    """(MB, what it measures): CUDA's max allocated on a GPU, else this process's peak resident memory."""
-    if device.type == "cuda":
-        return devices.peak_memory_mb(device), "cuda max allocated"
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None, "unknown"
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss   # kilobytes on Linux (bytes on macOS)
-    return (kb / 2**20 if os.uname().sysname == "Darwin" else kb / 1024), "process peak RSS"
-
-
-# ---- reporting: progress events and the stop flag -----------------------------------------------------
-
-class Reporter:
-    """Sends `progress` events (at most every PROGRESS_EVERY s) and checks the stop flag; ctx may be None."""
-
-    def __init__(self, ctx: JobContext | None, every: float = PROGRESS_EVERY):
-        self.ctx, self.every, self._last = ctx, every, 0.0
-
-    def check_stop(self) -> None:
-        if self.ctx is not None:
-            self.ctx.check_stop()
-
-    def progress(self, fraction: float, message: str, epoch: int | None = None, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.ctx is None or (not force and now - self._last < self.every):
-            return
-        self._last = now
-        data = {"fraction": min(max(fraction, 0.0), 1.0), "message": message}
-        if epoch is not None:
-            data["epoch"] = epoch
-        self.ctx.emit("progress", **data)
-
-
-# ---- one epoch, one evaluation (torchvision's references/classification/train.py shape) ---------------
-
-def train_one_epoch(model, criterion, optimizer, data_loader, device, epoch, ctx=None, *, epochs=1,
-                    strategy="scratch", reporter: Reporter | None = None) -> dict[str, float]:
-    """One pass over the training data: {loss, acc, images, seconds}. Checks the stop flag every batch."""
-    from vision_demo.classify.models import set_train_mode
-
-    reporter = reporter or Reporter(ctx)
-    set_train_mode(model, strategy)
-    meter, n_batches, t0 = Meter(), len(data_loader), time.perf_counter()
-    for i, (images, targets) in enumerate(data_loader):
-        reporter.check_stop()   # cancel stops within one batch
-        images = images.to(device, non_blocking=True)    # (B, 3, S, S); non_blocking overlaps with pinned memory
-        targets = targets.to(device, non_blocking=True)  # (B,)
-        logits = model(images)                           # (B, classes)
-        loss = criterion(logits, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        meter.update(loss.item(), (logits.argmax(1) == targets).sum().item(), len(targets))
-        reporter.progress(((epoch - 1) + (i + 1) / n_batches) / epochs,
-                          f"epoch {epoch}/{epochs} batch {i + 1}/{n_batches} loss {meter.loss:.3f}", epoch,
-                          force=i + 1 == n_batches)
-    return {"loss": meter.loss, "acc": meter.acc, "images": meter.count, "seconds": time.perf_counter() - t0}
-
-
-def evaluate(model, criterion, data_loader, device, ctx=None, *, reporter: Reporter | None = None,
-             label: str = "test") -> dict[str, Any]:
-    """Loss and accuracy on a split in eval mode, with every prediction and its confidence."""
-    import torch
-
-    reporter = reporter or Reporter(ctx)
-    model.eval()
-    meter = Meter()
-    targets_all, preds_all, conf_all = [], [], []
-    with torch.inference_mode():
-        for i, (images, targets) in enumerate(data_loader):
-            reporter.check_stop()
-            images = images.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
-            logits = model(images)
-            confidence, preds = logits.softmax(1).max(1)
-            meter.update(criterion(logits, targets).item(), (preds == targets).sum().item(), len(targets))
-            targets_all += targets.tolist()
-            preds_all += preds.tolist()
-            conf_all += confidence.tolist()
-    return {"loss": meter.loss, "acc": meter.acc, "targets": targets_all, "preds": preds_all, "confidences": conf_all}
-
-
 # ---- the job ------------------------------------------------------------------------------------------
 
 def validate_config(config: TrainConfig) -> None:
@@ -237,43 +116,13 @@ def validate_config(config: TrainConfig) -> None:
             raise VisionDemoError(f"unknown device {config.device!r}: use cpu, cuda, cuda:1 or mps") from None
 
 
-def _seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)   # also seeds CUDA
-
-
-def _loader(dataset, batch_size: int, shuffle: bool, device, seed: int):
-    import torch
-    from torch.utils.data import DataLoader
-
-    on_gpu = device.type == "cuda"
-    # CPU: num_workers=0. Worker processes would fight the training threads for the same 2 cores, and
-    # decoding a few hundred small images costs far less than the convolutions. A GPU waits for data,
-    # so there a few workers decode ahead and pinned (page-locked) memory makes the copy asynchronous.
-    workers = min(4, max((os.cpu_count() or 1) - 1, 0)) if on_gpu else 0
-    generator = torch.Generator().manual_seed(seed)
-    # A last batch of one image breaks BatchNorm in train mode (no variance to compute): drop it.
-    drop_last = shuffle and len(dataset) % batch_size == 1 and len(dataset) > 1
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
-                      pin_memory=on_gpu, generator=generator, drop_last=drop_last)
-
-
 def _resolve_checkpoint(init_from: str, ctx: JobContext | None, registry: JobRegistry | None) -> Path:
-    """A job id or folder (or model.pt) -> the checkpoint path; waits for a job that has not finished yet."""
+    """A job id or folder (or model.pt) -> the checkpoint path. A job id names a finished job: the fine-tune
+    job depends on its frozen run (JobRegistry's depends_on), so that one has ended before this runs."""
     path = Path(init_from).expanduser()
     if not path.exists():
         if registry is not None and init_from in {s.id for s in registry.snapshot()}:
-            # compare on a GPU (2 workers): the fine-tune job may start before its frozen run is done
             state = registry.get(init_from)
-            while not state.done:
-                if ctx is not None:
-                    ctx.check_stop()
-                    ctx.emit("progress", fraction=0.0, message=f"waiting for {state.name} to finish")
-                state = registry.wait(init_from, timeout=0.5)
             if state.status != "finished":
                 raise VisionDemoError(f"cannot start from job {init_from}: it ended {state.status} "
                                       f"({state.error or state.message}); run it again first")
@@ -317,118 +166,162 @@ def _load_init(model, config: TrainConfig, classes: list[str], ctx, registry) ->
 
 
 def run_training(config: TrainConfig, ctx: JobContext, registry: JobRegistry | None = None) -> dict[str, Any]:
-    """The job function body. Returns the result dict (see CONTRACTS.md)."""
+    """The job function: the recipe at the top of this module. Returns the result dict, saved as result.json:
+    the run's options (model, strategy, weights_source, device, img_size, lr, ...), `epochs` (one entry per
+    epoch: train/val loss and accuracy, seconds), test_acc / test_loss, confusion_matrix, per_class,
+    most_confused, timings, parameter counts, peak memory, the checkpoint path, sample predictions and the
+    data report."""
     from vision_demo.datasets import archive
 
+    validate_config(config)
+    started = time.perf_counter()
     with oom_as_advice(), archive.using(config.data):   # an extracted upload stays while we read it
-        return _run(config, ctx, registry)
+        run = _prepare(config, ctx, registry)
+        fit = _fit_frozen(run, ctx) if config.strategy == "frozen" else _fit_full(run, ctx)
+        return _result(run, fit, ctx, started)
 
 
-def _run(config: TrainConfig, ctx: JobContext | None, registry: JobRegistry | None) -> dict[str, Any]:
+@dataclass
+class _Run:
+    """What the steps of one training job share."""
+    config: TrainConfig
+    data: Any                    # datasets.imagefolder.ClassificationData
+    device: Any                  # torch.device
+    model: Any
+    criterion: Any
+    optimizer: Any
+    weights_source: str
+    init_checkpoint: str | None
+    trainable_params: int
+    total_params: int
+    eval_transform: Any
+    test_loader: Any
+
+
+@dataclass
+class _Fit:
+    """What training produced: the history, the final evaluation on the test split, the timings."""
+    history: list[dict[str, Any]]
+    evaluation: dict[str, Any]
+    train_seconds: float
+    train_images: int
+    extraction: dict[str, Any] | None = None
+
+
+def _prepare(config: TrainConfig, ctx: JobContext, registry: JobRegistry | None) -> _Run:
+    """Steps 1-2: the data (bad files skipped and reported), seeds, device, the model with its strategy."""
     import torch
     from torch import nn
 
-    from vision_demo.classify import feature_cache
-    from vision_demo.classify.models import apply_strategy, build_model, count_parameters, head_of
-    from vision_demo.datasets.imagefolder import ImageListDataset, build_transform, load_dataset
+    from vision_demo.classify.inputs import ImageListDataset, build_transform
+    from vision_demo.classify.models import apply_strategy, build_model, count_parameters
+    from vision_demo.datasets.imagefolder import load_dataset
 
-    validate_config(config)
-    t_start = time.perf_counter()
-    reporter = Reporter(ctx)
-    out_dir = Path(ctx.out_dir) if ctx is not None else settings.subdir("runs", time.strftime("%Y%m%d-%H%M%S"))
-    epochs, strategy = int(config.epochs), config.strategy
-
-    # 1) data, seeds, device
-    reporter.progress(0.0, "loading the data set", force=True)
+    ctx.progress(0.0, "loading the data set", force=True)
     data = load_dataset(None if config.data in (None, "", "scenes") else config.data)
     if len(data.train) == 0 or len(data.test) == 0:
         raise VisionDemoError(f"the data set needs training and test images: found {len(data.train)} / {len(data.test)}")
-    _seed_everything(config.seed)
+    seed_everything(config.seed)
     device = devices.pick_device(config.device)
     devices.reset_peak_memory(device)
-    reporter.check_stop()
+    ctx.check_stop()
 
-    # 2) model and strategy
-    reporter.progress(0.0, f"building {config.label}", force=True)
+    ctx.progress(0.0, f"building {config.label}", force=True)
     # Starting from a finished run loads all its weights, so the ImageNet ones are not needed again.
-    pretrained = strategy != "scratch" and not config.init_from
+    pretrained = config.strategy != "scratch" and not config.init_from
     model, weights_source = build_model(config.model, len(data.classes), pretrained=pretrained)
     init_checkpoint = None
     if config.init_from:
         init_checkpoint, weights_source = _load_init(model, config, data.classes, ctx, registry)
-    params = apply_strategy(model, config.model, strategy)
+    params = apply_strategy(model, config.model, config.strategy)
     trainable_params, total_params = count_parameters(model)
     model.to(device)
-    criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(params, lr=config.learning_rate)
 
     # ImageNet normalization: pretrained weights expect inputs scaled the way ImageNet images were
     # ((x - mean) / std per channel). Without it every activation is shifted: the seed's warning.
     eval_tf = build_transform(config.img_size, normalize=config.normalize, train=False)
     test_set = ImageListDataset(data.test, eval_tf, report=data.report, split="test")
-    test_loader = _loader(test_set, config.batch_size, False, device, config.seed)
+    return _Run(config, data, device, model, nn.CrossEntropyLoss(), torch.optim.Adam(params, lr=config.learning_rate),
+                weights_source, init_checkpoint, trainable_params, total_params, eval_tf,
+                make_loader(test_set, config.batch_size, False, device, config.seed))
 
-    # 3) train
-    history: list[dict[str, Any]] = []
-    train_seconds, train_images = 0.0, 0
-    extraction = None
-    if strategy == "frozen":
-        # The backbone is a fixed function and there is no random augmentation: run it once per image.
-        head = head_of(model, config.model)
-        train_set = ImageListDataset(data.train, eval_tf, report=data.report)
-        train_loader = _loader(train_set, config.batch_size, False, device, config.seed)
-        n_extract = len(train_loader) + len(test_loader)
 
-        def on_batch(split, i, n):
-            reporter.check_stop()
-            done = i + 1 + (len(train_loader) if split == "test" else 0)
-            reporter.progress(0.9 * done / n_extract,
-                              f"extracting features ({split}) batch {i + 1}/{n}", 1, force=done == n_extract)
+def _fit_frozen(run: _Run, ctx: JobContext) -> _Fit:
+    """Step 3, frozen: the backbone is a fixed function and there is no random augmentation, so it runs once
+    per image (feature_cache) and the head trains on the stored features."""
+    import torch
 
-        key = feature_cache.cache_key(data.train + data.test, config.model, weights_source, config.img_size,
-                                      config.normalize) if config.cache_features and not init_checkpoint else None
-        store = feature_cache.FeatureStore.build(model, config.model, train_loader, test_loader, device,
-                                                 key=key, disk=bool(key), on_batch=on_batch)
-        generator = torch.Generator().manual_seed(config.seed)
-        head_seconds = []
-        train_seconds = store.train_extract_seconds
-        for epoch in range(1, epochs + 1):
-            loss, acc, seconds = feature_cache.train_head_epoch(head, store.train, store.train_labels, optimizer,
-                                                                criterion, config.batch_size, generator,
-                                                                reporter.check_stop)
-            evaluation = feature_cache.evaluate_head(head, store.test, store.test_labels, criterion)
-            head_seconds.append(seconds)
-            train_seconds += seconds
-            train_images += len(store.train)
-            epoch_seconds = seconds + (store.extract_seconds if epoch == 1 else 0.0)
-            entry = {"epoch": epoch, "train_loss": loss, "train_acc": acc, "val_loss": evaluation["loss"],
-                     "val_acc": evaluation["acc"], "seconds": epoch_seconds}
-            history.append(entry)
-            if ctx is not None:
-                ctx.emit("epoch_end", **entry, message=f"epoch {epoch}/{epochs} val acc {evaluation['acc']:.3f}")
-        extraction = {"extract_seconds": store.extract_seconds,
+    from vision_demo.classify import feature_cache
+    from vision_demo.classify.inputs import ImageListDataset
+    from vision_demo.classify.models import head_of
+
+    config, epochs = run.config, int(run.config.epochs)
+    train_set = ImageListDataset(run.data.train, run.eval_transform, report=run.data.report)
+    train_loader = make_loader(train_set, config.batch_size, False, run.device, config.seed)
+    n_extract = len(train_loader) + len(run.test_loader)
+
+    def on_batch(split, i, n):
+        ctx.check_stop()
+        done = i + 1 + (len(train_loader) if split == "test" else 0)
+        ctx.progress(0.9 * done / n_extract, f"extracting features ({split}) batch {i + 1}/{n}", 1,
+                     force=done == n_extract)
+
+    key = feature_cache.cache_key(run.data.train + run.data.test, config.model, run.weights_source, config.img_size,
+                                  config.normalize) if config.cache_features and not run.init_checkpoint else None
+    store = feature_cache.FeatureStore.build(run.model, config.model, train_loader, run.test_loader, run.device,
+                                             key=key, disk=bool(key), on_batch=on_batch)
+    head = head_of(run.model, config.model)
+    generator = torch.Generator().manual_seed(config.seed)
+    fit = _Fit([], {}, store.train_extract_seconds, 0)
+    head_seconds = []
+    for epoch in range(1, epochs + 1):
+        loss, acc, seconds = feature_cache.train_head_epoch(head, store.train, store.train_labels, run.optimizer,
+                                                            run.criterion, config.batch_size, generator,
+                                                            ctx.check_stop)
+        fit.evaluation = feature_cache.evaluate_head(head, store.test, store.test_labels, run.criterion)
+        head_seconds.append(seconds)
+        fit.train_seconds += seconds
+        fit.train_images += len(store.train)
+        _end_epoch(ctx, fit, epoch, epochs, loss, acc, seconds + (store.extract_seconds if epoch == 1 else 0.0))
+    fit.extraction = {"extract_seconds": store.extract_seconds,
                       "head_seconds_per_epoch": sum(head_seconds) / len(head_seconds),
                       "features_from": store.source, "feature_dim": int(store.train.shape[1]),
                       "images": len(store.train) + len(store.test)}
-    else:
-        train_tf = build_transform(config.img_size, normalize=config.normalize, train=True)   # random augmentation
-        train_set = ImageListDataset(data.train, train_tf, report=data.report)
-        train_loader = _loader(train_set, config.batch_size, True, device, config.seed)
-        for epoch in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            stats = train_one_epoch(model, criterion, optimizer, train_loader, device, epoch, ctx,
-                                    epochs=epochs, strategy=strategy, reporter=reporter)
-            evaluation = evaluate(model, criterion, test_loader, device, ctx, reporter=reporter)
-            train_seconds += stats["seconds"]
-            train_images += stats["images"]
-            entry = {"epoch": epoch, "train_loss": stats["loss"], "train_acc": stats["acc"],
-                     "val_loss": evaluation["loss"], "val_acc": evaluation["acc"],
-                     "seconds": time.perf_counter() - t0}
-            history.append(entry)
-            if ctx is not None:
-                ctx.emit("epoch_end", **entry, message=f"epoch {epoch}/{epochs} val acc {evaluation['acc']:.3f}")
+    return fit
 
-    # 4) measure on the test split (the last evaluation is the final model's)
+
+def _fit_full(run: _Run, ctx: JobContext) -> _Fit:
+    """Step 3, scratch / finetune: the usual loop, train_one_epoch + evaluate per epoch, with augmentation."""
+    from vision_demo.classify.inputs import ImageListDataset, build_transform
+
+    config, epochs = run.config, int(run.config.epochs)
+    train_tf = build_transform(config.img_size, normalize=config.normalize, train=True)   # random augmentation
+    train_set = ImageListDataset(run.data.train, train_tf, report=run.data.report)
+    train_loader = make_loader(train_set, config.batch_size, True, run.device, config.seed)
+    fit = _Fit([], {}, 0.0, 0)
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        stats = train_one_epoch(run.model, run.criterion, run.optimizer, train_loader, run.device, epoch, ctx,
+                                epochs=epochs, strategy=config.strategy)
+        fit.evaluation = evaluate(run.model, run.criterion, run.test_loader, run.device, ctx)
+        fit.train_seconds += stats["seconds"]
+        fit.train_images += stats["images"]
+        _end_epoch(ctx, fit, epoch, epochs, stats["loss"], stats["acc"], time.perf_counter() - t0)
+    return fit
+
+
+def _end_epoch(ctx: JobContext, fit: _Fit, epoch: int, epochs: int, loss: float, acc: float, seconds: float) -> None:
+    entry = {"epoch": epoch, "train_loss": loss, "train_acc": acc, "val_loss": fit.evaluation["loss"],
+             "val_acc": fit.evaluation["acc"], "seconds": seconds}
+    fit.history.append(entry)
+    ctx.emit("epoch_end", **entry, message=f"epoch {epoch}/{epochs} val acc {fit.evaluation['acc']:.3f}")
+
+
+def _result(run: _Run, fit: _Fit, ctx: JobContext, started: float) -> dict[str, Any]:
+    """Steps 4-5: measure on the test split (the last evaluation is the final model's), save the checkpoint."""
+    import torch
+
+    config, data, evaluation = run.config, run.data, fit.evaluation
     report = classification_report(evaluation["targets"], evaluation["preds"], data.classes)
     rng = random.Random(config.seed)
     shown = sorted(rng.sample(range(len(data.test)), min(MAX_PREDICTIONS, len(data.test))))
@@ -436,30 +329,28 @@ def _run(config: TrainConfig, ctx: JobContext | None, registry: JobRegistry | No
                     "pred": data.classes[evaluation["preds"][i]], "confidence": float(evaluation["confidences"][i])}
                    for i in shown]
 
-    # 5) checkpoint: a plain dict, loadable with torch.load(weights_only=True)
-    checkpoint = out_dir / "model.pt"
-    model_cpu_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    config_dict = asdict(config)
-    torch.save({"model": config.model, "strategy": strategy, "weights_source": weights_source,
-                "classes": list(data.classes),
-                "img_size": int(config.img_size), "normalize": bool(config.normalize),
-                "state_dict": model_cpu_state, "config": config_dict}, checkpoint)
+    # a plain dict, loadable with torch.load(weights_only=True)
+    checkpoint = ctx.out_dir / "model.pt"
+    torch.save({"model": config.model, "strategy": config.strategy, "weights_source": run.weights_source,
+                "classes": list(data.classes), "img_size": int(config.img_size), "normalize": bool(config.normalize),
+                "state_dict": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+                "config": asdict(config)}, checkpoint)
 
-    memory_mb, memory_kind = peak_memory(device)
+    memory_mb, memory_kind = peak_memory(run.device)
     return {
-        "model": config.model, "model_label": config.label, "strategy": strategy, "weights_source": weights_source,
-        "device": str(device), "img_size": int(config.img_size), "normalize": bool(config.normalize),
-        "lr": config.learning_rate, "batch_size": int(config.batch_size), "seed": int(config.seed),
-        "init_from": init_checkpoint,
-        "classes": list(data.classes), "epochs": history,
+        "model": config.model, "model_label": config.label, "strategy": config.strategy,
+        "weights_source": run.weights_source, "device": str(run.device), "img_size": int(config.img_size),
+        "normalize": bool(config.normalize), "lr": config.learning_rate, "batch_size": int(config.batch_size),
+        "seed": int(config.seed), "init_from": run.init_checkpoint,
+        "classes": list(data.classes), "epochs": fit.history,
         "test_acc": float(evaluation["acc"]), "test_loss": float(evaluation["loss"]),
         **report,
-        "wall_seconds": time.perf_counter() - t_start,
-        "train_seconds": train_seconds,
-        "images_per_second": train_images / train_seconds if train_seconds > 0 else None,
-        "trainable_params": int(trainable_params), "total_params": int(total_params),
+        "wall_seconds": time.perf_counter() - started,
+        "train_seconds": fit.train_seconds,
+        "images_per_second": fit.train_images / fit.train_seconds if fit.train_seconds > 0 else None,
+        "trainable_params": int(run.trainable_params), "total_params": int(run.total_params),
         "peak_memory_mb": memory_mb, "peak_memory_kind": memory_kind,
-        "feature_extraction": extraction,
+        "feature_extraction": fit.extraction,
         "checkpoint": str(checkpoint),
         "predictions": predictions,
         "data_report": {"summary": data.report.summary(), "layout": data.layout, "root": str(data.root),
@@ -496,8 +387,9 @@ def submit(registry: JobRegistry, config: TrainConfig, owner: str | None = None)
         state = ids.get(config.init_from)
         if state is not None and state.done and state.status != "finished":
             raise VisionDemoError(f"--init-from {config.init_from}: that job ended {state.status}; start from a finished run")
+    depends_on = [config.init_from] if config.init_from and config.init_from in {s.id for s in registry.snapshot()} else []
     return registry.submit("classify", config.label, asdict(config), job_from_config(registry, config),
-                           epochs=int(config.epochs), owner=owner)
+                           epochs=int(config.epochs), owner=owner, depends_on=depends_on)
 
 
 def submit_preset(registry: JobRegistry, preset: str, owner: str | None = None, backbone: str | None = None,
@@ -542,5 +434,5 @@ def submit_compare(registry: JobRegistry, data: str = "scenes", epochs: int = 3,
                          batch_size=batch_size, **kw)
 
 
-__all__ = ["TrainConfig", "PRESETS", "BACKBONE", "default_backbone", "MODELS", "STRATEGIES", "PRETRAINED_MODELS", "run_training", "submit",
-           "submit_preset", "submit_compare", "train_one_epoch", "evaluate", "oom_as_advice"]
+__all__ = ["TrainConfig", "PRESETS", "BACKBONE", "default_backbone", "MODELS", "STRATEGIES", "PRETRAINED_MODELS",
+           "run_training", "submit", "submit_preset", "submit_compare", "job_from_config"]

@@ -13,7 +13,7 @@ from scratch 0.00 in ~1 min. The bundled detector is YOLOv8s-sized (11 M paramet
 size is not the reason: YOLOv8s from scratch (`yolov8s.yaml`) also gave 0.00 after the same 6 epochs.
 
 Bridge (Ultralytics event -> our event), in the vocabulary of utils/callbacks/base.py:
-- on_train_batch_end -> `progress` (at most twice a second) and the stop check;
+- on_train_batch_end -> `progress` (JobContext.progress: a few a second) and the stop check;
 - on_fit_epoch_end   -> `epoch_end` with the epoch's losses and validation metrics. After the last
   epoch Ultralytics validates best.pt once more (trainer.final_eval) and fires on_fit_epoch_end again
   with the epoch counter moved on by one: that call carries the final metrics, not a new epoch, so it
@@ -96,7 +96,6 @@ class _Bridge:
         self.final_metrics: dict | None = None
         self._in_epoch = False
         self._batch = 0
-        self._last_progress = 0.0
         self._epoch_start = time.time()
 
     def on_train_epoch_start(self, trainer) -> None:
@@ -105,16 +104,13 @@ class _Bridge:
     def on_train_batch_end(self, trainer) -> None:
         self._batch += 1
         self._stop_if_asked(f"after batch {self._batch} of epoch {trainer.epoch + 1}")
-        now = time.time()
-        if now - self._last_progress >= 0.5:
-            self._last_progress = now
+        if self.ctx.progress_due():   # the job system's throttle: the losses are only read when they are sent
             nb = max(len(trainer.train_loader), 1)
             epoch = trainer.epoch + 1
             fraction = (trainer.epoch + min(self._batch / nb, 1.0)) / self.epochs
-            losses = _losses(trainer)
-            loss_text = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
-            self.ctx.emit("progress", fraction=fraction, epoch=epoch,
-                          message=f"epoch {epoch}/{self.epochs}, batch {self._batch}/{nb} {loss_text}".strip())
+            loss_text = " ".join(f"{k} {v:.3f}" for k, v in _losses(trainer).items())
+            self.ctx.progress(fraction, f"epoch {epoch}/{self.epochs}, batch {self._batch}/{nb} {loss_text}".strip(),
+                              epoch)
 
     def on_val_batch_end(self, validator) -> None:
         self._stop_if_asked("during validation")
