@@ -130,7 +130,7 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     assert page.locator("#loss-plot .scatterlayer .trace").count() >= 2   # train dashed + val solid
     scroll_to(page, "#job-progress")
     shot(page, "2-train")
-    expect(page.locator("#comparison")).to_contain_text("SimpleCNN / scratch", timeout=10_000)
+    expect(page.locator("#comparison")).to_contain_text("SimpleCNN · scratch", timeout=10_000)
     expect(page.locator("#comparison")).to_contain_text(" %")
 
     # 5. Detect: one click on the bus example -> boxes drawn and a table of people.

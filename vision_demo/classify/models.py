@@ -319,6 +319,6 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 
 
 def model_label(name: str, strategy: str | None = None) -> str:
-    """"EfficientNet-Lite0 / frozen": the name shown in plots and tables."""
+    """"EfficientNet-Lite0 · frozen": the name people read in plots, tables and pickers (job ids are for scripts)."""
     label = MODEL_LABELS.get(name, name)
-    return f"{label} / {strategy}" if strategy else label
+    return f"{label} · {strategy}" if strategy else label
