@@ -28,7 +28,7 @@ def test_history_figure_draws_train_dashed_and_val_solid_per_job():
     assert train.line.dash == "dash" and val.line.dash == "solid"
     assert train.line.color == val.line.color != by_name["Lite0 val"].line.color
     assert "j1" in val.hovertemplate and "j1" not in val.name
-    assert [t.name for t in fig.data if t.showlegend] == ["CNN val", "Lite0 val"]  # one legend entry per job
+    assert fig.layout.showlegend is False    # the job table beside the chart is the legend (same colours)
     assert list(val.y) == [1.5, 1.1] and list(val.x) == [1, 2]
     assert fig.layout.uirevision == "keep"  # zoom survives the timer's refreshes
 
@@ -154,9 +154,9 @@ def test_names_for_people_number_repeats_and_the_inspect_picker_follows_the_newe
     assert job_view.keep_choice("j1", choices, [["x", "j0"], ["y", "j1"]]) == "j1"   # a deliberate pick stays
 
 
-def test_charts_have_fixed_axes_readable_log_ticks_and_a_legend_under_the_axis_title():
+def test_charts_have_fixed_axes_readable_log_ticks_and_no_legend_over_the_titles():
     acc = job_view.history_figure([_state("j1", "CNN", history=HIST)], job_view.CLASSIFY_ACC, percent=True)
     assert acc.layout.yaxis.range[0] == 0 and 100 <= acc.layout.yaxis.range[1] <= 103
-    assert acc.layout.legend.yref == "container" and acc.layout.legend.y == 0   # below the x-axis title
+    assert acc.layout.showlegend is False and acc.layout.xaxis.title.text == "epoch"
     bars = job_view.bar_figure(["window", "YOLO"], {"s": [12.8, 0.2]}, log_y=True)
     assert bars.layout.yaxis.dtick == 1          # 0.1, 1, 10: one label per power of ten

@@ -63,40 +63,34 @@ def history_figure(states: Iterable[JobState], series=CLASSIFY_LOSS, title: str 
                    percent: bool = False) -> go.Figure:
     """One line per job and series over epochs (e.g. train dashed, val solid), from each job's history.
 
-    `uirevision` stays constant so a user's zoom and hidden legend entries survive the refreshes.
+    Each job keeps its colour (its place in `states`), as in progress_html's table, which serves as the legend.
+
+    `uirevision` stays constant so a user's zoom survives the refreshes.
     """
     states = list(states)
     names = display_names(states)
     fig = go.Figure()
     for i, state in enumerate(states):
         epochs = [h for h in state.history if "epoch" in h]
-        traces = []
         for key, suffix, dash in series:
             points = [(h["epoch"], h[key]) for h in epochs if isinstance(h.get(key), (int, float))]
             if not points:
                 continue
             x, y = zip(*points)
-            traces.append(go.Scatter(
+            fig.add_trace(go.Scatter(
                 x=list(x), y=[v * 100 if percent else v for v in y], mode="lines+markers",
-                name=f"{names[state.id]} {suffix}", legendgroup=state.id, showlegend=False,
+                name=f"{names[state.id]} {suffix}", legendgroup=state.id,
                 hovertemplate=f"{html.escape(names[state.id])} {suffix}<br>epoch %{{x}}: %{{y:.3g}}"
                               f"<br><i>job {state.id}</i><extra></extra>",
                 line=dict(color=_color(i), dash=dash, width=3), marker=dict(size=6),
             ))
-        # One legend entry per job (its solid line); a click on it hides all the job's lines.
-        if traces:
-            next((t for t in traces if t.line.dash == "solid"), traces[0]).showlegend = True
-        fig.add_traces(traces)
-    # The legend sits under the plot, below the x-axis title (in figure coordinates, so it never covers it):
-    # two entries a row, and the bottom margin grows with the rows.
-    rows = (sum(bool(t.showlegend) for t in fig.data) + 1) // 2
+    # No legend: the job table next to the charts is it (a coloured dot per job, the same colours), and a
+    # legend of eight long names would cover the axis titles or push the plot off a 1280×720 screen.
+    # Hovering a line names it, with the job id.
     fig.update_layout(
         title=dict(text=title, font=dict(size=FONT_SIZE + 2)), xaxis_title="epoch", yaxis_title=yaxis,
-        uirevision="keep", font=dict(size=FONT_SIZE), height=330 + 22 * rows,
-        margin=dict(l=60, r=10, t=40, b=60 + 22 * rows),
-        legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, x=0, xanchor="left",
-                    entrywidth=0.5, entrywidthmode="fraction", font=dict(size=FONT_SIZE - 1)),
-        template="plotly_white",
+        uirevision="keep", font=dict(size=FONT_SIZE), height=300, showlegend=False,
+        margin=dict(l=60, r=10, t=40, b=50), template="plotly_white",
     )
     fig.update_xaxes(dtick=1, rangemode="tozero")
     fixed = [AXIS_RANGES[key] for key, _, _ in series if key in AXIS_RANGES]

@@ -26,7 +26,8 @@ def theme() -> gr.themes.Base:
 CSS = """
 .gradio-container { max-width: 100% !important; padding-top: 2px !important; }
 #vd-header { align-items: center; gap: 8px; flex-wrap: nowrap; }
-#vd-header h3 { margin: 0 !important; white-space: normal; }
+#vd-header h3 { margin: 0 !important; font-size: 22px !important; line-height: 1.2; }
+:root body.vd-presenter #vd-header h3 { font-size: 26px !important; }
 #vd-header .block { padding: 4px 8px !important; }
 #presenter-mode, #dark-mode { flex: 0 0 auto !important; width: auto !important; min-width: 0 !important; }
 .vd-intro { border-left: 4px solid #1f77b4; padding-left: 10px; }
