@@ -334,6 +334,18 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     expect(page.locator("#detect-model-note")).to_contain_text("fall detector")
     expect(page.locator("#detect-model-note")).to_contain_text("80 classes")
 
+    # Train a detector: the progress is on screen, the mAP axis is mAP's own 0–1 (no raw job-id JSON); then cancel.
+    open_tab(page, "6 · Train a detector")
+    assert page.get_by_text("Started job ids").count() == 0 or not page.get_by_text("Started job ids").is_visible()
+    click_and_check_result_on_screen(page, "#yolo-train-btn", "#yolo-progress")
+    expect(page.locator("#yolo-progress")).to_contain_text(re.compile("running|waiting"), timeout=30_000)
+    page.locator("#yolo-map .js-plotly-plot").wait_for(timeout=30_000)
+    assert page.locator("#yolo-map .js-plotly-plot").evaluate("e => e.layout.yaxis.range") == [0, 1.02]
+    assert page.locator("#acc-plot .js-plotly-plot").evaluate("e => e.layout.yaxis.range") == [0, 102]
+    page.get_by_text("Cancel a job, or show only yours").last.click()
+    page.locator("#yolo-cancel-btn").click()
+    expect(page.locator("#yolo-progress")).to_contain_text("cancelled", timeout=120_000)
+
     open_tab(page, "7 · Sliding window vs YOLO")
     click_and_check_result_on_screen(page, "#sliding-btn", "#sliding-summary")
     expect(page.locator("#sliding-summary")).to_contain_text("faster", timeout=120_000)

@@ -110,7 +110,8 @@ def build(registry: JobRegistry, cancel_job):
                 show_all = gr.Checkbox(value=True, label="Show every detection job on this server")
                 with gr.Row(equal_height=True):
                     cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
-                    cancel_btn = gr.Button("Cancel job", variant="stop", scale=1, min_width=100)
+                    cancel_btn = gr.Button("Cancel job", variant="stop", scale=1, min_width=100,
+                                           elem_id="yolo-cancel-btn")
                 cancel_msg = gr.Markdown()
         with gr.Column(scale=3):
             started = gr.JSON(label="Started job ids", visible=False)  # what the API returns; not for people
