@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections import Counter
 from typing import Any, Iterable
 
 import plotly.graph_objects as go
@@ -48,13 +49,10 @@ def display_names(states: Iterable[JobState]) -> dict[str, str]:
 
     Job ids are for scripts and the API; on the page they appear only in tooltips.
     """
-    names, seen = {}, {}
     states = list(states)
-    counts = {}
+    counts, seen, names = Counter(s.name for s in states), Counter(), {}
     for s in states:
-        counts[s.name] = counts.get(s.name, 0) + 1
-    for s in states:
-        seen[s.name] = seen.get(s.name, 0) + 1
+        seen[s.name] += 1
         names[s.id] = f"{s.name} #{seen[s.name]}" if counts[s.name] > 1 else s.name
     return names
 
@@ -123,7 +121,7 @@ def time_left(states: Iterable[JobState], now: float | None = None) -> float | N
                 lengths.append(elapsed / s.progress)
                 left += elapsed * (1 - s.progress) / s.progress
             else:
-                waiting += 1  # counted like a waiting job, minus nothing: it has barely begun
+                waiting += 1  # it has only just begun: count it as a whole job still to run
         elif s.status == "queued":
             waiting += 1
     if waiting and not lengths:
@@ -139,9 +137,7 @@ def _duration(seconds: float) -> str:
 def progress_summary(states: Iterable[JobState], now: float | None = None) -> str:
     """'2 done · 1 running · 1 waiting — about 1 min 05 s left': one line over the whole queue."""
     states = list(states)
-    counts = {}
-    for s in states:
-        counts[s.status] = counts.get(s.status, 0) + 1
+    counts = Counter(s.status for s in states)
     order = ("finished", "running", "queued", "failed", "cancelled")  # done, running, waiting: the queue's order
     parts = [f"{counts[k]} {STATUS_TEXT[k].split(' ', 1)[1]}" for k in order if counts.get(k)]
     line = " · ".join(parts)
