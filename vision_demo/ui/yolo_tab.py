@@ -57,8 +57,8 @@ def make_handlers(registry: JobRegistry):
 
     refresh = job_view.live_refresh(
         registry, "detect",
-        charts=[(job_view.YOLO_LOSS, "Training losses", "loss", False),
-                (job_view.YOLO_METRICS, "Validation mAP", "mAP", False)],
+        charts=[(job_view.YOLO_LOSS, "Losses (box solid, cls dashed, dfl dotted)", "loss", False),
+                (job_view.YOLO_METRICS, "Validation mAP (mAP50 solid, mAP50-95 dashed)", "mAP", False)],
         finished_fn=job_view.detect_finished_choices)
 
     @user_errors
