@@ -497,6 +497,14 @@ def test_readme_screenshots(page, app_url):
     time.sleep(2)
     save_small(page, "compare-confusion")
 
+    open_tab(page, "3 · Try a model")
+    expect(page.locator("#try-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
+    click_example(page, "bus.jpg")   # no scene at all: the model must still pick one of its six
+    expect(page.locator("#try-note")).to_contain_text("sure", timeout=60_000)
+    time.sleep(1)
+    scroll_top(page)
+    save_small(page, "try-model")
+
     open_tab(page, "4 · Inside the model")
     page.get_by_role("button", name="Show", exact=True).click()
     page.locator("#inside-graph img").wait_for(timeout=60_000)
@@ -506,6 +514,8 @@ def test_readme_screenshots(page, app_url):
     open_tab(page, "5 · Detect")
     click_example(page, "bus.jpg")
     expect(page.locator("#detections")).to_contain_text("Normal", timeout=60_000)
+    page.locator("#detect-output img").wait_for(timeout=30_000)
+    time.sleep(1)
     scroll_top(page)
     save_small(page, "detect")
     page.get_by_role("tab", name="Webcam").click()

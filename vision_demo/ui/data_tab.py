@@ -104,7 +104,7 @@ def build(demo: gr.Blocks):
     gallery = gr.Gallery(label="Samples per class", columns=SAMPLES_PER_CLASS * 2, height="auto",
                          elem_id="data-gallery", object_fit="cover", elem_classes=["vd-captions"])
     with gr.Row():
-        counts = gr.Plot(label="Class counts", elem_id="data-counts")
+        counts = gr.Plot(label="Class counts", elem_id="data-counts", show_label=False)  # titled figure
         report = gr.Markdown(elem_id="data-report")
     outputs = [gallery, counts, report, resolved]
     loaded = load_btn.click(load_data, [source, zip_file], outputs, api_visibility="undocumented")

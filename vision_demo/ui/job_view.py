@@ -399,7 +399,7 @@ def bar_figure(categories: list[str], series: dict[str, list[float]], title: str
     fig = go.Figure([go.Bar(name=name, x=list(categories), y=list(values), marker_color=_color(i),
                             text=[_num(v, 2) for v in values], textposition="outside", cliponaxis=False)
                      for i, (name, values) in enumerate(series.items())])
-    fig.update_layout(title=title, yaxis_title=yaxis, barmode="group", height=340, template="plotly_white",
+    fig.update_layout(title=title, yaxis_title=yaxis, barmode="group", height=310, template="plotly_white",
                       margin=dict(l=60, r=10, t=60, b=40), font=dict(size=FONT_SIZE),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     if log_y:

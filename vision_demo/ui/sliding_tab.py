@@ -73,7 +73,7 @@ def build():
     with gr.Row():
         table = gr.Dataframe(headers=HEADERS, interactive=False, label="Windows per scale", elem_classes=["vd-table"],
                              wrap=True)
-        plot = gr.Plot(label="Time per image")
+        plot = gr.Plot(label="Time per image", show_label=False)  # the figure has its own title
     run_btn.click(sliding_window, [width, height, windows, stride], [table, plot, summary], api_name="sliding_window")
     reveal(run_btn, "sliding-summary")
 

@@ -186,7 +186,7 @@ def build(registry: JobRegistry):
     inspect_choice = gr.Dropdown([], label="Finished job (newest first)", allow_custom_value=True,
                                  elem_id="inspect-job")
     with gr.Row():
-        confusion = gr.Plot(label="Confusion matrix", scale=1)
+        confusion = gr.Plot(label="Confusion matrix", scale=1, show_label=False)  # titled figure
         with gr.Column(scale=1):
             confused_text = gr.Markdown()
             predictions = gr.Gallery(label="Test predictions (mistakes first): true → predicted (confidence)",
