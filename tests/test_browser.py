@@ -354,6 +354,11 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     open_tab(page, "Lesson plan")
     click_and_check_result_on_screen(page, "#lesson-5", "#inside-text")
     expect(page.get_by_role("tab", name="4 · Inside the model")).to_have_attribute("aria-selected", "true")
+    open_tab(page, "Lesson plan")
+    click_and_check_result_on_screen(page, "#lesson-1", "#job-progress")   # exercise 1 on the Train tab's data
+    expect(page.get_by_role("tab", name="2 · Train & compare")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#job-progress")).to_contain_text(re.compile(r"SimpleCNN · scratch #\d"), timeout=30_000)
+    expect(page.locator("#job-progress")).not_to_contain_text(re.compile("running|waiting"), timeout=120_000)
     assert page.outside_requests == [], page.outside_requests
 
 
