@@ -80,19 +80,20 @@ def make_handlers(registry: JobRegistry):
         classes = list(((state.result or {}).get("classes") or []) if state else [])
         if not classes:
             return "Pick a finished job: it says here which classes it knows."
-        text = (f"**This model knows {len(classes)} classes only:** {', '.join(classes)}. Whatever the picture, "
-                "it must answer one of them: softmax shares out 100 % among these classes, and "
-                "\"none of these\" is not one of them.")
-        if isinstance(confidences, dict) and confidences:
-            best, p = max(confidences.items(), key=lambda kv: kv[1])
-            if p < SURE:
-                text += (f"\n\n⚠ **Only {100 * p:.0f} % sure of {best}.** A low top score often means the picture "
-                         f"shows none of the {len(classes)} classes (it is *out of distribution*: a bus, a person); "
-                         "the model still has to pick the nearest one.")
-            else:
-                text += (f"\n\n**{100 * p:.0f} % {best}.** Sure is not the same as right: on a picture unlike its "
-                         "training images a model can be sure and wrong.")
-        return text
+        known = (f"**This model knows {len(classes)} classes only:** {', '.join(classes)}. Whatever the picture, "
+                 "it must answer one of them: softmax shares out 100 % among these classes, and "
+                 "\"none of these\" is not one of them.")
+        if not (isinstance(confidences, dict) and confidences):
+            return known
+        best, p = max(confidences.items(), key=lambda kv: kv[1])
+        if p < SURE:  # the surprise first: it is what the class is looking at
+            verdict = (f"⚠ **Only {100 * p:.0f} % sure of {best}.** A low top score often means the picture shows "
+                       f"none of the {len(classes)} classes (it is *out of distribution*: a bus, a person); the "
+                       "model still has to pick the nearest one.")
+        else:
+            verdict = (f"**{100 * p:.0f} % {best}.** Sure is not the same as right: on a picture unlike its training "
+                       "images a model can be sure and wrong.")
+        return f"{verdict}\n\n{known}"
 
     return TryHandlers(predict, list_jobs, explain)
 
