@@ -20,8 +20,6 @@ from vision_demo.ui import (data_tab, detect_tab, inside_tab, lesson_tab, projec
                             try_tab, yolo_tab)
 
 HEADER = "### Practical computer vision: transfer learning and one-pass detection"
-HEADER_NOTE = ("Work left to right. Everything runs on this server, offline; training runs in the background, "
-               "so you can switch tabs and come back.")
 
 QUEUE_SIZE = 256          # requests waiting beyond this get "queue full" (HTTP 503) instead of a hang
 DEFAULT_CONCURRENCY = 2   # heavy handlers at once (2 CPU cores); cheap ones (timer ticks, submits) are unlimited
@@ -41,7 +39,6 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
             projector.presenter_switches(demo)
         with gr.Tabs(selected="lesson") as tabs:
             with gr.Tab("Lesson plan", id="lesson"):
-                gr.Markdown(HEADER_NOTE)
                 lesson_buttons = lesson_tab.build()
             with gr.Tab("1 · Data", id="data"):
                 data_source, data_events = data_tab.build(demo)

@@ -20,7 +20,7 @@ from vision_demo.ui.train_tab import EXERCISES as PRESET_NAMES
 Exercise = namedtuple("Exercise", "number title tab key question")
 
 EXERCISES = (
-    Exercise("1", "A small CNN from scratch", "train", PRESET_NAMES[0],
+    Exercise("1", "Small CNN from scratch", "train", PRESET_NAMES[0],
              "240 training pictures and random weights: how far can a small network get on its own?"),
     Exercise("2", "ResNet-18 from scratch", "train", PRESET_NAMES[1],
              "ResNet-18 has 460× more weights than the small CNN: will it do better on the same pictures? Why not?"),
@@ -41,15 +41,16 @@ EXERCISES = (
 
 def build() -> list[gr.Button]:
     """Lay out the list; returns one button per exercise, in EXERCISES' order (wired later by `wire`)."""
-    intro("**Lesson plan.** The exercises in order. Each button opens its tab and starts the experiment; "
-          "ask the question while it runs. Switch on presenter mode (top right) for the projector.")
+    intro("**Lesson plan.** The exercises in order: each button opens its tab and starts the experiment; ask the "
+          "question while it runs. Everything runs on this server, offline; jobs run in the background, so you can "
+          "switch tabs and come back. Presenter mode (top right) is for the projector.")
     buttons = []
     for ex in EXERCISES:
         with gr.Row(elem_classes=["vd-lesson-row"], equal_height=True):
             gr.Markdown(f"**{ex.number} · {ex.title}**", scale=3, min_width=200)
-            gr.Markdown(f"<span class='vd-question'>Ask: {ex.question}</span>", scale=6, min_width=300)
-            buttons.append(gr.Button(f"Start exercise {ex.number}", variant="primary", size="md", scale=1,
-                                     min_width=170, elem_id=f"lesson-{ex.number}"))
+            gr.Markdown(f"<span class='vd-question'>Ask: {ex.question}</span>", scale=7, min_width=300)
+            buttons.append(gr.Button(f"Start {ex.number}", variant="primary", size="md", scale=0,
+                                     min_width=110, elem_id=f"lesson-{ex.number}"))
     return buttons
 
 

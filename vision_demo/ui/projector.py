@@ -43,7 +43,8 @@ p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text
 .vd-table th, .vd-table th * { word-break: normal !important; overflow-wrap: normal !important; hyphens: none; }
 .vd-note { font-size: var(--text-md); }
 .vd-question { font-style: italic; }
-.vd-lesson-row { align-items: center !important; border-bottom: 1px solid var(--border-color-primary); padding: 2px 0; }
+.vd-lesson-row { align-items: center !important; border-bottom: 1px solid var(--border-color-primary); padding: 0; gap: 8px !important; }
+.vd-lesson-row .prose p { margin: 0 !important; }
 .vd-lesson-row > div { min-width: 0; }
 
 /* presenter mode: big, high contrast (works in light and dark) */
