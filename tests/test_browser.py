@@ -5,7 +5,7 @@ there was none (fonts, plotly.js and the frontend are all served by the app itse
 chromium's fake camera playing a y4m file made from bus.jpg.
 
 Never `playwright install`: the browser is /usr/bin/chromium (apt-get install chromium).
-Screenshots go to tests/artifacts/ (gitignored).
+Screenshots go to tests/artifacts/ (gitignored). The window is a class projector's: 1280×720.
 """
 import os
 import re
@@ -19,6 +19,7 @@ from conftest import asset, serve_app  # the module pytest loaded (tests.conftes
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
+VIEWPORT = {"width": 1280, "height": 720}  # the class projector
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -71,7 +72,7 @@ def browser(tmp_path_factory):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 900})
+    context = browser.new_context(permissions=["camera"], viewport=VIEWPORT)
     page = context.new_page()
     page.outside_requests = []
 
@@ -98,6 +99,15 @@ def scroll_to(page, selector: str) -> None:
     page.locator(selector).evaluate("e => e.scrollIntoView({block: 'start'})")
 
 
+def click_example(page, name: str) -> None:
+    """Click an example photo on the open tab (Try a model and Detect both offer bus.jpg)."""
+    page.locator(f"text={name} >> visible=true").first.click()
+
+
+def scroll_top(page) -> None:
+    page.evaluate("window.scrollTo(0, 0)")
+
+
 def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
@@ -107,6 +117,7 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     page.goto(app_url, wait_until="load")
     page.get_by_text("Practical computer vision").wait_for(timeout=30_000)
     page_load_s = time.perf_counter() - start
+    open_tab(page, "1 · Data")  # the first tab is the lesson plan
 
     # 1. Data: the default generated scenes load by themselves: samples of every class, counts, report.
     page.locator("#data-gallery img").nth(11).wait_for(timeout=60_000)
@@ -124,19 +135,20 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     # 2. Train: a tiny job on that tiny set; the plot draws its curves and the job finishes.
     open_tab(page, "2 · Train & compare")
     expect(page.locator("#train-data textarea")).to_have_value(tiny_scenes)
+    page.get_by_text("Or your own: model, strategy").click()  # the single-job form is folded away
     page.locator("#train-btn").click()
     page.locator("#job-progress").get_by_text("finished").first.wait_for(timeout=120_000)
     page.locator("#acc-plot .scatterlayer .trace").first.wait_for(timeout=20_000)
     assert page.locator("#loss-plot .scatterlayer .trace").count() >= 2   # train dashed + val solid
     scroll_to(page, "#job-progress")
     shot(page, "2-train")
-    expect(page.locator("#comparison")).to_contain_text("SimpleCNN / scratch", timeout=10_000)
+    expect(page.locator("#comparison")).to_contain_text("SimpleCNN · scratch", timeout=10_000)
     expect(page.locator("#comparison")).to_contain_text(" %")
 
     # 5. Detect: one click on the bus example -> boxes drawn and a table of people.
     open_tab(page, "5 · Detect")
     t0 = time.perf_counter()
-    page.get_by_text("bus.jpg", exact=True).first.click()
+    click_example(page, "bus.jpg")
     page.locator("#detect-output img").wait_for(timeout=60_000)
     expect(page.locator("#detections")).to_contain_text("Normal", timeout=30_000)
     click_to_boxes_s = time.perf_counter() - t0
@@ -160,7 +172,7 @@ def test_a_job_started_by_a_script_shows_up_in_an_open_page(page, app_url, tiny_
     [job_id] = client.predict(tiny_scenes, "simple_cnn", "scratch", 2, 48, 8, 0, True, api_name="/train")
     client.close()
     # the page's slow watch (5 s) wakes its 1 s timer: the job appears and runs to the end without a click
-    row = page.locator("#job-progress tr", has_text=job_id)
+    row = page.locator(f"#job-progress tr[title='job {job_id}']")  # the id is the row's tooltip, not its text
     expect(row).to_contain_text("finished", timeout=60_000)
     assert page.outside_requests == [], page.outside_requests
 
@@ -208,6 +220,238 @@ def test_webcam_stream_gets_boxes_back(page, app_url):
     assert page.outside_requests == [], page.outside_requests
 
 
+# ---- projector grade: 1280×720, nothing off screen or cut off ------------------------------------------
+
+# Elements that hide what overflows them (overflow hidden/clip/auto/scroll, or an ellipsis) and whose text
+# is wider than their box: text the class cannot read. Screen-reader-only and hidden elements do not count.
+CLIPPED_JS = """() => {
+  const bad = [];
+  const unseen = e => { for (let n = e; n; n = n.parentElement) { const c = n.classList;
+      if (c && (c.contains('sr-only') || c.contains('visually-hidden') || c.contains('hidden'))) return true; }
+    return false; };
+  for (const e of document.querySelectorAll('.gradio-container *')) {
+    if (!e.getClientRects().length || unseen(e)) continue;
+    const s = getComputedStyle(e);
+    if (s.visibility === 'hidden') continue;
+    if (!/hidden|clip|auto|scroll/.test(s.overflowX + ' ' + s.overflow) && s.textOverflow !== 'ellipsis') continue;
+    const text = (e.tagName === 'INPUT' || e.tagName === 'TEXTAREA') ? e.value : e.innerText;
+    if (!text || !text.trim()) continue;
+    if (e.scrollWidth > e.clientWidth + 1)
+      bad.push(`${e.tagName}#${e.id}.${String(e.className).slice(0, 30)} ${e.scrollWidth}>${e.clientWidth}: `
+               + text.trim().slice(0, 60));
+  }
+  // a table header or caption that wraps inside a word ("devic|e"): more lines than words
+  for (const e of document.querySelectorAll('.gradio-container th, .gradio-container .caption-label')) {
+    if (!e.getClientRects().length || unseen(e)) continue;
+    const walk = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+    for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+      const words = node.textContent.trim().split(/\s+/).filter(Boolean);
+      if (!words.length) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (lines.size > words.length) bad.push('word broken across lines: ' + node.textContent.trim());
+    }
+  }
+  return bad;
+}"""
+
+TABS = ("Lesson plan", "1 · Data", "2 · Train & compare", "3 · Try a model", "4 · Inside the model", "5 · Detect",
+        "6 · Train a detector", "7 · Sliding window vs YOLO")
+
+
+def in_viewport(page, selector: str) -> dict:
+    """Where the element's top part is: inside the 1280×720 window without scrolling, or not."""
+    return page.locator(selector).first.evaluate(
+        "e => { const r = e.getBoundingClientRect();"
+        " return {top: Math.round(r.top), bottom: Math.round(r.top + Math.min(r.height, 150)),"
+        " height: window.innerHeight, inside: r.top >= 0 && r.top + Math.min(r.height, 150) <= window.innerHeight}; }")
+
+
+def click_and_check_result_on_screen(page, button: str, result: str) -> None:
+    page.locator(button).click()
+    page.wait_for_timeout(400)  # the reveal scroll and the tab switch are instant; give the layout a frame
+    where = in_viewport(page, result)
+    assert where["inside"], f"after clicking {button}, {result} is off screen at 1280×720: {where}"
+
+
+def finished_compare(app_url, tiny_scenes) -> list[str]:
+    """The four strategies on the tiny set, 1 epoch each, through the API: the longest job names there are."""
+    from gradio_client import Client
+
+    client = Client(app_url, analytics_enabled=False, verbose=False)
+    job_ids = client.predict(tiny_scenes, 1, 48, 8, api_name="/compare")
+    deadline = time.time() + 240
+    while time.time() < deadline and any(client.predict(j, api_name="/job_status")["status"] != "finished"
+                                         for j in job_ids):
+        time.sleep(1)
+    client.close()
+    return job_ids
+
+
+def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, tiny_scenes):
+    page.goto(app_url, wait_until="load")
+    page.locator("#lesson-1").wait_for(timeout=30_000)
+    assert page.viewport_size == VIEWPORT
+
+    open_tab(page, "1 · Data")
+    page.locator("#data-gallery img").first.wait_for(timeout=60_000)
+    page.locator("#data-source textarea").fill(tiny_scenes)
+    click_and_check_result_on_screen(page, "#load-data", "#data-gallery")
+    expect(page.locator("#data-report")).to_contain_text(tiny_scenes, timeout=30_000)
+
+    # Compare all four on the tiny set: done / running / waiting, with the time left, on screen next to the button.
+    open_tab(page, "2 · Train & compare")
+    click_and_check_result_on_screen(page, "#compare-btn", "#job-progress")
+    progress = page.locator("#job-progress")
+    expect(progress).to_contain_text("waiting", timeout=30_000)
+    expect(progress).to_contain_text(re.compile(r"left \(from the speed|estimating the time left"), timeout=30_000)
+    assert in_viewport(page, "#acc-plot")["inside"]   # the live curves too
+    expect(progress).to_contain_text("4 done", timeout=300_000)
+    assert not re.search(r"\d{8}-\d{6}-\w{6}|\[\w{6}\]", progress.inner_text())  # names for people, no job ids
+    expect(progress.locator("tr[title^='job ']").first).to_be_attached()   # the id is the row's tooltip
+    expect(page.locator("#inspect-job input")).to_have_value(re.compile("fine-tuned|finetune"), timeout=30_000)
+    shot(page, "projector-compare")
+
+    open_tab(page, "3 · Try a model")
+    expect(page.locator("#try-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
+    click_example(page, "bus.jpg")        # an example photo: no scene at all
+    page.locator("#try-image img").first.wait_for(timeout=20_000)
+    click_and_check_result_on_screen(page, "#try-btn", "#try-label")
+    note = page.locator("#try-note")
+    expect(note).to_contain_text("knows 6 classes only", timeout=30_000)
+    expect(note).to_contain_text("must answer one of them")
+    assert "click an example" not in page.locator("#try-image").inner_text()
+
+    open_tab(page, "4 · Inside the model")
+    click_and_check_result_on_screen(page, "#inside-show", "#inside-text")
+    page.locator("#inside-graph img").wait_for(timeout=90_000)
+
+    open_tab(page, "5 · Detect")
+    click_example(page, "bus.jpg")
+    expect(page.locator("#detections")).to_contain_text("Normal", timeout=60_000)
+    click_and_check_result_on_screen(page, "#detect-btn", "#detect-output")
+    expect(page.locator("#detect-model-note")).to_contain_text("fall detector")
+    expect(page.locator("#detect-model-note")).to_contain_text("80 classes")
+
+    # Train a detector: the progress is on screen, the mAP axis is mAP's own 0–1 (no raw job-id JSON); then cancel.
+    open_tab(page, "6 · Train a detector")
+    assert page.get_by_text("Started job ids").count() == 0 or not page.get_by_text("Started job ids").is_visible()
+    click_and_check_result_on_screen(page, "#yolo-train-btn", "#yolo-progress")
+    expect(page.locator("#yolo-progress")).to_contain_text(re.compile("running|waiting"), timeout=30_000)
+    page.locator("#yolo-map .js-plotly-plot").wait_for(timeout=30_000)
+    assert page.locator("#yolo-map .js-plotly-plot").evaluate("e => e.layout.yaxis.range") == [0, 1.02]
+    assert page.locator("#acc-plot .js-plotly-plot").evaluate("e => e.layout.yaxis.range") == [0, 102]
+    page.get_by_text("Cancel a job, or show only yours").last.click()
+    page.locator("#yolo-cancel-btn").click()
+    expect(page.locator("#yolo-progress")).to_contain_text("cancelled", timeout=120_000)
+
+    open_tab(page, "7 · Sliding window vs YOLO")
+    click_and_check_result_on_screen(page, "#sliding-btn", "#sliding-summary")
+    expect(page.locator("#sliding-summary")).to_contain_text("faster", timeout=120_000)
+
+    # The lesson plan's buttons open their tab with the experiment running, its result on screen.
+    open_tab(page, "Lesson plan")
+    click_and_check_result_on_screen(page, "#lesson-5", "#inside-text")
+    expect(page.get_by_role("tab", name="4 · Inside the model")).to_have_attribute("aria-selected", "true")
+    open_tab(page, "Lesson plan")
+    click_and_check_result_on_screen(page, "#lesson-1", "#job-progress")   # exercise 1 on the Train tab's data
+    expect(page.get_by_role("tab", name="2 · Train & compare")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#job-progress")).to_contain_text(re.compile(r"SimpleCNN · scratch #\d"), timeout=30_000)
+    expect(page.locator("#job-progress")).not_to_contain_text(re.compile("running|waiting"), timeout=120_000)
+    assert page.outside_requests == [], page.outside_requests
+
+
+def test_no_text_is_clipped_on_any_tab(page, app_url, tiny_scenes):
+    job_id = finished_compare(app_url, tiny_scenes)[-1]
+    page.goto(app_url, wait_until="load")
+    page.locator("#lesson-1").wait_for(timeout=30_000)
+    clipped = {}
+    for tab in TABS:
+        open_tab(page, tab)
+        page.wait_for_timeout(2500)  # tables, plots and galleries of the tab are drawn
+        if tab == "2 · Train & compare":
+            page.locator(f"#job-progress tr[title='job {job_id}']").wait_for(timeout=20_000)
+            page.locator("#predictions img").first.wait_for(timeout=30_000)
+            # every gallery caption reads whole: "✖ glacier → mountain (0.61)", inside its thumbnail
+            for caption in page.locator("#predictions .caption-label").all():
+                assert re.fullmatch(r"[✔✖] \w+ → \w+ \(\d\.\d\d\)", caption.inner_text().strip())
+                assert caption.evaluate("e => e.getBoundingClientRect().right <= "
+                                        "e.closest('.thumbnail-item, button').getBoundingClientRect().right + 1")
+            page.get_by_text("Job state as JSON").click()
+        if tab == "4 · Inside the model":
+            page.get_by_role("button", name="Show", exact=True).click()
+            page.locator("#inside-graph img").wait_for(timeout=90_000)
+            page.get_by_role("button", name="Show where it is in torchvision's ResNet").click()
+            expect(page.locator("#inside-residual")).to_contain_text("out += identity", timeout=30_000)
+        clipped[tab] = page.evaluate(CLIPPED_JS)
+        shot(page, "clipped-" + re.sub(r"\W+", "-", tab).strip("-").lower())
+    assert not any(clipped.values()), clipped
+    assert page.outside_requests == [], page.outside_requests
+
+
+def font_px(page, selector: str) -> float:
+    return page.locator(selector).first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+
+
+def test_presenter_mode_makes_the_text_larger_by_switch_and_by_url(page, app_url):
+    page.goto(app_url, wait_until="load")
+    page.locator("#lesson-1").wait_for(timeout=30_000)
+    intro, label = ".vd-intro p", "#train-data label span, #train-data span"
+    normal = font_px(page, intro)
+    page.locator("#presenter-mode input").check()
+    page.wait_for_function("document.body.classList.contains('vd-presenter')", timeout=5_000)
+    assert font_px(page, intro) >= normal * 1.2
+    page.locator("#dark-mode input").check()
+    page.wait_for_function("document.body.classList.contains('dark')", timeout=5_000)
+    shot(page, "presenter-dark")
+    page.locator("#presenter-mode input").uncheck()
+    page.wait_for_function("!document.body.classList.contains('vd-presenter')", timeout=5_000)
+    assert font_px(page, intro) == normal
+
+    page.goto(app_url + "?presenter=1", wait_until="load")
+    page.locator("#lesson-1").wait_for(timeout=30_000)
+    page.wait_for_function("document.body.classList.contains('vd-presenter')", timeout=10_000)
+    expect(page.locator("#presenter-mode input")).to_be_checked()
+    assert font_px(page, intro) >= normal * 1.2
+    open_tab(page, "2 · Train & compare")
+    assert page.evaluate(CLIPPED_JS) == []   # large text still fits
+    shot(page, "presenter-train")
+    assert page.outside_requests == [], page.outside_requests
+
+
+def test_the_class_filter_runs_the_detection_again(page, app_url):
+    page.goto(app_url, wait_until="load")
+    open_tab(page, "5 · Detect")
+    click_example(page, "bus.jpg")
+    table = page.locator("#detections")
+    expect(table).to_contain_text("Normal", timeout=60_000)
+    boxes_before = page.locator("#detect-output img").get_attribute("src")
+    page.locator("#detect-classes input").click()
+    page.get_by_role("option", name="Fall", exact=True).click()
+    # only the filter changed, no button was pressed: the boxes and the table are new, with no Normal left
+    expect(table).not_to_contain_text("Normal", timeout=30_000)
+    page.wait_for_function(f"document.querySelector('#detect-output img').src != {boxes_before!r}", timeout=30_000)
+    assert page.outside_requests == [], page.outside_requests
+
+
+def test_offline_the_intel_download_is_disabled_and_says_why(page, app_url):
+    page.goto(app_url, wait_until="load")
+    open_tab(page, "1 · Data")
+    page.locator("#data-gallery img").first.wait_for(timeout=60_000)
+    button = page.locator("#intel-btn")
+    expect(button).to_be_disabled()
+    expect(button).to_contain_text("needs --online")
+    page.get_by_text("Why the Intel download is off").click()
+    expect(page.locator("#intel-reason")).to_contain_text("--online")
+    expect(page.locator("#intel-reason")).to_contain_text("archive.zip")
+    button.click(force=True)   # a click on the disabled button changes nothing: no error panel
+    page.wait_for_timeout(1000)
+    assert page.locator("#data-gallery").get_by_text("Error").count() == 0
+    assert page.locator("#data-gallery img").count() >= 12
+    assert page.outside_requests == [], page.outside_requests
+
+
 README_SHOTS = Path(__file__).parent.parent / "assets" / "screenshots"
 
 
@@ -233,22 +477,38 @@ def save_small(page, name: str) -> Path:
 def test_readme_screenshots(page, app_url):
     """The lesson as the README shows it: the default scenes, all four strategies, detection, the cost of windows."""
     page.goto(app_url, wait_until="load")
+    page.locator("#lesson-1").wait_for(timeout=60_000)
+    time.sleep(1)
+    save_small(page, "lesson-plan")
+    open_tab(page, "1 · Data")
     page.locator("#data-counts .js-plotly-plot").wait_for(timeout=60_000)
     time.sleep(1)
     save_small(page, "data")
 
     open_tab(page, "2 · Train & compare")
     page.locator("#compare-btn").click()
-    expect(page.locator("#job-progress")).to_contain_text("finished", timeout=30_000)
+    expect(page.locator("#job-progress")).to_contain_text("left (from the speed", timeout=60_000)
     page.wait_for_function("document.querySelectorAll('#job-progress tr').length >= 5", timeout=30_000)
+    expect(page.locator("#job-progress")).to_contain_text("done", timeout=120_000)
+    time.sleep(2)
+    save_small(page, "train-compare-running")
     page.wait_for_function(
-        "!/queued|running/.test(document.querySelector('#job-progress').innerText)", timeout=400_000)
-    scroll_to(page, "#job-progress")
+        "!/waiting|running/.test(document.querySelector('#job-progress').innerText)", timeout=400_000)
+    scroll_top(page)
     time.sleep(2)
     save_small(page, "train-compare")
     scroll_to(page, "#comparison")
+    page.locator("#predictions img").first.wait_for(timeout=30_000)
     time.sleep(2)
     save_small(page, "compare-confusion")
+
+    open_tab(page, "3 · Try a model")
+    expect(page.locator("#try-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
+    click_example(page, "bus.jpg")   # no scene at all: the model must still pick one of its six
+    expect(page.locator("#try-note")).to_contain_text("sure", timeout=60_000)
+    time.sleep(1)
+    scroll_top(page)
+    save_small(page, "try-model")
 
     open_tab(page, "4 · Inside the model")
     page.get_by_role("button", name="Show", exact=True).click()
@@ -257,16 +517,18 @@ def test_readme_screenshots(page, app_url):
     save_small(page, "inside")
 
     open_tab(page, "5 · Detect")
-    page.get_by_text("bus.jpg", exact=True).first.click()
+    click_example(page, "bus.jpg")
     expect(page.locator("#detections")).to_contain_text("Normal", timeout=60_000)
-    scroll_to(page, "#detect-warmup")
+    page.locator("#detect-output img").wait_for(timeout=30_000)
+    time.sleep(1)
+    scroll_top(page)
     save_small(page, "detect")
     page.get_by_role("tab", name="Webcam").click()
     page.get_by_text("Click to Access Webcam").click()
     page.locator("#webcam-input button", has_text="Record").click()
     expect(page.locator("#detect-latency")).to_contain_text("live:", timeout=60_000)
     time.sleep(2)
-    scroll_to(page, "#detect-warmup")
+    scroll_top(page)
     save_small(page, "webcam")
     page.locator("#webcam-input button", has_text="Stop").click()
 
@@ -277,7 +539,7 @@ def test_readme_screenshots(page, app_url):
     page.locator("#yolo-train-btn").click()
     expect(page.locator("#yolo-progress")).to_contain_text("finished", timeout=400_000)
     expect(page.locator("#yolo-metrics")).to_contain_text("circle", timeout=30_000)
-    scroll_to(page, "#yolo-progress")
+    scroll_top(page)
     time.sleep(2)
     save_small(page, "train-detector")
 

@@ -24,9 +24,11 @@ def test_history_figure_draws_train_dashed_and_val_solid_per_job():
     fig = job_view.history_figure(states, job_view.CLASSIFY_LOSS, "Loss")
     assert len(fig.data) == 4  # two jobs x (train, val)
     by_name = {t.name: t for t in fig.data}
-    train, val = by_name["CNN [j1] train"], by_name["CNN [j1] val"]
+    train, val = by_name["CNN train"], by_name["CNN val"]   # named for people; the id is in the tooltip
     assert train.line.dash == "dash" and val.line.dash == "solid"
-    assert train.line.color == val.line.color != by_name["Lite0 [j2] val"].line.color
+    assert train.line.color == val.line.color != by_name["Lite0 val"].line.color
+    assert "j1" in val.hovertemplate and "j1" not in val.name
+    assert fig.layout.showlegend is False    # the job table beside the chart is the legend (same colours)
     assert list(val.y) == [1.5, 1.1] and list(val.x) == [1, 2]
     assert fig.layout.uirevision == "keep"  # zoom survives the timer's refreshes
 
@@ -50,7 +52,7 @@ def test_comparison_rows_only_finished_jobs():
     rows = job_view.comparison_rows(states)
     assert len(rows) == 1 and len(rows[0]) == len(job_view.COMPARISON_HEADERS)
     assert rows[0][1] == "75.0 %" and rows[0][4] == "7,686" and rows[0][6] == "bundled"
-    assert job_view.running_choices(states) == [("R18 (running) [j2]", "j2")]
+    assert job_view.running_choices(states) == [("R18 (running)", "j2")]
     assert job_view.finished_choices(states)[0][1] == "j1"
 
 
@@ -78,7 +80,8 @@ def test_yolo_rows_and_status_dict():
     assert "val_images" not in d["result"] and d["result"]["map50"] == 0.9 and d["status"] == "finished"
     fig = job_view.history_figure([_state("j1", "Y", history=[{"epoch": 1, "map50": 0.5, "map50_95": 0.3}])],
                                   job_view.YOLO_METRICS)
-    assert [t.name for t in fig.data] == ["Y [j1] mAP50", "Y [j1] mAP50-95"]
+    assert [t.name for t in fig.data] == ["Y mAP50", "Y mAP50-95"]
+    assert list(fig.layout.yaxis.range) == [0, 1.02]   # mAP's own scale, not autoscaled to the curve
 
 
 def test_bar_figure_groups_series_and_log_axis():
@@ -120,3 +123,40 @@ def test_live_refresh_sends_only_what_changed_and_stops_the_timer_when_all_are_d
     again = refresh([job_id], False, None, job_id, shown)
     assert all(isinstance(x, type(gr.skip())) for x in (again[1], again[2], again[3], again[4]))
     registry.shutdown()
+
+
+def test_progress_shows_done_running_waiting_and_time_left_from_the_measured_speed():
+    done = _state("j1", "SimpleCNN · scratch", status="finished", progress=1.0)
+    done.started, done.ended = 100.0, 130.0                       # took 30 s
+    running = _state("j2", "ResNet-18 · scratch", progress=0.5)
+    running.started = 150.0                                       # 10 s in, half done: 10 s to go
+    waiting = _state("j3", "EfficientNet-Lite0 · frozen", status="queued", progress=0.0)
+    now = 160.0
+    # waiting job: the mean measured length of (30 s, 20 s projected) = 25 s
+    assert job_view.time_left([done, running, waiting], now) == 10 + 25
+    assert job_view.time_left([waiting], now) is None              # nothing measured yet
+    html = job_view.progress_html([done, running, waiting], now)
+    assert "1 done · 1 running · 1 waiting — about 35 s left" in html
+    assert "title='job j2'" in html and "○ waiting" in html and "⏳" not in html   # glyphs every font has
+    assert ">j2<" not in html                                     # the id only in the tooltip
+    assert "No jobs yet" in job_view.progress_html([]) and "Pick a preset" not in job_view.progress_html([])
+
+
+def test_names_for_people_number_repeats_and_the_inspect_picker_follows_the_newest_job():
+    a, b = _state("j1", "CNN", status="finished", result=RESULT), _state("j2", "CNN", status="finished", result=RESULT)
+    a.ended, b.ended = 10.0, 20.0
+    assert job_view.display_names([a, b]) == {"j1": "CNN #1", "j2": "CNN #2"}
+    choices = job_view.finished_choices([a, b])
+    assert [c[1] for c in choices] == ["j2", "j1"] and choices[0][0] == "CNN #2 — test acc 75.0 %"
+    assert job_view.comparison_rows([a, b])[0][0] == "CNN #1"
+    before = [["CNN — test acc 75.0 %", "j1"]]
+    assert job_view.keep_choice("j1", choices, before) == "j2"     # the default follows the newest
+    assert job_view.keep_choice("j1", choices, [["x", "j0"], ["y", "j1"]]) == "j1"   # a deliberate pick stays
+
+
+def test_charts_have_fixed_axes_readable_log_ticks_and_no_legend_over_the_titles():
+    acc = job_view.history_figure([_state("j1", "CNN", history=HIST)], job_view.CLASSIFY_ACC, percent=True)
+    assert acc.layout.yaxis.range[0] == 0 and 100 <= acc.layout.yaxis.range[1] <= 103
+    assert acc.layout.showlegend is False and acc.layout.xaxis.title.text == "epoch"
+    bars = job_view.bar_figure(["window", "YOLO"], {"s": [12.8, 0.2]}, log_y=True)
+    assert bars.layout.yaxis.dtick == 1          # 0.1, 1, 10: one label per power of ten

@@ -208,3 +208,42 @@ def test_gradio_cache_writes_are_atomic_for_viewers_of_the_same_picture(tmp_path
     for r in readers:
         r.join()
     assert short == [] and Path(path).stat().st_size == size
+
+
+def test_the_lesson_plan_lists_the_seeds_exercises_in_order_each_with_a_question():
+    from vision_demo.classify import train
+    from vision_demo.ui import lesson_tab
+
+    numbers = [ex.number for ex in lesson_tab.EXERCISES]
+    assert numbers == ["1", "2", "3", "4", "5", "6", "6b", "7"]
+    presets = [ex.key for ex in lesson_tab.EXERCISES if ex.tab == "train"]
+    assert presets == [name for name in train.PRESETS if name.startswith("Exercise")]  # the seed's order
+    assert all(ex.question.endswith("?") for ex in lesson_tab.EXERCISES)
+
+
+def test_try_a_model_says_what_the_model_knows_and_flags_an_unsure_answer(tmp_path):
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui import try_tab
+
+    registry = JobRegistry(tmp_path / "jobs")
+    classes = ["buildings", "forest", "glacier", "mountain", "sea", "street"]
+    job_id = registry.submit("classify", "EfficientNet-Lite0 · finetune", {}, lambda ctx: {"classes": classes})
+    registry.wait(job_id, 5)
+    explain = try_tab.make_handlers(registry).explain
+    known = explain(None, job_id)
+    assert "knows 6 classes only" in known and "sea, street" in known and "must answer one of them" in known
+    unsure = explain({"sea": 0.55, "street": 0.2}, job_id)        # what the scenes model says to bus.jpg
+    assert "Only 55 % sure of sea" in unsure and "out of distribution" in unsure
+    sure = explain({"forest": 0.97}, job_id)
+    assert "97 % forest" in sure and "Only" not in sure
+    assert "Pick a finished job" in explain(None, None)
+    registry.shutdown()
+
+
+def test_detect_says_what_the_chosen_model_detects():
+    from vision_demo.ui import detect_tab
+
+    bundled = detect_tab.model_note({0: "Normal", 1: "Fall"})
+    assert "people only" in bundled and "fall detector" in bundled and "80 classes" in bundled
+    coco = detect_tab.model_note({i: f"class{i}" for i in range(80)})
+    assert coco.startswith("**What this model sees:** 80 classes") and "(80 in all)" in coco

@@ -13,7 +13,7 @@ Three separate things, as in transformers' Trainer:
 - listeners: plain functions `listener(event)` added with `registry.add_listener`.
 
     registry = JobRegistry(settings.subdir("jobs"), max_concurrent=1)
-    job_id = registry.submit("classify", "ResNet-18 / scratch", config, train_fn, epochs=4)
+    job_id = registry.submit("classify", "ResNet-18 · scratch", config, train_fn, epochs=4)
     registry.wait(job_id).result["test_acc"]
 
 The queue is first come, first served, with one exception for a shared server: jobs of visitors
@@ -63,7 +63,7 @@ class Event:
 class JobState:
     id: str
     kind: str                 # "classify", "detect", ...
-    name: str                 # what a person reads: "ResNet-18 / scratch"
+    name: str                 # what a person reads: "ResNet-18 · scratch"
     config: dict[str, Any]
     out_dir: str              # where the job writes result.json, weights, images
     status: str = "queued"    # queued | running | finished | failed | cancelled

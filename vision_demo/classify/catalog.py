@@ -98,7 +98,7 @@ class StrategySpec:
 _STRATEGIES = (
     StrategySpec("scratch", "from scratch", 1e-3, "random weights, everything trains"),
     StrategySpec("frozen", "frozen (feature extraction)", 1e-3, "ImageNet backbone frozen, only a new head trains"),
-    StrategySpec("finetune", "fine-tuned", 1e-4, "last block(s) + head train with a 10x smaller lr"),
+    StrategySpec("finetune", "fine-tuned", 1e-4, "last block(s) + head train with a 10× smaller lr"),
 )
 STRATEGY_SPECS: dict[str, StrategySpec] = {s.name: s for s in _STRATEGIES}
 STRATEGIES = tuple(STRATEGY_SPECS)

@@ -51,7 +51,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None         # None -> CUDA, then MPS, then CPU
     init_from: str | None = None      # finetune: job id (or folder) of a finished frozen run to start from
-    name: str | None = None           # label shown in plots; default e.g. "EfficientNet-Lite0 / frozen"
+    name: str | None = None           # label shown in plots; default e.g. "EfficientNet-Lite0 · frozen"
     cache_features: bool = False      # frozen: also keep extracted features on disk (WORK/feature_cache)
 
     @property

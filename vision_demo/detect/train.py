@@ -64,9 +64,9 @@ def validate_config(config: YoloTrainConfig) -> YoloTrainConfig:
 def default_name(config: YoloTrainConfig) -> str:
     data = Path(str(config.data)).stem if config.data else "shapes"
     if config.scratch:
-        return f"YOLOv8n from scratch / {data}"
+        return f"YOLOv8n from scratch · {data}"
     start = "person detector" if config.weights in (None, "", "person (bundled)") else Path(str(config.weights)).name
-    return f"YOLO fine-tuned from {start} / {data}"
+    return f"YOLO fine-tuned from {start} · {data}"
 
 
 def job_from_config(config: YoloTrainConfig | dict):

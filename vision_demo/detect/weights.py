@@ -76,8 +76,11 @@ def _cached_coco(name: str) -> Path | None:
     import sys
 
     candidates = [settings.subdir("weights") / name]
-    if "ultralytics.utils" in sys.modules:
-        candidates.append(Path(sys.modules["ultralytics.utils"].SETTINGS["weights_dir"]) / name)
+    # The detector's warm-up thread may be importing ultralytics right now: a half-initialised module has no
+    # SETTINGS yet (seen as an AttributeError on the page's first load); then the settings file below serves.
+    ultralytics_settings = getattr(sys.modules.get("ultralytics.utils"), "SETTINGS", None)
+    if ultralytics_settings is not None:
+        candidates.append(Path(ultralytics_settings["weights_dir"]) / name)
     config_dirs = [os.environ.get("YOLO_CONFIG_DIR"), Path.home() / ".config"]
     for folder in filter(None, config_dirs):
         settings_file = Path(folder) / "Ultralytics" / "settings.json"

@@ -10,9 +10,11 @@ import random
 
 import gradio as gr
 
+from vision_demo import settings
 from vision_demo.ui import job_view
 from vision_demo.ui.common import (check_server_folder, client_path, disk_line, for_client, gallery_items, intro,
                                    user_errors)
+from vision_demo.ui.projector import reveal
 
 SAMPLES_PER_CLASS = 4
 
@@ -70,10 +72,21 @@ def report_markdown(data, limit: int = 20, request=None) -> str:
     return "\n".join(lines)
 
 
+def intel_button() -> tuple[gr.Button, str]:
+    """The Intel download button: usable online; offline it is disabled and the text under it says why
+    (a click would only end in an error)."""
+    if settings.online():
+        return gr.Button("Download Intel Image Classification", elem_id="intel-btn"), ""
+    from vision_demo.datasets.intel import OFFLINE_HELP
+
+    button = gr.Button("Download Intel Image Classification (needs --online)", interactive=False, elem_id="intel-btn")
+    return button, f"**Offline:** {OFFLINE_HELP[0].upper()}{OFFLINE_HELP[1:]}."
+
+
 def build(demo: gr.Blocks):
     """Lay out the tab; returns (resolved data source State, the event that loads a data set)."""
     intro("**Data.** A classifier is only as good as its data: look at samples of every class, count them, "
-          "and see which files were skipped or converted.\n"
+          "and see which files were skipped or converted. "
           "The default is a generated set of the six Intel scene classes (offline); "
           "use a folder, a zip, or the real Intel set.")
     with gr.Row():
@@ -84,15 +97,19 @@ def build(demo: gr.Blocks):
         zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], type="filepath", scale=2, height=110)
     with gr.Row():
         load_btn = gr.Button("Load data set", variant="primary", elem_id="load-data")
-        intel_btn = gr.Button("Download Intel Image Classification (online only)")
+        intel_btn, intel_reason = intel_button()
+    if intel_reason:
+        with gr.Accordion("Why the Intel download is off, and how to use the real data set", open=False):
+            gr.Markdown(intel_reason, elem_id="intel-reason")
     resolved = gr.State("scenes")
     gallery = gr.Gallery(label="Samples per class", columns=SAMPLES_PER_CLASS * 2, height="auto",
-                         elem_id="data-gallery", object_fit="cover")
+                         elem_id="data-gallery", object_fit="cover", elem_classes=["vd-captions"])
     with gr.Row():
-        counts = gr.Plot(label="Class counts", elem_id="data-counts")
+        counts = gr.Plot(label="Class counts", elem_id="data-counts", show_label=False)  # titled figure
         report = gr.Markdown(elem_id="data-report")
     outputs = [gallery, counts, report, resolved]
     loaded = load_btn.click(load_data, [source, zip_file], outputs, api_visibility="undocumented")
+    reveal(load_btn, "data-gallery")
     intel = intel_btn.click(download_intel, None, outputs, api_visibility="undocumented")
     on_load = demo.load(load_data, [source, zip_file], outputs, api_visibility="private")
     return resolved, [loaded, intel, on_load]  # each, when it succeeds, hands its data set to the Train tab

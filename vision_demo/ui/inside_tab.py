@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections import namedtuple
 
 import gradio as gr
 
 from vision_demo import settings
 from vision_demo.ui.common import intro, user_errors
+from vision_demo.ui.projector import reveal
 from vision_demo.ui.train_tab import MODEL_LABELS, MODELS, STRATEGIES
 
 PARAM_HEADERS = ["model / strategy", "trainable", "frozen", "total", "trainable %"]
@@ -69,29 +71,42 @@ def residual():
     return residual_explanation()
 
 
+InsideTab = namedtuple("InsideTab", "fill fill_outputs start")
+
+
 def build():
-    """Lay out the tab; returns (fill, outputs): the weight table and the residual, filled when the tab opens."""
+    """Lay out the tab; returns fill (the weight table and the residual, filled when the tab opens), its
+    outputs, and start(button): a button elsewhere that shows ResNet-18, frozen (the lesson plan's exercise 5)."""
     intro("**Inside the model.** A network is just layers; which of them train is the whole difference between "
-          "scratch, frozen and fine-tuned.\nRead the layers, see the graph autograd records (frozen layers drop out), "
+          "scratch, frozen and fine-tuned. Read the layers, see the graph autograd records (frozen layers drop out), "
           "and find ResNet's residual connection.")
-    with gr.Row():
+    with gr.Row(equal_height=True):
         model = gr.Dropdown([(MODEL_LABELS[m], m) for m in MODELS], value="resnet18", label="Model")
         strategy = gr.Radio(list(STRATEGIES), value="frozen", label="Strategy")
         graph_size = gr.Slider(32, 128, value=32, step=32, label="Input size for the graph (px)")
-        show_btn = gr.Button("Show", variant="primary")
+        show_btn = gr.Button("Show", variant="primary", elem_id="inside-show")
     with gr.Row():
-        text = gr.Code(label="print(model)", language=None, lines=24, max_lines=24)
+        # wrap_lines: a long layer line wraps instead of running off the box's right edge
+        text = gr.Code(label="print(model)", language=None, lines=18, max_lines=18, wrap_lines=True,
+                       elem_id="inside-text")
         graph = gr.Image(label="Autograd graph (trainable weights in blue)", type="pil", interactive=False,
-                         elem_id="inside-graph",
+                         elem_id="inside-graph", height=440,
                          buttons=["download", "fullscreen"])
     gr.Markdown("### Trainable vs frozen weights per strategy")
     table_btn = gr.Button("Count again")
-    table = gr.Dataframe(headers=PARAM_HEADERS, interactive=False)
+    table = gr.Dataframe(headers=PARAM_HEADERS, interactive=False, elem_classes=["vd-table"])
     gr.Markdown("### The residual connection")
     residual_btn = gr.Button("Show where it is in torchvision's ResNet")
-    residual_text = gr.Code(language="python", lines=20)
+    residual_text = gr.Code(language="python", lines=20, wrap_lines=True, elem_id="inside-residual")
     show_btn.click(show_model, [model, strategy, graph_size], [text, graph], api_visibility="undocumented",
                    api_name="inspect_model")
+    reveal(show_btn, "inside-text")
     table_btn.click(parameter_rows, None, table, api_visibility="undocumented")
     residual_btn.click(residual, None, residual_text, api_visibility="undocumented")
-    return lambda: (parameter_rows(), residual()), [table, residual_text]
+
+    def start(button: gr.Button) -> None:
+        button.click(lambda: ("resnet18", "frozen"), None, [model, strategy], api_visibility="private",
+                     queue=False).then(show_model, [model, strategy, graph_size], [text, graph],
+                                       api_visibility="private")
+
+    return InsideTab(lambda: (parameter_rows(), residual()), [table, residual_text], start)

@@ -10,6 +10,8 @@ Train tab's live plots, the YOLO tab's loss/mAP curves and the tests all use the
 from __future__ import annotations
 
 import html
+import time
+from collections import Counter
 from typing import Any, Iterable
 
 import plotly.graph_objects as go
@@ -25,23 +27,46 @@ CLASSIFY_ACC = (("train_acc", "train", "dash"), ("val_acc", "val", "solid"))
 YOLO_LOSS = (("box_loss", "box", "solid"), ("cls_loss", "cls", "dash"), ("dfl_loss", "dfl", "dot"))
 YOLO_METRICS = (("map50", "mAP50", "solid"), ("map50_95", "mAP50-95", "dash"))
 
-STATUS_ICON = {"queued": "⏳", "running": "▶", "finished": "✔", "failed": "✖", "cancelled": "■"}
+# What a person reads for each status, with a glyph every font has (an emoji such as ⏳ renders as an
+# empty box on machines without an emoji font: the class projector's, headless chromium's).
+STATUS_TEXT = {"queued": "○ waiting", "running": "▶ running", "finished": "✔ done", "failed": "✖ failed",
+               "cancelled": "■ cancelled"}
+
+# Axes with a natural range stay fixed while a job runs, so a curve's height means the same all along
+# (an autoscaled mAP axis of 0.16–0.22 makes a flat curve look like a climb).
+# In the history's own units (accuracy is a fraction: 0–100 % once shown as percent).
+AXIS_RANGES = {"train_acc": (0, 1), "val_acc": (0, 1), "map50": (0, 1), "map50_95": (0, 1)}
+
+FONT_SIZE = 14  # chart text readable on a projector
 
 
 def _color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
-def _label(state: JobState) -> str:
-    return f"{state.name} [{state.id[-6:]}]"
+def display_names(states: Iterable[JobState]) -> dict[str, str]:
+    """{job id: what a person reads}: the job's name ("SimpleCNN · scratch"), numbered when it repeats.
+
+    Job ids are for scripts and the API; on the page they appear only in tooltips.
+    """
+    states = list(states)
+    counts, seen, names = Counter(s.name for s in states), Counter(), {}
+    for s in states:
+        seen[s.name] += 1
+        names[s.id] = f"{s.name} #{seen[s.name]}" if counts[s.name] > 1 else s.name
+    return names
 
 
 def history_figure(states: Iterable[JobState], series=CLASSIFY_LOSS, title: str = "", yaxis: str = "",
                    percent: bool = False) -> go.Figure:
     """One line per job and series over epochs (e.g. train dashed, val solid), from each job's history.
 
-    `uirevision` stays constant so a user's zoom and hidden legend entries survive the refreshes.
+    Each job keeps its colour (its place in `states`), as in progress_html's table, which serves as the legend.
+
+    `uirevision` stays constant so a user's zoom survives the refreshes.
     """
+    states = list(states)
+    names = display_names(states)
     fig = go.Figure()
     for i, state in enumerate(states):
         epochs = [h for h in state.history if "epoch" in h]
@@ -52,44 +77,103 @@ def history_figure(states: Iterable[JobState], series=CLASSIFY_LOSS, title: str 
             x, y = zip(*points)
             fig.add_trace(go.Scatter(
                 x=list(x), y=[v * 100 if percent else v for v in y], mode="lines+markers",
-                name=f"{_label(state)} {suffix}", legendgroup=state.id,
-                line=dict(color=_color(i), dash=dash, width=2), marker=dict(size=5),
+                name=f"{names[state.id]} {suffix}", legendgroup=state.id,
+                hovertemplate=f"{html.escape(names[state.id])} {suffix}<br>epoch %{{x}}: %{{y:.3g}}"
+                              f"<br><i>job {state.id}</i><extra></extra>",
+                line=dict(color=_color(i), dash=dash, width=3), marker=dict(size=6),
             ))
+    # No legend: the job table next to the charts is it (a coloured dot per job, the same colours), and a
+    # legend of eight long names would cover the axis titles or push the plot off a 1280×720 screen.
+    # Hovering a line names it, with the job id.
     fig.update_layout(
-        title=title, xaxis_title="epoch", yaxis_title=yaxis, uirevision="keep",
-        margin=dict(l=50, r=10, t=40, b=40), height=420,
-        legend=dict(font=dict(size=10), orientation="h", yanchor="top", y=-0.18, x=0),
-        template="plotly_white",
+        title=dict(text=title, font=dict(size=FONT_SIZE + 2)), xaxis_title="epoch", yaxis_title=yaxis,
+        uirevision="keep", font=dict(size=FONT_SIZE), height=300, showlegend=False,
+        margin=dict(l=60, r=10, t=40, b=50), template="plotly_white",
     )
     fig.update_xaxes(dtick=1, rangemode="tozero")
-    if percent:
+    fixed = [AXIS_RANGES[key] for key, _, _ in series if key in AXIS_RANGES]
+    if fixed:
+        scale = 100 if percent else 1
+        fig.update_yaxes(range=[min(r[0] for r in fixed) * scale, max(r[1] for r in fixed) * scale * 1.02])
+    elif percent:
         fig.update_yaxes(range=[0, 100])
     if not fig.data:
-        fig.add_annotation(text="no finished epoch yet: start a job, the curves appear after its first epoch",
-                           showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(color="#888"))
+        fig.add_annotation(text="no finished epoch yet:<br>the curves appear after each job's first epoch",
+                           showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(color="#555"))
     return fig
 
 
-def progress_html(states: Iterable[JobState]) -> str:
-    """A small HTML table: one row per job with its status, epoch and a % bar."""
+def time_left(states: Iterable[JobState], now: float | None = None) -> float | None:
+    """Seconds until every job shown has ended, estimated from the speed measured so far; None: too early.
+
+    A running job: its elapsed time / its progress, minus what has passed. A waiting job: the mean
+    length of the jobs measured so far (ended ones, and the running one's projection). Rough by design:
+    the four strategies differ in speed, so the estimate sharpens as each one starts.
+    """
+    now = time.time() if now is None else now
+    lengths, left, waiting = [], 0.0, 0
+    for s in states:
+        if s.status == "finished" and s.started and s.ended:
+            lengths.append(s.ended - s.started)
+        elif s.status == "running" and s.started:
+            elapsed = max(0.0, now - s.started)
+            if s.progress >= 0.02:  # below that, one batch's timing says little
+                lengths.append(elapsed / s.progress)
+                left += elapsed * (1 - s.progress) / s.progress
+            else:
+                waiting += 1  # it has only just begun: count it as a whole job still to run
+        elif s.status == "queued":
+            waiting += 1
+    if waiting and not lengths:
+        return None
+    return left + waiting * (sum(lengths) / len(lengths) if lengths else 0.0)
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def progress_summary(states: Iterable[JobState], now: float | None = None) -> str:
+    """'2 done · 1 running · 1 waiting — about 1 min 05 s left': one line over the whole queue."""
+    states = list(states)
+    counts = Counter(s.status for s in states)
+    order = ("finished", "running", "queued", "failed", "cancelled")  # done, running, waiting: the queue's order
+    parts = [f"{counts[k]} {STATUS_TEXT[k].split(' ', 1)[1]}" for k in order if counts.get(k)]
+    line = " · ".join(parts)
+    if not all_done(states):
+        left = time_left(states, now)
+        line += (" — estimating the time left…" if left is None
+                 else f" — about {_duration(left)} left (from the speed measured so far)")
+    return line
+
+
+def progress_html(states: Iterable[JobState], now: float | None = None) -> str:
+    """A small HTML table: one row per job with its status, epoch and a % bar, under a one-line summary.
+
+    Jobs are named for people; the id (what scripts and the API use) is the row's tooltip.
+    """
+    states = list(states)
+    names = display_names(states)
     rows = []
     for i, s in enumerate(states):
         pct = round(100 * (1.0 if s.status == "finished" else s.progress))
         text = s.error if s.status == "failed" and s.error else s.message
         rows.append(
-            f"<tr><td><span style='color:{_color(i)}'>●</span> {html.escape(s.name)}"
-            f"<br><small style='color:#888'>{html.escape(s.id)}</small></td>"
-            f"<td>{STATUS_ICON.get(s.status, '')} {html.escape(s.status)}</td>"
+            f"<tr title='job {html.escape(s.id)}' data-job='{html.escape(s.id)}'>"
+            f"<td><span style='color:{_color(i)}'>●</span> {html.escape(names[s.id])}</td>"
+            f"<td class='vd-status vd-{html.escape(s.status)}'>{html.escape(STATUS_TEXT.get(s.status, s.status))}</td>"
             f"<td>{s.epoch}/{s.epochs or '?'}</td>"
-            f"<td style='min-width:140px'><div style='background:#eee;border-radius:4px'>"
+            f"<td style='min-width:90px'><div style='background:#ddd;border-radius:4px'>"
             f"<div style='width:{pct}%;background:{_color(i)};height:10px;border-radius:4px'></div></div>"
-            f"<small>{pct}%</small></td>"
-            f"<td><small>{html.escape(text or '')}</small></td></tr>"
+            f"{pct}%</td>"
+            f"<td class='vd-message'>{html.escape(text or '')}</td></tr>"
         )
     if not rows:
-        return "<p><i>No jobs yet. Pick a preset or set your own choices, then press Train.</i></p>"
-    head = "<tr><th>job</th><th>status</th><th>epoch</th><th>progress</th><th>message</th></tr>"
-    return f"<table class='vd-jobs'>{head}{''.join(rows)}</table>"
+        return "<p class='vd-empty'>No jobs yet: start one with a button on this tab, its progress shows here.</p>"
+    head = "<tr><th>job</th><th>status</th><th>epoch</th><th>progress</th><th>now</th></tr>"
+    summary = f"<p class='vd-summary'><b>{html.escape(progress_summary(states, now))}</b></p>"
+    return f"{summary}<table class='vd-jobs'>{head}{''.join(rows)}</table>"
 
 
 def all_done(states: Iterable[JobState]) -> bool:
@@ -98,19 +182,36 @@ def all_done(states: Iterable[JobState]) -> bool:
 
 def running_choices(states: Iterable[JobState]) -> list[tuple[str, str]]:
     """(label, id) of the jobs that can still be cancelled, for a dropdown."""
-    return [(f"{s.name} ({s.status}) [{s.id[-6:]}]", s.id) for s in states if not s.done]
+    states = list(states)
+    names = display_names(states)
+    return [(f"{names[s.id]} ({STATUS_TEXT.get(s.status, s.status).split(' ', 1)[-1]})", s.id)
+            for s in states if not s.done]
 
 
 def finished_choices(states: Iterable[JobState]) -> list[tuple[str, str]]:
     """(label, id) of finished jobs with a result, newest first, for a dropdown."""
+    states = list(states)
+    names = display_names(states)
     done = [s for s in states if s.status == "finished" and s.result]
-    return [(f"{s.name} [{s.id[-6:]}] test acc {_pct(s.result.get('test_acc'))}", s.id) for s in reversed(done)]
+    return [(f"{names[s.id]} — test acc {_pct(s.result.get('test_acc'))}", s.id) for s in _newest_first(done)]
 
 
-def keep_choice(value, choices: list[tuple[str, str]]):
-    """The dropdown keeps the user's pick while it is still a choice, else takes the first (or None)."""
+def _newest_first(states: list[JobState]) -> list[JobState]:
+    return sorted(states, key=lambda s: (s.ended or 0, s.created), reverse=True)
+
+
+def keep_choice(value, choices: list[tuple[str, str]], previous=None):
+    """The dropdown keeps the user's pick while it is still a choice, else takes the first (or None).
+
+    `previous`: the choices the page had before. A value that was their first (the default, newest
+    finished job) follows to the new first, so the inspect picker shows the newest job, not the first
+    one that happened to finish; a job the user picked further down stays picked.
+    """
     ids = [c[1] for c in choices]
-    return value if value in ids else (ids[0] if ids else None)
+    first_before = previous[0][1] if previous else None
+    if value in ids and not (value == first_before and ids and ids[0] != value):
+        return value
+    return ids[0] if ids else None
 
 
 def changed(shown: dict, key: str, value) -> bool:
@@ -133,8 +234,10 @@ def fingerprint(states: Iterable[JobState]) -> list[list[str]]:
 
 def detect_finished_choices(states: Iterable[JobState]) -> list[tuple[str, str]]:
     """(label, id) of finished detection jobs, newest first, labelled with their mAP50."""
+    states = list(states)
+    names = display_names(states)
     done = [s for s in states if s.status == "finished" and s.result]
-    return [(f"{s.name} [{s.id[-6:]}] mAP50 {(s.result or {}).get('map50', 0):.2f}", s.id) for s in reversed(done)]
+    return [(f"{names[s.id]} — mAP50 {(s.result or {}).get('map50', 0):.2f}", s.id) for s in _newest_first(done)]
 
 
 def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
@@ -150,9 +253,10 @@ def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
     import gradio as gr  # only the UI calls this; keeps job_view itself importable without gradio
 
     def dropdown(shown, key, choices, current):
+        previous = shown.get(key)
         if not changed(shown, key, choices):
             return gr.skip()
-        return gr.Dropdown(choices=choices, value=keep_choice(current, choices))
+        return gr.Dropdown(choices=choices, value=keep_choice(current, choices, previous))
 
     def refresh(job_ids, show_all, cancel_choice, inspect_choice, shown):
         states = registry.snapshot(None if show_all else (job_ids or []), kind=kind)
@@ -199,19 +303,23 @@ def _num(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-COMPARISON_HEADERS = ["job", "test acc", "wall time (s)", "img/s", "trainable params", "total params",
+COMPARISON_HEADERS = ["model · strategy", "test acc", "time (s)", "img/s", "trainable", "total params",
                       "weights", "device", "epochs"]
+# Widths that fit each header on one line at 1280 px (the job names get the rest).
+COMPARISON_WIDTHS = ["26%", "9%", "9%", "7%", "11%", "12%", "10%", "8%", "8%"]
 
 
 def comparison_rows(states: Iterable[JobState]) -> list[list[str]]:
     """One row per finished classification job: the numbers the lesson compares."""
+    states = list(states)
+    names = display_names(states)
     rows = []
     for s in states:
         r = s.result or {}
         if s.status != "finished" or not r:
             continue
         rows.append([
-            f"{s.name} [{s.id[-6:]}]", _pct(r.get("test_acc")), _num(r.get("wall_seconds")),
+            names[s.id], _pct(r.get("test_acc")), _num(r.get("wall_seconds")),
             _num(r.get("images_per_second"), 0), _num(r.get("trainable_params")), _num(r.get("total_params")),
             str(r.get("weights_source", "–")), str(r.get("device", "–")), str(len(r.get("epochs") or s.history)),
         ])
@@ -229,6 +337,7 @@ def confusion_figure(result: dict) -> go.Figure:
     ))
     fig.update_layout(
         xaxis_title="predicted", yaxis_title="true", height=420, margin=dict(l=80, r=10, t=40, b=60),
+        font=dict(size=FONT_SIZE),
         yaxis=dict(autorange="reversed"), template="plotly_white",
         title=f"Confusion matrix (test acc {_pct(result.get('test_acc'))})",
     )
@@ -290,8 +399,11 @@ def bar_figure(categories: list[str], series: dict[str, list[float]], title: str
     fig = go.Figure([go.Bar(name=name, x=list(categories), y=list(values), marker_color=_color(i),
                             text=[_num(v, 2) for v in values], textposition="outside", cliponaxis=False)
                      for i, (name, values) in enumerate(series.items())])
-    fig.update_layout(title=title, yaxis_title=yaxis, barmode="group", height=340, template="plotly_white",
-                      margin=dict(l=50, r=10, t=60, b=40))
+    fig.update_layout(title=title, yaxis_title=yaxis, barmode="group", height=310, template="plotly_white",
+                      margin=dict(l=60, r=10, t=60, b=40), font=dict(size=FONT_SIZE),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     if log_y:
-        fig.update_yaxes(type="log")
+        # One labelled tick per power of ten (0.1, 1, 10, 100): plotly's default labels the 2s and 5s between
+        # them too, which reads as "2, 10, 5, 2, 1, 5" on a projector.
+        fig.update_yaxes(type="log", dtick=1, tickformat="~g", minor=dict(ticks="inside", showgrid=False))
     return fig

@@ -5,13 +5,16 @@ Both costs are measured here, now, on this machine (detect.sliding_window.slidin
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import gradio as gr
 
 from vision_demo.errors import VisionDemoError
 from vision_demo.ui import job_view
 from vision_demo.ui.common import intro, user_errors
+from vision_demo.ui.projector import reveal
 
-HEADERS = ["window (px)", "stride (px)", "positions x × y", "windows = classifier passes"]
+HEADERS = ["window (px)", "stride (px)", "positions x × y", "classifier passes"]
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -52,18 +55,30 @@ def sliding_window(width, height, window_sizes, stride_fraction):
     return cost_outputs(cost)
 
 
+SlidingTab = namedtuple("SlidingTab", "start")
+
+
 def build():
+    """Lay out the tab; returns start(button): a button elsewhere (the lesson plan) that measures with these settings."""
     intro("**Sliding window vs YOLO.** Before one-pass detectors, a classifier looked at every crop of the image, "
-          "at several sizes — thousands of forward passes per picture.\nSet the image and window sizes and measure "
+          "at several sizes — thousands of forward passes per picture. Set the image and window sizes and measure "
           "how long that takes here, next to one YOLO pass.")
     with gr.Row():
         width = gr.Slider(160, 1920, value=640, step=32, label="Image width (px)")
         height = gr.Slider(160, 1920, value=640, step=32, label="Image height (px)")
         windows = gr.Textbox(value="64, 128, 256", label="Window sizes (px)")
         stride = gr.Slider(0.1, 1.0, value=0.5, step=0.05, label="Stride (fraction of the window)")
-    run_btn = gr.Button("Measure", variant="primary")
+    run_btn = gr.Button("Measure", variant="primary", elem_id="sliding-btn")
     summary = gr.Markdown(elem_id="sliding-summary")
     with gr.Row():
-        table = gr.Dataframe(headers=HEADERS, interactive=False, label="Windows per scale")
-        plot = gr.Plot(label="Time per image")
+        table = gr.Dataframe(headers=HEADERS, interactive=False, label="Windows per scale", elem_classes=["vd-table"],
+                             wrap=True)
+        plot = gr.Plot(label="Time per image", show_label=False)  # the figure has its own title
     run_btn.click(sliding_window, [width, height, windows, stride], [table, plot, summary], api_name="sliding_window")
+    reveal(run_btn, "sliding-summary")
+
+    def start(button: gr.Button) -> None:
+        button.click(sliding_window, [width, height, windows, stride], [table, plot, summary],
+                     api_visibility="private")
+
+    return SlidingTab(start)

@@ -15,19 +15,11 @@ from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
 from vision_demo.ui.common import (at_the_server, check_job_quota, check_server_folder, gallery_items, intro, scrub,
                                    user_errors)
+from vision_demo.ui.projector import reveal
 
-# Mirrors vision_demo.classify.models (importing it would import torch while the page builds;
-# tests/test_ui_tabs.py checks the two agree).
-MODELS = ("simple_cnn", "resnet18", "efficientnet_lite0")
-STRATEGIES = ("scratch", "frozen", "finetune")
-MODEL_LABELS = {"simple_cnn": "SimpleCNN (seed notebook)", "resnet18": "ResNet-18",
-                "efficientnet_lite0": "EfficientNet-Lite0 (ImageNet weights bundled)"}
-STRATEGY_INFO = ("scratch: random weights, everything trains · frozen: ImageNet backbone frozen, only a new head "
-                 "trains · finetune: last block(s) + head train with a 10x smaller lr")
-# The seed's exercises = classify.train.PRESETS' names (mirrored for the same reason as MODELS).
-EXERCISES = ("Exercise 1: simple CNN from scratch", "Exercise 2: ResNet-18 from scratch",
-             "Exercise 3: pretrained backbone, frozen (feature extraction)",
-             "Exercise 4: pretrained backbone, fine-tuned from the frozen run")
+# The names come from the catalog (no torch import: the page builds before torch is loaded).
+from vision_demo.classify.catalog import EXERCISES, MODELS, STRATEGIES, STRATEGY_INFO  # noqa: E402
+from vision_demo.classify.catalog import PICKER_LABELS as MODEL_LABELS  # noqa: E402
 
 
 def _number(value, what: str, kind=int):
@@ -137,52 +129,64 @@ def make_handlers(registry: JobRegistry):
     return TrainHandlers(train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job)
 
 
+TrainTab = namedtuple("TrainTab", "data refresh start_exercise")
+
+
 def build(registry: JobRegistry):
-    """Lay out the tab; returns the data textbox (the Data tab fills it)."""
+    """Lay out the tab: controls on the left, what they start (progress, live curves) on the right, so a
+    click's result is on screen at 1280×720. Returns the data textbox (the Data tab fills it), the live
+    refresh (fn, inputs, outputs) and start_exercise(preset) -> a function that wires a button to start it."""
     train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job = make_handlers(registry)
-    intro("**Train & compare.** Train a small CNN and ResNet-18 from scratch, then reuse an ImageNet backbone "
-          "(frozen, then fine-tuned) — and watch which learns faster, to what accuracy, at what cost.\n"
-          "Jobs run in the background on the server: the curves update every second, and you can leave and come back.")
+    intro("**Train & compare.** A small CNN and ResNet-18 from scratch, then an ImageNet backbone reused (frozen, "
+          "then fine-tuned): which learns faster, to what accuracy, at what cost? Jobs run on the server, one after "
+          "another; the curves update every second.")
     job_ids = gr.State([])
-    with gr.Row():
-        data = gr.Textbox(value="scenes", label="Data set (from the Data tab)", scale=3, elem_id="train-data")
-        epochs = gr.Slider(1, 30, value=3, step=1, label="Epochs")
-        img_size = gr.Slider(32, 224, value=96, step=16, label="Image size (px)",
-                             info="96 px trains ~5x faster than 224 px on a CPU")
-        batch_size = gr.Dropdown([8, 16, 32, 64, 128], value=32, label="Batch size", allow_custom_value=True)
-    with gr.Row():
-        compare_btn = gr.Button("Compare all four (exercises 1–4)", variant="primary", elem_id="compare-btn", scale=2)
-        exercise = gr.Dropdown(list(EXERCISES), value=EXERCISES[0], label="Or one exercise", scale=3)
-        exercise_btn = gr.Button("Run exercise", scale=1)
-    with gr.Row(equal_height=True):
-        model = gr.Dropdown([(MODEL_LABELS[m], m) for m in MODELS], value="simple_cnn", label="Or your own: model",
-                            scale=2)
-        strategy = gr.Radio(list(STRATEGIES), value="scratch", label="Strategy", scale=2)
-        lr = gr.Number(value=0, label="Learning rate (0 = default)", minimum=0, scale=1)
-        normalize = gr.Checkbox(value=True, label="ImageNet normalization", scale=1)
-        train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", scale=1)
-    gr.Markdown(f"<small>{STRATEGY_INFO}. Default lr: 1e-3, fine-tune 1e-4. Pretrained backbones expect ImageNet "
-                "normalization: switch it off to see why.</small>")
-    started = gr.JSON(label="Started job ids", visible=False)
-    progress = gr.HTML(elem_id="job-progress")
-    with gr.Row(equal_height=True):
-        show_all = gr.Checkbox(value=True, label="Show every job on this server (off: only yours)", scale=2)
-        cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
-        cancel_btn = gr.Button("Cancel job", variant="stop", scale=1)
-        cancel_msg = gr.Markdown()
-    with gr.Row():
-        loss_plot = gr.Plot(label="Loss", elem_id="loss-plot")
-        acc_plot = gr.Plot(label="Accuracy", elem_id="acc-plot")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=380):
+            with gr.Row(equal_height=True):
+                data = gr.Textbox(value="scenes", label="Data set (from the Data tab)", elem_id="train-data", scale=3)
+                batch_size = gr.Dropdown([8, 16, 32, 64, 128], value=32, label="Batch", allow_custom_value=True,
+                                         scale=1, min_width=90)
+            with gr.Row():
+                epochs = gr.Slider(1, 30, value=3, step=1, label="Epochs", min_width=160)
+                img_size = gr.Slider(32, 224, value=96, step=16, label="Image size (px)", min_width=160,
+                                     info="96 px: ~5× faster than 224")
+            compare_btn = gr.Button("Compare all four (exercises 1–4)", variant="primary", elem_id="compare-btn")
+            with gr.Row(equal_height=True):
+                exercise = gr.Dropdown(list(EXERCISES), value=EXERCISES[0], label="Or one exercise", scale=3)
+                exercise_btn = gr.Button("Run exercise", scale=1, min_width=110, elem_id="exercise-btn")
+            with gr.Accordion("Or your own: model, strategy, learning rate", open=False):
+                model = gr.Dropdown([(MODEL_LABELS[m], m) for m in MODELS], value="simple_cnn", label="Model")
+                strategy = gr.Radio(list(STRATEGIES), value="scratch", label="Strategy", info=STRATEGY_INFO)
+                with gr.Row(equal_height=True):
+                    lr = gr.Number(value=0, label="Learning rate (0 = default: 1e-3, fine-tune 1e-4)", minimum=0)
+                    normalize = gr.Checkbox(value=True, label="ImageNet normalization",
+                                            info="pretrained backbones expect it: switch it off to see why")
+                train_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
+            with gr.Accordion("Cancel a job, or show only yours", open=False):
+                show_all = gr.Checkbox(value=True, label="Show every job on this server (off: only yours)")
+                with gr.Row(equal_height=True):
+                    cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
+                    cancel_btn = gr.Button("Cancel job", variant="stop", scale=1, min_width=100)
+                cancel_msg = gr.Markdown()
+        with gr.Column(scale=3):
+            started = gr.JSON(label="Started job ids", visible=False)  # what the API returns; not for people
+            progress = gr.HTML(elem_id="job-progress")
+            with gr.Row():
+                loss_plot = gr.Plot(label="Loss", elem_id="loss-plot", show_label=False)
+                acc_plot = gr.Plot(label="Accuracy", elem_id="acc-plot", show_label=False)
     table = gr.Dataframe(headers=job_view.COMPARISON_HEADERS, label="Comparison (finished jobs)",
-                         interactive=False, elem_id="comparison", wrap=True)
+                         interactive=False, elem_id="comparison", wrap=True, column_widths=job_view.COMPARISON_WIDTHS,
+                         elem_classes=["vd-table"])
     gr.Markdown("### Look inside a finished job")
-    inspect_choice = gr.Dropdown([], label="Finished job", allow_custom_value=True)
+    inspect_choice = gr.Dropdown([], label="Finished job (newest first)", allow_custom_value=True,
+                                 elem_id="inspect-job")
     with gr.Row():
-        confusion = gr.Plot(label="Confusion matrix", scale=1)
+        confusion = gr.Plot(label="Confusion matrix", scale=1, show_label=False)  # titled figure
         with gr.Column(scale=1):
             confused_text = gr.Markdown()
             predictions = gr.Gallery(label="Test predictions (mistakes first): true → predicted (confidence)",
-                                     columns=4, height=420)
+                                     columns=3, height=460, elem_id="predictions", elem_classes=["vd-captions"])
     with gr.Accordion("Job state as JSON (what scripts see)", open=False):
         with gr.Row():
             status_id = gr.Textbox(label="Job id")
@@ -208,8 +212,19 @@ def build(registry: JobRegistry):
                     [job_ids, started], api_name="train", concurrency_limit=None).success(**start_timer)
     compare_btn.click(compare, [data, epochs, img_size, batch_size, job_ids], [job_ids, started],
                       api_name="compare", concurrency_limit=None).success(**start_timer)
+    for button in (exercise_btn, train_btn, compare_btn):
+        reveal(button, "job-progress")
     cancel_btn.click(cancel_job, [cancel_choice, job_ids], cancel_msg, api_name="cancel_job", concurrency_limit=None)
     status_btn.click(job_status, status_id, status_json, api_name="job_status", concurrency_limit=None)
     inspect_choice.change(inspect_job, inspect_choice, [confusion, confused_text, predictions],
                           api_visibility="undocumented", api_name="inspect_job")
-    return data, (refresh, refresh_inputs, refresh_outputs)
+
+    def start_exercise(preset: str):
+        """A button elsewhere (the lesson plan) that picks `preset` here and runs it with this tab's settings."""
+        def wire(button: gr.Button) -> None:
+            button.click(lambda: preset, None, exercise, api_visibility="private", queue=False).then(
+                run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids], [job_ids, started],
+                api_visibility="private", concurrency_limit=None).success(**start_timer)
+        return wire
+
+    return TrainTab(data, (refresh, refresh_inputs, refresh_outputs), start_exercise)

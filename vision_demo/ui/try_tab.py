@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, namedtuple
+from pathlib import Path
 
 import gradio as gr
 
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
 from vision_demo.ui.common import image_source, intro, upload_named, user_errors
+from vision_demo.ui.detect_tab import example_images
+from vision_demo.ui.projector import reveal
 
 _CACHE_SIZE = 4  # classifiers kept in memory (a ResNet-18 is ~45 MB)
 
@@ -38,7 +41,9 @@ class ClassifierCache:
         return clf
 
 
-TryHandlers = namedtuple("TryHandlers", "predict list_jobs")
+TryHandlers = namedtuple("TryHandlers", "predict list_jobs explain")
+
+SURE = 0.8  # below this top probability the answer is flagged: probably none of the classes the model knows
 
 
 def make_handlers(registry: JobRegistry):
@@ -66,28 +71,65 @@ def make_handlers(registry: JobRegistry):
         ids = [c[1] for c in choices]
         return gr.Dropdown(choices=choices, value=current if current in ids else (ids[0] if ids else None))
 
-    return TryHandlers(predict, list_jobs)
+    def explain(confidences, job_id):
+        """What the model knows and what its answer means: it must pick one of its classes, even for a bus."""
+        try:
+            state = registry.get(job_id) if job_id else None
+        except KeyError:
+            state = None
+        classes = list(((state.result or {}).get("classes") or []) if state else [])
+        if not classes:
+            return "Pick a finished job: it says here which classes it knows."
+        known = (f"**This model knows {len(classes)} classes only:** {', '.join(classes)}. Whatever the picture, "
+                 "it must answer one of them: softmax shares out 100 % among these classes, and "
+                 "\"none of these\" is not one of them.")
+        if not (isinstance(confidences, dict) and confidences):
+            return known
+        best, p = max(confidences.items(), key=lambda kv: kv[1])
+        if p < SURE:  # the surprise first: it is what the class is looking at
+            verdict = (f"⚠ **Only {100 * p:.0f} % sure of {best}.** A low top score often means the picture shows "
+                       f"none of the {len(classes)} classes (it is *out of distribution*: a bus, a person); the "
+                       "model still has to pick the nearest one.")
+        else:
+            verdict = (f"**{100 * p:.0f} % {best}.** Sure is not the same as right: on a picture unlike its training "
+                       "images a model can be sure and wrong.")
+        return f"{verdict}\n\n{known}"
+
+    return TryHandlers(predict, list_jobs, explain)
 
 
 def build(demo: gr.Blocks, registry: JobRegistry):
-    predict, list_jobs = make_handlers(registry)
+    predict, list_jobs, explain = make_handlers(registry)
     intro("**Try a model.** A model that scored well on the test set meets your own photos: does it still know "
-          "a forest from a street?\nPick any finished job, then upload a picture or take one with the webcam.")
-    with gr.Row():
-        job = gr.Dropdown([], label="Finished classification job", allow_custom_value=True, scale=4,
+          "a forest from a street? And what does it say to a bus? Pick a finished job, then upload a picture, "
+          "take one with the webcam, or click an example.")
+    with gr.Row(equal_height=True):
+        job = gr.Dropdown([], label="Finished classification job (newest first)", allow_custom_value=True, scale=4,
                           elem_id="try-job")
-        refresh_btn = gr.Button("Refresh list", scale=1)
+        refresh_btn = gr.Button("Refresh list", scale=1, size="sm")
     with gr.Row():
-        image = gr.Image(label="Your image", sources=["upload", "webcam", "clipboard"], type="filepath",
-                         elem_id="try-image",
-                         webcam_options=gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}}}))
-        with gr.Column():
-            k = gr.Slider(1, 6, value=3, step=1, label="Top k")
+        with gr.Column(scale=1):
+            image = gr.Image(label="Your image", sources=["upload", "webcam", "clipboard"], type="filepath",
+                             elem_id="try-image", height=300,
+                             webcam_options=gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}}}))
+            examples = example_images()
+            if examples:  # photos of no scene class at all: the surprise this tab is for
+                gr.Examples([[p] for p in examples], inputs=[image], label="Examples (none of them is a scene)",
+                            example_labels=[Path(p).name for p in examples])
+        with gr.Column(scale=1):
+            with gr.Row(equal_height=True):
+                k = gr.Slider(1, 6, value=3, step=1, label="Top k", scale=2)
+                predict_btn = gr.Button("Predict", variant="primary", scale=1, elem_id="try-btn")
             label = gr.Label(label="Prediction", elem_id="try-label")
-            predict_btn = gr.Button("Predict", variant="primary")
-    predict_btn.click(predict, [image, job, k], label, api_name="predict", preprocess=False, concurrency_limit=4)
+            note = gr.Markdown("Pick a finished job: it says here which classes it knows.", elem_id="try-note",
+                               elem_classes=["vd-note"])
+    predict_btn.click(predict, [image, job, k], label, api_name="predict", preprocess=False, concurrency_limit=4
+                      ).then(explain, [label, job], note, api_visibility="private")
+    reveal(predict_btn, "try-label")
     image.change(lambda i, j, n: predict(i, j, n) if i and j else None, [image, job, k], label, preprocess=False,
-                 api_visibility="private", concurrency_limit=4)
+                 api_visibility="private", concurrency_limit=4).then(explain, [label, job], note,
+                                                                     api_visibility="private")
+    job.change(lambda j: explain(None, j), job, note, api_visibility="private")
     refresh_btn.click(list_jobs, job, job, api_visibility="private")
     demo.load(list_jobs, job, job, api_visibility="private")
     return job, list_jobs

@@ -14,6 +14,7 @@ from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
 from vision_demo.ui.common import (check_job_quota, check_server_folder, client_path, for_client, gallery_items, intro,
                                    user_errors)
+from vision_demo.ui.projector import reveal
 
 
 YoloHandlers = namedtuple("YoloHandlers", "check_data yolo_train yolo_compare refresh show_result")
@@ -58,8 +59,8 @@ def make_handlers(registry: JobRegistry):
 
     refresh = job_view.live_refresh(
         registry, "detect",
-        charts=[(job_view.YOLO_LOSS, "Training losses", "loss", False),
-                (job_view.YOLO_METRICS, "Validation mAP", "mAP", False)],
+        charts=[(job_view.YOLO_LOSS, "Losses (box solid, cls dashed, dfl dotted)", "loss", False),
+                (job_view.YOLO_METRICS, "Validation mAP (mAP50 solid, mAP50-95 dashed)", "mAP", False)],
         finished_fn=job_view.detect_finished_choices)
 
     @user_errors
@@ -76,41 +77,55 @@ def make_handlers(registry: JobRegistry):
     return YoloHandlers(check_data, yolo_train, yolo_compare, refresh, show_result)
 
 
+YoloTab = namedtuple("YoloTab", "refresh start")
+
+
 def build(registry: JobRegistry, cancel_job):
+    """Lay out the tab: controls on the left, progress and curves on the right (on screen at 1280×720).
+
+    Returns the live refresh (fn, inputs, outputs) and start(button): a button elsewhere (the lesson plan)
+    that starts *Pretrained vs scratch* with this tab's settings.
+    """
     check_data, yolo_train, yolo_compare, refresh, show_result = make_handlers(registry)
     intro("**Train a detector.** Start from the bundled person detector and teach it new classes in a few epochs — "
-          "or from scratch, and see how far random weights get in the same time.\n"
+          "or from scratch, and see how far random weights get in the same time. "
           "mAP50 counts a box as right when it overlaps the truth by half; mAP50-95 also asks for tight boxes.")
     job_ids = gr.State([])
-    with gr.Row():
-        data = gr.Textbox(value="shapes", label="YOLO data set",
-                          info="'shapes' (generated), a folder with data.yaml + images/ + labels/, or a data.yaml path",
-                          scale=3)
-        zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], scale=2, height=90)
-        check_btn = gr.Button("Check data set", scale=1)
-    report = gr.Markdown()
-    with gr.Row():
-        pretrained = gr.Radio(["pretrained", "scratch"], value="pretrained", label="Start from",
-                              info="pretrained: the bundled person detector · scratch: random weights")
-        epochs = gr.Slider(1, 50, value=6, step=1, label="Epochs", elem_id="yolo-epochs")
-        imgsz = gr.Slider(160, 640, value=320, step=32, label="Image size (imgsz)")
-        with gr.Column(scale=1, min_width=160):
-            train_btn = gr.Button("Train detector", variant="primary", elem_id="yolo-train-btn")
-            compare_btn = gr.Button("Pretrained vs scratch", elem_id="yolo-compare-btn")
-    started = gr.JSON(label="Started job ids", height=80)
-    show_all = gr.Checkbox(value=True, label="Show every detection job on this server")
-    progress = gr.HTML(elem_id="yolo-progress")
-    with gr.Row():
-        cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
-        cancel_btn = gr.Button("Cancel job", variant="stop", scale=1)
-        cancel_msg = gr.Markdown()
-    with gr.Row():
-        loss_plot = gr.Plot(label="Losses", elem_id="yolo-loss")
-        map_plot = gr.Plot(label="mAP", elem_id="yolo-map")
-    inspect_choice = gr.Dropdown([], label="Finished detection job", allow_custom_value=True)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=380):
+            data = gr.Textbox(value="shapes", label="YOLO data set",
+                              info="'shapes' (generated), a folder with data.yaml + images/ + labels/, "
+                                   "or a data.yaml path")
+            pretrained = gr.Radio(["pretrained", "scratch"], value="pretrained", label="Start from",
+                                  info="pretrained: the bundled person detector · scratch: random weights")
+            with gr.Row():
+                epochs = gr.Slider(1, 50, value=6, step=1, label="Epochs", elem_id="yolo-epochs", min_width=140)
+                imgsz = gr.Slider(160, 640, value=320, step=32, label="Image size (imgsz)", min_width=140)
+            with gr.Row():
+                train_btn = gr.Button("Train detector", variant="primary", elem_id="yolo-train-btn")
+                compare_btn = gr.Button("Pretrained vs scratch", variant="primary", elem_id="yolo-compare-btn")
+            with gr.Accordion("Check a data set before training (or upload a zip)", open=False):
+                zip_file = gr.File(label="Upload a zip", file_types=[".zip"], height=90)
+                check_btn = gr.Button("Check data set", elem_id="yolo-check-btn")
+                report = gr.Markdown(elem_id="yolo-report")
+            with gr.Accordion("Cancel a job, or show only yours", open=False):
+                show_all = gr.Checkbox(value=True, label="Show every detection job on this server")
+                with gr.Row(equal_height=True):
+                    cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
+                    cancel_btn = gr.Button("Cancel job", variant="stop", scale=1, min_width=100,
+                                           elem_id="yolo-cancel-btn")
+                cancel_msg = gr.Markdown()
+        with gr.Column(scale=3):
+            started = gr.JSON(label="Started job ids", visible=False)  # what the API returns; not for people
+            progress = gr.HTML(elem_id="yolo-progress")
+            with gr.Row():
+                loss_plot = gr.Plot(label="Losses", elem_id="yolo-loss", show_label=False)
+                map_plot = gr.Plot(label="mAP", elem_id="yolo-map", show_label=False)
+    inspect_choice = gr.Dropdown([], label="Finished detection job (newest first)", allow_custom_value=True)
     metrics = gr.Dataframe(headers=job_view.PER_CLASS_HEADERS, label="Final metrics per class", interactive=False,
-                           elem_id="yolo-metrics")
-    gallery = gr.Gallery(label="Validation images with predicted boxes", columns=4, height=360)
+                           elem_id="yolo-metrics", elem_classes=["vd-table"])
+    gallery = gr.Gallery(label="Validation images with predicted boxes", columns=4, height=360,
+                         elem_classes=["vd-captions"])
 
     timer = gr.Timer(1.0, active=False)
     shown = gr.State({})
@@ -127,6 +142,13 @@ def build(registry: JobRegistry, cancel_job):
                     api_name="yolo_train", concurrency_limit=None).success(**start_timer)
     compare_btn.click(yolo_compare, [data, epochs, imgsz, job_ids], [job_ids, started],
                       api_name="yolo_compare", concurrency_limit=None).success(**start_timer)
+    for button in (train_btn, compare_btn):
+        reveal(button, "yolo-progress")
     cancel_btn.click(cancel_job, [cancel_choice, job_ids], cancel_msg, api_visibility="private")
     inspect_choice.change(show_result, inspect_choice, [metrics, gallery], api_visibility="private")
-    return (refresh, inputs, outputs)
+
+    def start(button: gr.Button) -> None:
+        button.click(yolo_compare, [data, epochs, imgsz, job_ids], [job_ids, started], api_visibility="private",
+                     concurrency_limit=None).success(**start_timer)
+
+    return YoloTab((refresh, inputs, outputs), start)
