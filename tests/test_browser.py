@@ -397,7 +397,7 @@ def font_px(page, selector: str) -> float:
 def test_presenter_mode_makes_the_text_larger_by_switch_and_by_url(page, app_url):
     page.goto(app_url, wait_until="load")
     page.locator("#lesson-1").wait_for(timeout=30_000)
-    intro, label = ".vd-intro p", "#train-data label span, #train-data span"
+    intro = ".vd-intro p"
     normal = font_px(page, intro)
     page.locator("#presenter-mode input").check()
     page.wait_for_function("document.body.classList.contains('vd-presenter')", timeout=5_000)

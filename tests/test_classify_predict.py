@@ -118,3 +118,21 @@ def test_read_checkpoint_is_shared_and_names_what_is_wrong(tmp_path):
         load_classifier(empty.with_name("missing.pt"))
     with pytest.raises(VisionDemoError, match=r"empty\.pt is not a vision_demo classification checkpoint"):
         load_classifier(empty)
+
+
+def test_a_classifier_is_loaded_once_and_the_cache_stays_small(finished_run, tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    from vision_demo.classify import predict
+
+    monkeypatch.setattr(predict, "_cache", predict.OrderedDict())
+    job_dir = Path(finished_run.out_dir)
+    first = predict.cached_classifier(job_dir)
+    assert predict.cached_classifier(str(job_dir) + "/") is first          # the same job, however it is named
+    for i in range(predict.CACHE_SIZE + 1):                                 # more jobs than the cache holds
+        copy = tmp_path / f"job{i}"
+        shutil.copytree(job_dir, copy)
+        predict.cached_classifier(copy)
+    assert len(predict._cache) == predict.CACHE_SIZE
+    assert predict.cached_classifier(job_dir) is not first                  # the oldest was dropped, loaded again

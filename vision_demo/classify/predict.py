@@ -2,6 +2,7 @@
 
     clf = load_classifier("WORK/jobs/<id>")         # or the path of its model.pt
     clf.predict("photo.jpg", k=3)                  # [("forest", 0.91), ("mountain", 0.05), ...]
+    clf = cached_classifier("WORK/jobs/<id>")       # the same, loaded once (the last few are kept)
 
 The checkpoint is the plain dict train.py saves ({model, strategy, classes, img_size, normalize,
 state_dict, config}); it is read with torch.load(weights_only=True), which only rebuilds tensors and
@@ -11,6 +12,7 @@ normalization as the test images did in training.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +88,23 @@ def load_classifier(job_dir_or_checkpoint) -> Classifier:
     info = {"model": ckpt["model"], "strategy": ckpt.get("strategy"), "config": ckpt.get("config", {}),
             "weights_source": ckpt.get("weights_source"), "checkpoint": str(path)}
     return Classifier(model, classes, int(ckpt["img_size"]), bool(ckpt["normalize"]), info)
+
+
+CACHE_SIZE = 4   # classifiers kept in memory (a ResNet-18 is ~45 MB)
+_cache: OrderedDict[str, Classifier] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def cached_classifier(job_dir_or_checkpoint) -> Classifier:
+    """load_classifier(), once per job: the last CACHE_SIZE stay loaded, the least recently used go."""
+    key = str(Path(job_dir_or_checkpoint).expanduser().resolve())
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    classifier = load_classifier(key)   # outside the lock: loading takes a second, others may use theirs
+    with _cache_lock:
+        _cache[key] = classifier
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return classifier

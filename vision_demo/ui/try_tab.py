@@ -1,45 +1,21 @@
 """Tab 3, Try a model: a photo or a webcam snapshot -> the top classes of any finished classification job.
 
 The image goes through the same resize and normalization as the job's test images (classify.predict);
-the checkpoint is loaded with weights_only=True, once per job (a small cache).
+the checkpoint is loaded with weights_only=True, once per job (classify.predict.cached_classifier).
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict, namedtuple
+from collections import namedtuple
 from pathlib import Path
 
 import gradio as gr
 
+from vision_demo.classify.predict import cached_classifier
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
 from vision_demo.ui.common import image_source, intro, upload_named, user_errors
 from vision_demo.ui.detect_tab import example_images
 from vision_demo.ui.projector import reveal
-
-_CACHE_SIZE = 4  # classifiers kept in memory (a ResNet-18 is ~45 MB)
-
-
-class ClassifierCache:
-    """The last few loaded classifiers by job folder; loading one builds the model and reads its weights."""
-
-    def __init__(self, size: int = _CACHE_SIZE):
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, job_dir: str):
-        from vision_demo.classify.predict import load_classifier
-
-        with self._lock:
-            if job_dir in self._items:
-                self._items.move_to_end(job_dir)
-                return self._items[job_dir]
-        clf = load_classifier(job_dir)
-        with self._lock:
-            self._items[job_dir] = clf
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return clf
-
 
 TryHandlers = namedtuple("TryHandlers", "predict list_jobs explain")
 
@@ -48,8 +24,6 @@ SURE = 0.8  # below this top probability the answer is flagged: probably none of
 
 def make_handlers(registry: JobRegistry):
     """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
-    cache = ClassifierCache()
-
     @user_errors
     def predict(image, job_id, k=5):
         """Top-k classes with probabilities for one image, from a finished classification job."""
@@ -62,7 +36,7 @@ def make_handlers(registry: JobRegistry):
             raise gr.Error(f"No job {job_id!r}: pick one from the list.") from None
         if state.kind != "classify" or state.status != "finished":
             raise gr.Error(f"{state.name} is {state.status}: pick a finished classification job.")
-        classifier = cache.get(state.out_dir)
+        classifier = cached_classifier(state.out_dir)
         with upload_named(image):
             return dict(classifier.predict(source, k=int(k)))
 
