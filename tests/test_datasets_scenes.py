@@ -109,3 +109,22 @@ def test_cli_data_scenes(tmp_path, capsys):
     assert len(list(out.rglob("*.png"))) == 30
     assert main(["data", "scenes", str(out), "--per-class", "0"]) == 1
     assert "per_class" in capsys.readouterr().err
+
+
+def test_a_folder_is_built_whole_or_not_at_all(tmp_path):
+    from vision_demo.folders import building
+
+    final = tmp_path / "set"
+    with pytest.raises(RuntimeError):
+        with building(final) as tmp:
+            (tmp / "half.txt").write_text("written before the crash")
+            raise RuntimeError("crash while building")
+    assert not final.exists() and list(tmp_path.iterdir()) == []         # nothing half-made stays
+    with building(final) as tmp:
+        (tmp / "a.txt").write_text("mine")
+    with building(final) as tmp:                                          # someone else's, finished first
+        (tmp / "b.txt").write_text("theirs")
+    assert sorted(p.name for p in final.iterdir()) == ["a.txt"] and len(list(tmp_path.iterdir())) == 1
+    with building(final, replace=True) as tmp:
+        (tmp / "c.txt").write_text("newer")
+    assert sorted(p.name for p in final.iterdir()) == ["c.txt"] and len(list(tmp_path.iterdir())) == 1

@@ -109,7 +109,7 @@ def test_default_shapes_are_made_once_in_work():
     assert first == again and settings.subdir("datasets") in first.parents
     assert yaml.safe_load(first.read_text())["path"] == str(first.parent)
     assert report.ok and report.counts["train"]["images"] == 64 and report.counts["val"]["images"] == 16
-    assert not list(first.parent.parent.glob("shapes-*.tmp*"))  # no half-made copies left behind
+    assert not list(first.parent.parent.glob(".shapes-*.partial-*"))  # no half-made copies left behind
 
 
 def test_the_same_zip_is_extracted_once_while_its_folder_exists(tmp_path, monkeypatch):

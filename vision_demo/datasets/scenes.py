@@ -30,9 +30,7 @@ gives the same bytes, and any image can be redrawn alone.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -41,6 +39,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from vision_demo import settings
+from vision_demo.folders import building
 from vision_demo.errors import VisionDemoError
 
 CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
@@ -631,25 +630,13 @@ def write_scenes(out, per_class: int = 40, size: int = 128, seed: int = 0, test_
     out = Path(out).expanduser().resolve()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / _MARKER).is_file())):
         raise VisionDemoError(f"{out} exists and is not a scenes data set: choose a new or empty folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    with building(out, replace=True) as tmp:   # an earlier set (or an empty folder) is swapped out
         n = _write_into(tmp, per_class, size, seed, test_per_class)
         seconds = time.perf_counter() - start
         meta = {"version": GENERATOR_VERSION, "classes": list(CLASSES), "per_class": per_class, "size": size,
                 "seed": seed, "test_per_class": test_per_class, "images": n, "seconds": round(seconds, 2)}
         (tmp / _MARKER).write_text(json.dumps(meta, indent=1))
-        if out.exists():   # an earlier set (or an empty folder): move it aside, then swap
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "set")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return (f"wrote {n} images ({len(CLASSES)} classes x {per_class} train + {test_per_class} test, "
             f"{size} px, seed {seed}) to {out} in {seconds:.1f} s")
 

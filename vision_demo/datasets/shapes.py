@@ -11,15 +11,13 @@ the same files, byte for byte.
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from vision_demo import settings
+from vision_demo.folders import building
 
 NAMES = ("circle", "square", "triangle")
 _MIN_SHAPES, _MAX_SHAPES = 2, 6
@@ -61,20 +59,9 @@ def default_shapes(train: int = 64, val: int = 16, size: int = 320, seed: int = 
     final = settings.subdir("datasets") / f"shapes-{train}-{val}-{size}-{seed}"
     if (final / "data.yaml").exists():
         return final / "data.yaml"
-    # Build in a temporary sibling, then rename: a reader never sees half a data set, and two
-    # processes making it at once both end with a complete one.
-    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp", dir=final.parent))
-    try:
+    with building(final) as tmp:   # a reader never sees half a data set
         write_shapes(tmp, train=train, val=val, size=size, seed=seed)
         write_data_yaml(tmp, NAMES, path_in_yaml=final)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # someone else finished first
-            if not (final / "data.yaml").exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return final / "data.yaml"
 
 

@@ -26,11 +26,11 @@ import hashlib
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vision_demo import settings
+from vision_demo.folders import building
 from vision_demo.errors import VisionDemoError
 
 SPLITS = ("train", "val", "test")
@@ -495,8 +495,7 @@ def _prepare_yaml_data(data: dict, base: Path, root: Path, label: str) -> tuple[
     out = parent / f"{base}-{fingerprint}"
     if (out / "data.yaml").is_file():
         return out / "data.yaml", report
-    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp", dir=parent))
-    try:
+    with building(out) as tmp:   # prepared by someone else meanwhile: theirs is kept
         for split, images in good.items():   # every image is inside root (checked): its relative path is clean
             for image in images:
                 rel = _unique_rel(image, root, split)
@@ -506,14 +505,6 @@ def _prepare_yaml_data(data: dict, base: Path, root: Path, label: str) -> tuple[
                     _link(label_file, (tmp / "labels" / split / rel).with_suffix(".txt"), tmp)
         (tmp / "data.yaml").write_text(yaml.safe_dump({"path": str(out), **{s: f"images/{s}" for s in good},
                                                        "names": dict(enumerate(names))}, sort_keys=False))
-        try:
-            os.rename(tmp, out)
-        except OSError:  # prepared by someone else meanwhile
-            if not (out / "data.yaml").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out / "data.yaml", report
 
 
