@@ -1,4 +1,5 @@
-"""Folders that appear whole or not at all: build next to the final name, then rename into place.
+"""Folders that appear whole or not at all (build next to the final name, then rename into place), and how
+a data set names its files (relative to its own folder).
 
     with building(settings.subdir("datasets") / "shapes-64") as tmp:
         write_shapes(tmp)                 # a crash leaves a hidden .shapes-64.partial-* folder, never half a set
@@ -43,3 +44,11 @@ def building(final: Path, replace: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def relative(path: Path, root: Path) -> str:
+    """path as the data set names it: relative to its root when inside, else the whole path."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)

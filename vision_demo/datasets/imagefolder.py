@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vision_demo.errors import BadImageError, VisionDemoError
+from vision_demo.folders import relative
 from vision_demo.images import IMAGE_SUFFIXES, probe_image
 
 log = logging.getLogger(__name__)
@@ -168,13 +169,6 @@ def _find_layout(root: Path) -> tuple[str, Path, Path | None, list[str]]:
 
 # ---- listing and checking the files ------------------------------------------------------------
 
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
 def _list_class(class_dir: Path, root: Path, report: DatasetReport) -> list[Path]:
     """Image files under class_dir (recursively, symlinked folders not followed), sorted; others reported."""
     found = []
@@ -185,19 +179,19 @@ def _list_class(class_dir: Path, root: Path, report: DatasetReport) -> list[Path
             if name in _JUNK or name.startswith("."):
                 continue                         # .DS_Store, ._photo.jpg (macOS metadata): silent
             if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(root):
-                report.skipped.append((_rel(path, root), "a link to a file outside the data set"))
+                report.skipped.append((relative(path, root), "a link to a file outside the data set"))
                 continue                         # the data set's files are the folder's own, nothing else
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 found.append(path)
             else:
-                report.skipped.append((_rel(path, root), f"not an image file (suffix {path.suffix or 'none'})"))
+                report.skipped.append((relative(path, root), f"not an image file (suffix {path.suffix or 'none'})"))
     return found
 
 
 def _check_headers(paths: list[Path], root: Path, report: DatasetReport) -> list[Path]:
     """Open every header (no pixel decoding) in a few threads; keep the good ones in order."""
     def probe(path: Path):
-        rel = _rel(path, root)
+        rel = relative(path, root)
         try:
             return path, rel, probe_image(path, name=rel).conversion, None
         except BadImageError as err:
@@ -267,19 +261,19 @@ def _load_folder(root: Path, test_fraction: float, seed: int) -> ClassificationD
     if empty:
         report.notes.append(f"class folder{'s' * (len(empty) > 1)} without usable training images ignored: {', '.join(empty)}")
     if len(classes) < 2:
-        where = f"{_rel(train_dir, root)}/" if train_dir != root else "the data set's top folder"
+        where = f"{relative(train_dir, root)}/" if train_dir != root else "the data set's top folder"
         raise VisionDemoError(f"{where}: need at least two class folders with images, {_describe_folder(train_dir)}; "
                               f"{_EXPECTED}")
     if test_dir is not None:
         test_classes = sorted(c for c, paths in test_found.items() if paths)
         if test_classes and not set(test_classes) & set(classes):
-            raise VisionDemoError(f"the class folders of {_rel(train_dir, root)}/ ({', '.join(classes)}) and "
-                                  f"{_rel(test_dir, root)}/ ({', '.join(test_classes)}) share no class: "
+            raise VisionDemoError(f"the class folders of {relative(train_dir, root)}/ ({', '.join(classes)}) and "
+                                  f"{relative(test_dir, root)}/ ({', '.join(test_classes)}) share no class: "
                                   "name the class folders alike in both splits")
         extra = [c for c in test_classes if c not in classes]
         for c in extra:
             for p in test_found[c]:
-                report.skipped.append((_rel(p, root), f"class {c!r} has no training images"))
+                report.skipped.append((relative(p, root), f"class {c!r} has no training images"))
         if extra:
             report.notes.append(f"test classes not in training, their images skipped: {', '.join(extra)}")
     missing = [c for c in classes if not test_found.get(c)]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vision_demo import settings
-from vision_demo.folders import building
+from vision_demo.folders import building, relative
 from vision_demo.errors import VisionDemoError
 
 SPLITS = ("train", "val", "test")
@@ -333,10 +333,10 @@ def _split_images(base: Path, root: Path, split: str, entry, label: str) -> tupl
             for lineno, line in enumerate(p.read_text(errors="replace").splitlines(), 1):
                 line = line.strip()
                 if line:
-                    image = _inside(p.parent / line, root, f"{label}: `{split}` list {_rel(p, root)} line {lineno}")
+                    image = _inside(p.parent / line, root, f"{label}: `{split}` list {relative(p, root)} line {lineno}")
                     lexical = Path(os.path.normpath(p.parent / line))
                     images.append(lexical if lexical.is_relative_to(root) else image)
-    return images, [_rel(f, root) for f in outside]
+    return images, [relative(f, root) for f in outside]
 
 
 def _label_path(image: Path) -> Path:
@@ -394,7 +394,7 @@ def _check_split(base: Path, root: Path, split: str, entry, nc: int, report: Yol
         kinds["files that link outside the data set: skipped"] = outside
     counts = {"images": 0, "labelled": 0, "background": 0, "instances": 0, "skipped": len(outside)}
     for image in images:
-        rel = _rel(image, root)
+        rel = relative(image, root)
         try:
             probe_image(image, name=rel)
         except BadImageError as err:
@@ -410,7 +410,7 @@ def _check_split(base: Path, root: Path, split: str, entry, nc: int, report: Yol
         n, problems = _check_label(label, nc)
         if problems:
             for kind, detail in problems:
-                kinds.setdefault(f"labels with {kind}: image skipped", []).append(f"{_rel(label, root)} {detail}")
+                kinds.setdefault(f"labels with {kind}: image skipped", []).append(f"{relative(label, root)} {detail}")
             counts["skipped"] += 1
             continue
         counts["labelled" if n else "background"] += 1
@@ -424,7 +424,7 @@ def _check_split(base: Path, root: Path, split: str, entry, nc: int, report: Yol
         if d.is_dir() and _within(d, root):
             for f in sorted(d.glob("*.txt")):
                 if (d, f.stem) not in stems:
-                    kinds.setdefault("labels without an image (ignored)", []).append(_rel(f, root))
+                    kinds.setdefault("labels without an image (ignored)", []).append(relative(f, root))
     for kind, items in kinds.items():
         shown = "; ".join(items[:_EXAMPLES]) + (f"; ... {len(items) - _EXAMPLES} more" if len(items) > _EXAMPLES else "")
         report.problems.append(f"{split}: {len(items)} {kind}: {shown}")
@@ -432,13 +432,6 @@ def _check_split(base: Path, root: Path, split: str, entry, nc: int, report: Yol
             report.ok = False
     report.counts[split] = counts
     return good
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def validate_yolo_dataset(yaml_path, root=None) -> YoloReport:
@@ -498,7 +491,7 @@ def _prepare_yaml_data(data: dict, base: Path, root: Path, label: str) -> tuple[
     with building(out) as tmp:   # prepared by someone else meanwhile: theirs is kept
         for split, images in good.items():   # every image is inside root (checked): its relative path is clean
             for image in images:
-                rel = _unique_rel(image, root, split)
+                rel = _uniquerelative(image, root, split)
                 _link(image, tmp / "images" / split / rel, tmp)
                 label_file = _label_path(image)
                 if label_file.is_file() and _within(label_file, root):
@@ -515,7 +508,7 @@ def _mtime(path: Path) -> int:
         return 0
 
 
-def _unique_rel(image: Path, root: Path, split: str) -> Path:
+def _uniquerelative(image: Path, root: Path, split: str) -> Path:
     """The image's path inside its split folder, kept relative so equal file names in subfolders don't clash."""
     parts = image.relative_to(root).parts   # every image listed is under root (checked): never a ValueError
     if "images" in parts:  # images/train/a/b.jpg -> a/b.jpg

@@ -52,7 +52,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
             with gr.Tab("5 · Detect", id="detect") as detect_page:
                 detect_ui = detect_tab.build(demo, registry)
             with gr.Tab("6 · Train a detector", id="yolo"):
-                yolo_ui = yolo_tab.build(registry, train_tab_cancel(registry))
+                yolo_ui = yolo_tab.build(registry)
             with gr.Tab("7 · Sliding window vs YOLO", id="sliding"):
                 sliding_ui = sliding_tab.build()
         # Across tabs: the data set chosen on tab 1 is what tab 2 trains on.
@@ -74,11 +74,6 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
     if warm_up:
         detect_tab.WARMUP.start()
     return demo
-
-
-def train_tab_cancel(registry: JobRegistry):
-    """The cancel handler shared with the detector tab (one registry, one way to stop a job)."""
-    return train_tab.make_handlers(registry).cancel_job
 
 
 def ultralytics_assets() -> Path | None:

@@ -276,6 +276,29 @@ def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
     return refresh
 
 
+def cancel_handler(registry):
+    """The Cancel button of both training tabs (one registry, one way to stop a job)."""
+    import gradio as gr
+
+    from vision_demo.ui.common import at_the_server, user_errors
+
+    @user_errors
+    def cancel_job(job_id, job_ids=None, request: gr.Request = None):
+        """Ask a job to stop (classification or detection); it ends within a batch.
+
+        A student may stop the jobs this page started; any job only from the server's own browser (the teacher).
+        """
+        if not job_id:
+            raise gr.Error("Pick a running job to cancel.")
+        if job_id not in (job_ids or []) and not at_the_server(request):
+            raise gr.Error(f"Job {job_id} was started on another page: only its page or the server's own "
+                           "browser can cancel it.")
+        if not registry.cancel(job_id):
+            return f"Job {job_id} is not running (already finished, failed, cancelled, or unknown)."
+        return f"Stop requested for {job_id}."
+    return cancel_job
+
+
 def watch(registry, kind: str):
     """A slow tick's handler: wake the page's 1 s timer when a job it shows is running, or when jobs came
     or ended since its last refresh (a short job may start and finish between two slow ticks)."""

@@ -13,7 +13,7 @@ import gradio as gr
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
-from vision_demo.ui.common import (at_the_server, check_job_quota, check_server_folder, gallery_items, intro, scrub,
+from vision_demo.ui.common import (check_job_quota, check_server_folder, gallery_items, intro, scrub,
                                    user_errors)
 from vision_demo.ui.projector import reveal
 
@@ -88,20 +88,7 @@ def make_handlers(registry: JobRegistry):
                 (job_view.CLASSIFY_ACC, "Accuracy (train dashed, val solid)", "%", True)],
         finished_fn=job_view.finished_choices, table_fn=job_view.comparison_rows)
 
-    @user_errors
-    def cancel_job(job_id, job_ids=None, request: gr.Request = None):
-        """Ask a job to stop (classification or detection); it ends within a batch.
-
-        A student may stop the jobs this page started; any job only from the server's own browser (the teacher).
-        """
-        if not job_id:
-            raise gr.Error("Pick a running job to cancel.")
-        if job_id not in (job_ids or []) and not at_the_server(request):
-            raise gr.Error(f"Job {job_id} was started on another page: only its page or the server's own "
-                           "browser can cancel it.")
-        if not registry.cancel(job_id):
-            return f"Job {job_id} is not running (already finished, failed, cancelled, or unknown)."
-        return f"Stop requested for {job_id}."
+    cancel_job = job_view.cancel_handler(registry)
 
     @user_errors
     def job_status(job_id, request: gr.Request = None):

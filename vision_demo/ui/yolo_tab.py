@@ -80,7 +80,7 @@ def make_handlers(registry: JobRegistry):
 YoloTab = namedtuple("YoloTab", "refresh start")
 
 
-def build(registry: JobRegistry, cancel_job):
+def build(registry: JobRegistry):
     """Lay out the tab: controls on the left, progress and curves on the right (on screen at 1280×720).
 
     Returns the live refresh (fn, inputs, outputs) and start(button): a button elsewhere (the lesson plan)
@@ -144,7 +144,7 @@ def build(registry: JobRegistry, cancel_job):
                       api_name="yolo_compare", concurrency_limit=None).success(**start_timer)
     for button in (train_btn, compare_btn):
         reveal(button, "yolo-progress")
-    cancel_btn.click(cancel_job, [cancel_choice, job_ids], cancel_msg, api_visibility="private")
+    cancel_btn.click(job_view.cancel_handler(registry), [cancel_choice, job_ids], cancel_msg, api_visibility="private")
     inspect_choice.change(show_result, inspect_choice, [metrics, gallery], api_visibility="private")
 
     def start(button: gr.Button) -> None:
