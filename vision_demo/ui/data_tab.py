@@ -20,11 +20,12 @@ SAMPLES_PER_CLASS = 4
 
 
 @user_errors
-def load_data(source, zip_file, request: gr.Request = None):
+def load_data(source, zip_file, request: gr.Request = None, progress=gr.Progress()):
     """Load the chosen data set; returns (gallery, counts figure, report markdown, resolved source)."""
     from vision_demo.datasets.imagefolder import load_dataset
 
     source = (source or "").strip() or "scenes"
+    progress(0, desc="extracting and checking the zip" if zip_file else "listing and checking the images")
     data = load_dataset(zip_file or check_server_folder(source, request))
     # a zip is extracted once: the Train tab trains on the folder (a work: handle for visitors)
     return (*describe(data, request), client_path(data.root, request) if zip_file else source)
@@ -72,6 +73,46 @@ def report_markdown(data, limit: int = 20, request=None) -> str:
     return "\n".join(lines)
 
 
+def pack_markdown() -> str:
+    """The offline pack (vision_demo.prefetch): what is cached in the work folder, its size, what is missing."""
+    from vision_demo.prefetch import status
+
+    rows = ["| | what | size |", "|---|---|---|"]
+    for row in status():
+        size = f"{row['bytes'] / 2**20:,.1f} MB" if row["cached"] else ""
+        rows.append(f"| {'✓ cached' if row['cached'] else '– missing'} | **{row['name']}**: {row['what']} | {size} |")
+    return "\n".join(rows)
+
+
+def download_pack(request: gr.Request = None):
+    """Online: download the missing parts of the offline pack as a job, showing its progress; then the table."""
+    from vision_demo.jobs import default_registry
+    from vision_demo.prefetch import prefetch
+
+    if not settings.online():
+        yield "**Offline:** " + PACK_OFFLINE + "\n\n" + pack_markdown()
+        return
+    registry = default_registry()
+
+    def job(ctx):
+        def on_progress(name, done, total):
+            ctx.progress(done / total if total else None,
+                         f"{name}: {done / 2**20:,.1f} MB" + (f" of {total / 2**20:,.1f} MB" if total else ""))
+        return {"rows": prefetch(None, on_progress)}
+
+    job_id = registry.submit("prefetch", "offline pack", {}, job)
+    while not (state := registry.wait(job_id, timeout=1.0)).done:
+        yield f"Downloading … {state.message}\n\n" + pack_markdown()
+    if state.status != "finished":
+        yield f"**The download stopped:** {state.error or state.status}\n\n" + pack_markdown()
+        return
+    yield "**Done:** the app now runs offline with everything below.\n\n" + pack_markdown()
+
+
+PACK_OFFLINE = ("the offline pack downloads, so it needs a network: on a machine online, run "
+                "`python -m vision_demo --online prefetch` and copy the work folder here (or start with --online)")
+
+
 def intel_button() -> tuple[gr.Button, str]:
     """The Intel download button: usable online; offline it is disabled and the text under it says why
     (a click would only end in an error)."""
@@ -95,6 +136,8 @@ def build(demo: gr.Blocks):
                                  "others upload a zip): train/ + test/ (or val/) with a sub-folder per class, "
                                  "or just class folders", scale=3, elem_id="data-source")
         zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], type="filepath", scale=2, height=110)
+    if settings.persistence_note():
+        gr.Markdown(f"**Note:** {settings.persistence_note()}", elem_id="persistence-note")
     with gr.Row():
         load_btn = gr.Button("Load data set", variant="primary", elem_id="load-data")
         intel_btn, intel_reason = intel_button()
@@ -107,6 +150,14 @@ def build(demo: gr.Blocks):
     with gr.Row():
         counts = gr.Plot(label="Class counts", elem_id="data-counts", show_label=False)  # titled figure
         report = gr.Markdown(elem_id="data-report")
+    with gr.Accordion("Offline pack: ResNet-18, COCO detectors, coco8, Intel for a classroom without internet",
+                      open=False):
+        online = settings.online()
+        pack_btn = gr.Button("Download the offline pack" if online else "Download the offline pack (needs --online)",
+                             interactive=online, elem_id="pack-btn")
+        pack = gr.Markdown(("" if online else f"**Offline:** {PACK_OFFLINE}.\n\n") + pack_markdown(),
+                           elem_id="pack-status")
+    pack_btn.click(download_pack, None, pack, api_visibility="private")
     outputs = [gallery, counts, report, resolved]
     loaded = load_btn.click(load_data, [source, zip_file], outputs, api_visibility="undocumented")
     reveal(load_btn, "data-gallery")

@@ -20,6 +20,7 @@ from vision_demo.ui.projector import reveal
 # The names come from the catalog (no torch import: the page builds before torch is loaded).
 from vision_demo.classify.catalog import EXERCISES, MODELS, STRATEGIES, STRATEGY_INFO  # noqa: E402
 from vision_demo.classify.catalog import PICKER_LABELS as MODEL_LABELS  # noqa: E402
+from vision_demo.classify.pretrained import default_backbone  # noqa: E402
 
 
 def _number(value, what: str, kind=int):
@@ -36,6 +37,23 @@ def _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize):
                        epochs=_number(epochs, "epochs"), img_size=_number(img_size, "image size"),
                        batch_size=_number(batch_size, "batch size"),
                        lr=_number(lr, "learning rate", float) if lr else None, normalize=bool(normalize))
+
+
+def backbone_choices() -> list[tuple[str, str]]:
+    """The pretrained backbones, each saying whether its ImageNet weights can be had now (no torch import)."""
+    from vision_demo.classify.catalog import CATALOG, PRETRAINED_MODELS
+    from vision_demo.classify.pretrained import check_pretrained_available
+    from vision_demo.errors import VisionDemoError
+
+    choices = []
+    for name in PRETRAINED_MODELS:
+        try:
+            where = {"cache": "weights cached", "downloaded": "weights downloaded on first use",
+                     "bundled": "weights bundled"}.get(check_pretrained_available(name), "")
+        except VisionDemoError:
+            where = "weights need --online or the offline pack"
+        choices.append((f"{CATALOG[name].label} ({where})", name))
+    return choices
 
 
 TrainHandlers = namedtuple("TrainHandlers", "train compare run_exercise refresh cancel_job job_status inspect_job")
@@ -57,19 +75,22 @@ def make_handlers(registry: JobRegistry):
         return (job_ids or []) + [job_id], [job_id]
 
     @user_errors
-    def compare(data, epochs, img_size, batch_size, job_ids, request: gr.Request = None):
-        """Start the seed's four strategies in order; returns their job ids at once."""
+    def compare(data, epochs, img_size, batch_size, job_ids, backbone=None, request: gr.Request = None):
+        """Start the seed's four strategies in order; returns their job ids at once.
+        backbone: the pretrained model of the frozen and fine-tuned runs (default: ResNet-18 when its weights
+        can be had, else EfficientNet-Lite0)."""
         from vision_demo.classify import train as core
 
         data = check_server_folder(data, request)
         owner = check_job_quota(registry, request, adding=len(core.PRESETS["Compare all four"]))
         ids = core.submit_compare(registry, data=data or "scenes", epochs=_number(epochs, "epochs"),
                                   img_size=_number(img_size, "image size"),
-                                  batch_size=_number(batch_size, "batch size"), owner=owner)
+                                  batch_size=_number(batch_size, "batch size"), owner=owner, backbone=backbone or None)
         return (job_ids or []) + list(ids), list(ids)
 
     @user_errors
-    def run_exercise(exercise, data, epochs, img_size, batch_size, job_ids, request: gr.Request = None):
+    def run_exercise(exercise, data, epochs, img_size, batch_size, job_ids, backbone=None,
+                     request: gr.Request = None):
         """Start one of the seed's exercises (Exercise 4 = a frozen run, then fine-tuning from it)."""
         from vision_demo.classify import train as core
 
@@ -77,7 +98,7 @@ def make_handlers(registry: JobRegistry):
         if not exercise:
             raise gr.Error("Pick an exercise first.")
         owner = check_job_quota(registry, request, adding=len(core.PRESETS.get(exercise, [None])))
-        ids = core.submit_preset(registry, exercise, owner=owner, data=data or "scenes",
+        ids = core.submit_preset(registry, exercise, owner=owner, backbone=backbone or None, data=data or "scenes",
                                  epochs=_number(epochs, "epochs"), img_size=_number(img_size, "image size"),
                                  batch_size=_number(batch_size, "batch size"))
         return (job_ids or []) + list(ids), list(ids)
@@ -138,6 +159,9 @@ def build(registry: JobRegistry):
                 epochs = gr.Slider(1, 30, value=3, step=1, label="Epochs", min_width=160)
                 img_size = gr.Slider(32, 224, value=96, step=16, label="Image size (px)", min_width=160,
                                      info="96 px: ~5× faster than 224")
+            backbone = gr.Dropdown(backbone_choices(), value=default_backbone(), label="Pretrained backbone (exercises 3–4)",
+                                   elem_id="backbone", info="the seed's ResNet-18 when its ImageNet weights are here "
+                                                            "or downloadable, else EfficientNet-Lite0 (bundled)")
             compare_btn = gr.Button("Compare all four (exercises 1–4)", variant="primary", elem_id="compare-btn")
             with gr.Row(equal_height=True):
                 exercise = gr.Dropdown(list(EXERCISES), value=EXERCISES[0], label="Or one exercise", scale=3)
@@ -192,12 +216,12 @@ def build(registry: JobRegistry):
                        show_progress="hidden", api_visibility="private")
     # Submitting returns the job ids at once; then the timer starts (a separate step, so scripts get just the ids).
     start_timer = dict(fn=lambda: gr.Timer(active=True), inputs=None, outputs=timer, api_visibility="private")
-    exercise_btn.click(run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids], [job_ids, started],
+    exercise_btn.click(run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids, backbone], [job_ids, started],
                        api_name="run_exercise", api_visibility="undocumented", concurrency_limit=None
                        ).success(**start_timer)
     train_btn.click(train, [data, model, strategy, epochs, img_size, batch_size, lr, normalize, job_ids],
                     [job_ids, started], api_name="train", concurrency_limit=None).success(**start_timer)
-    compare_btn.click(compare, [data, epochs, img_size, batch_size, job_ids], [job_ids, started],
+    compare_btn.click(compare, [data, epochs, img_size, batch_size, job_ids, backbone], [job_ids, started],
                       api_name="compare", concurrency_limit=None).success(**start_timer)
     for button in (exercise_btn, train_btn, compare_btn):
         reveal(button, "job-progress")
@@ -210,7 +234,7 @@ def build(registry: JobRegistry):
         """A button elsewhere (the lesson plan) that picks `preset` here and runs it with this tab's settings."""
         def wire(button: gr.Button) -> None:
             button.click(lambda: preset, None, exercise, api_visibility="private", queue=False).then(
-                run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids], [job_ids, started],
+                run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids, backbone], [job_ids, started],
                 api_visibility="private", concurrency_limit=None).success(**start_timer)
         return wire
 
