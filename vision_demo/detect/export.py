@@ -18,6 +18,7 @@ boxes matched torch's on bus.jpg and zidane.jpg (see `compare_boxes`); a later p
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
 import json
@@ -49,7 +50,7 @@ CONF_MARGIN = 0.1  # boxes within this of the threshold may appear in one runtim
 class ExportStatus:
     fmt: str
     imgsz: int
-    state: str              # "ready" | "exporting" | "failed" | "unavailable"
+    state: str              # "ready" | "exporting" | "failed" | "unavailable" | "missing" (not asked for yet)
     path: str | None = None  # what YOLO(path, task="detect") loads, when ready
     progress: float = 0.0
     message: str = ""        # the job's latest line, or why it failed / is unavailable
@@ -60,6 +61,8 @@ class ExportStatus:
             return f"{self.fmt} ({self.imgsz} px) ready"
         if self.state == "exporting":
             return f"{self.fmt} export for {self.imgsz} px running ({100 * self.progress:.0f} %: {self.message})"
+        if self.state == "missing":
+            return f"{self.fmt} for {self.imgsz} px not exported yet (it starts on the first detection at that size)"
         return f"{self.fmt} for {self.imgsz} px {self.state}: {self.message}"
 
 
@@ -242,8 +245,20 @@ class Exports:
         root = settings.work_dir() / "exports" / "jobs"
         with self._lock:
             if self._registry is None or self._registry_root != root:   # a new work folder (tests) gets its own
+                if self._registry is None:
+                    atexit.register(self.shutdown)
+                else:
+                    self._registry.shutdown(cancel=True, timeout=60)
                 self._registry, self._registry_root, self._jobs = JobRegistry(root, max_concurrent=1), root, {}
             return self._registry
+
+    def shutdown(self, timeout: float = 60) -> None:
+        """Cancel waiting exports and let a running one end (at exit: a converter thread killed halfway
+        aborts the whole process with 'terminate called without an active exception')."""
+        with self._lock:
+            registry = self._registry
+        if registry is not None:
+            registry.shutdown(cancel=True, timeout=timeout)
 
     def request(self, weights, imgsz: int, fmt: str, start: bool = True) -> ExportStatus:
         """The export's status; starts its job when there is neither an export nor a job yet (and `start`)."""
@@ -262,7 +277,7 @@ class Exports:
             job_id = self._jobs.get(key)
             if job_id is None:
                 if not start:
-                    return ExportStatus(fmt, imgsz, "failed", message="not exported yet")
+                    return ExportStatus(fmt, imgsz, "missing", message="not exported yet")
                 job_id = registry.submit("export", f"{fmt} export, {imgsz} px: {Path(weights).name}",
                                          {"weights": str(weights), "imgsz": imgsz, "format": fmt},
                                          lambda ctx: export_job(ctx, str(weights), imgsz, fmt))
@@ -287,3 +302,28 @@ class Exports:
 
 
 EXPORTS = Exports()
+
+
+def runtime_summary(weights, runtime: str = "auto", sizes=(320, 640), device: str = "cpu") -> tuple[str, bool]:
+    """(one line for the Detect tab: what answers at each size, True while an export is still running).
+    Reads state only: exports start when a detection asks for them (or the app's warm-up)."""
+    runtime = str(runtime or "auto").lower()
+    if runtime == "torch":
+        return "Runtime: **torch** (the .pt as trained, eager PyTorch).", False
+    if not str(device).startswith("cpu"):
+        return f"Runtime: **torch** on {device} (OpenVINO / ONNX exports are for CPUs; on a GPU torch is the fast path).", False
+    fmt = best_format() if runtime == "auto" else runtime
+    if fmt is None:
+        return "Runtime: **torch** (no fast runtime installed: pip install openvino).", False
+    statuses = [EXPORTS.request(weights, size, fmt, start=False) for size in sizes]
+    parts = []
+    for st in statuses:
+        if st.state == "ready":
+            parts.append(f"{st.imgsz} px **{fmt}**")
+        elif st.state == "exporting":
+            parts.append(f"{st.imgsz} px torch for now ({fmt} export {100 * st.progress:.0f} %: {st.message})")
+        elif st.state == "missing":
+            parts.append(f"{st.imgsz} px torch until the {fmt} export (it starts with the first detection at that size)")
+        else:
+            parts.append(f"{st.imgsz} px **torch**: {st.message}")
+    return "Runtime: " + " · ".join(parts) + ".", any(st.state == "exporting" for st in statuses)

@@ -4,6 +4,11 @@ One forward pass of the whole image gives every box; `conf` drops weak boxes, `i
 two boxes may overlap before non-maximum suppression keeps only the stronger one. Models: the
 bundled person detector (offline), COCO models when cached or online, uploaded .pt files
 (opened with the safe loader only), and detectors trained on the "Train a detector" tab.
+
+Runtime switch: torch runs the .pt; OpenVINO / ONNX Runtime run the same weights exported once per image
+size (detect/export.py, in the background; torch answers meanwhile). The latency line names what ran.
+Webcam: a frame every 0.1 s at most (the browser sends the next one only after the answer, so a slow
+model lowers the frame rate instead of piling up latency), inference at 320 px unless another size is chosen.
 """
 from __future__ import annotations
 
@@ -11,11 +16,12 @@ import importlib.util
 import logging
 import threading
 import time
-from collections import namedtuple
+from collections import OrderedDict, deque, namedtuple
 from pathlib import Path
 
 import gradio as gr
 
+from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui.common import check_server_folder, image_source, intro, upload_named, user_errors
 
@@ -25,6 +31,11 @@ DETECTION_HEADERS = ["class", "confidence", "x1", "y1", "x2", "y2"]
 BUNDLED = ("person detector (bundled, classes Normal/Fall)", "person (bundled)")
 STREAM_SECONDS = 300   # one webcam stream holds a worker slot: give it back after 5 minutes
 STREAM_SLOTS = 40      # how many people may stream at once (a whole class)
+STREAM_EVERY = 0.1     # seconds between webcam frames at most: ~10 fps when the model keeps up (0.5 gave 2 fps)
+WEBCAM_SIZES = (320, 480, 640)   # inference sizes offered for live video; 320 is ~3x faster than 640
+IMAGE_SIZE = 640       # inference size for a single image: small objects matter more than speed there
+RUNTIME_CHOICES = [("auto (fastest installed)", "auto"), ("torch", "torch"), ("OpenVINO", "openvino"),
+                   ("ONNX Runtime", "onnx")]
 
 
 def example_images() -> list[str]:
@@ -40,10 +51,41 @@ def detection_rows(det) -> list[list]:
     return [[b["class_name"], round(b["confidence"], 3), *[round(v) for v in b["xyxy"]]] for b in det.boxes]
 
 
-def latency_text(det, prefix: str = "") -> str:
+def latency_text(det, prefix: str = "", imgsz: int | None = None) -> str:
     t = det.timings_ms
     parts = " · ".join(f"{k} {v:.0f} ms" for k, v in t.items() if k != "total")
-    return f"{prefix}**{det.summary()}** — {parts} · image {det.image_size[0]}×{det.image_size[1]} px"
+    size = f" · model input {imgsz} px" if imgsz else ""
+    note = f" · torch for now: {det.runtime_note}" if det.runtime_note else ""
+    return (f"{prefix}**{det.summary()}** — runtime **{det.runtime}**{note} — {parts} · "
+            f"image {det.image_size[0]}×{det.image_size[1]} px{size}")
+
+
+class StreamMeter:
+    """Frames per second and staleness per webcam stream (keyed by the browser session), for the latency line.
+
+    fps counts the answers of the last 2 s; staleness is how old a frame is when its boxes leave the server
+    (decode + model + drawing: the part the server controls; the browser's capture and upload add to it)."""
+
+    WINDOW_S = 2.0
+    MAX_STREAMS = 256   # sessions remembered (oldest forgotten first)
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._times: OrderedDict[str, deque] = OrderedDict()
+
+    def tick(self, session: str) -> float:
+        now = time.perf_counter()
+        with self._lock:
+            times = self._times.pop(session, None) or deque(maxlen=64)
+            times.append(now)
+            self._times[session] = times
+            while len(self._times) > self.MAX_STREAMS:
+                self._times.popitem(last=False)
+            while times and now - times[0] > self.WINDOW_S:
+                times.popleft()
+            if len(times) < 2:
+                return 0.0
+            return (len(times) - 1) / (times[-1] - times[0])
 
 
 class Warmup:
@@ -69,7 +111,9 @@ class Warmup:
             from vision_demo.detect.detector import get_detector
 
             default_scenes()  # cached in WORK after the first start; thread-safe with the Data tab's own call
-            get_detector()
+            detector = get_detector()
+            for size in (WEBCAM_SIZES[0], IMAGE_SIZE):   # the fast runtime for the webcam's and the images' size
+                detector.engine("auto", size)              # starts its export job (background) if not on disk
         except VisionDemoError as err:
             self.state, self.error = "failed", str(err)
             return
@@ -92,15 +136,17 @@ class Warmup:
 WARMUP = Warmup()
 
 
-DetectHandlers = namedtuple("DetectHandlers",
-                            "detect detect_if_image detect_frame list_weights upload_weights class_choices")
+DetectHandlers = namedtuple("DetectHandlers", "detect detect_if_image detect_frame list_weights upload_weights "
+                                              "class_choices runtime_status")
 
 
 def make_handlers(registry: JobRegistry):
     """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
 
+    meter = StreamMeter()
+
     @user_errors
-    def detect(image, weights, conf, iou, classes, request: gr.Request = None):
+    def detect(image, weights, conf, iou, classes, request: gr.Request = None, runtime="auto"):
         """Boxes on one image: (annotated image, detections table, latency line)."""
         from vision_demo.detect.detector import get_detector
 
@@ -108,26 +154,43 @@ def make_handlers(registry: JobRegistry):
         source = image_source(image)
         detector = get_detector(weights or None, registry=registry)
         with upload_named(image):
-            det = detector.predict(source, conf=float(conf), iou=float(iou), classes=classes or None)
-        return det.annotated, detection_rows(det), latency_text(det)
+            det = detector.predict(source, conf=float(conf), iou=float(iou), classes=classes or None,
+                                   imgsz=IMAGE_SIZE, runtime=runtime or "auto")
+        return det.annotated, detection_rows(det), latency_text(det, imgsz=IMAGE_SIZE)
 
-    def detect_if_image(image, weights, conf, iou, classes, request: gr.Request = None):
+    def detect_if_image(image, weights, conf, iou, classes, request: gr.Request = None, runtime="auto"):
         """The same, triggered by a new image or a slider: quiet when there is no image."""
         if not image:
             return None, None, ""
-        return detect(image, weights, conf, iou, classes, request)
+        return detect(image, weights, conf, iou, classes, request, runtime)
 
     @user_errors
-    def detect_frame(frame, weights, conf, iou, classes, request: gr.Request = None):
+    def detect_frame(frame, weights, conf, iou, classes, request: gr.Request = None, runtime="auto", size=320):
         """One webcam frame; while the model is busy the frame is dropped and the last result stays."""
         from vision_demo.detect.detector import get_detector
 
         check_server_folder(weights, request)
-        det = get_detector(weights or None, registry=registry).predict_frame(frame, conf=float(conf), iou=float(iou),
-                                                                             classes=classes or None)
+        imgsz = int(size or WEBCAM_SIZES[0])
+        if imgsz not in WEBCAM_SIZES:
+            raise VisionDemoError(f"webcam size {size} is not offered: choose {', '.join(map(str, WEBCAM_SIZES))}")
+        det = get_detector(weights or None, registry=registry).predict_frame(
+            frame, conf=float(conf), iou=float(iou), classes=classes or None, imgsz=imgsz, runtime=runtime or "auto")
         if det is None:
             return gr.skip(), gr.skip(), gr.skip()
-        return det.annotated, detection_rows(det), latency_text(det, "live: ")
+        fps = meter.tick(getattr(request, "session_hash", None) or "api")
+        live = f"live: **{fps:.1f} fps** · frame → boxes {det.timings_ms['total']:.0f} ms on the server · "
+        return det.annotated, detection_rows(det), latency_text(det, live, imgsz)
+
+    @user_errors
+    def runtime_status(weights, runtime):
+        """The runtime line under the switch, and the 1 s timer that keeps it current while an export runs."""
+        from vision_demo.detect.detector import _weights_path
+        from vision_demo.detect.export import runtime_summary
+        from vision_demo.devices import pick_device
+
+        text, busy = runtime_summary(_weights_path(weights or None, registry), runtime,
+                                     (WEBCAM_SIZES[0], IMAGE_SIZE), str(pick_device()))
+        return text, gr.Timer(active=busy)
 
     @user_errors
     def list_weights(current=None):
@@ -160,12 +223,14 @@ def make_handlers(registry: JobRegistry):
         names = get_detector(weights or None, registry=registry).names
         return gr.Dropdown(choices=[names[k] for k in sorted(names)], value=[])
 
-    return DetectHandlers(detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices)
+    return DetectHandlers(detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices,
+                          runtime_status)
 
 
 def build(demo: gr.Blocks, registry: JobRegistry):
     """Lay out the tab; returns the model picker (the YOLO tab refreshes it when a detector is trained)."""
-    detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices = make_handlers(registry)
+    (detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices,
+     runtime_status) = make_handlers(registry)
     intro("**Detect.** YOLO looks at the whole image once and predicts every box in that one pass — fast enough "
           "for live video on a laptop CPU.\nMove the confidence and IoU sliders to see what they filter; "
           "compare with the sliding window tab to see why one pass matters.")
@@ -181,6 +246,10 @@ def build(demo: gr.Blocks, registry: JobRegistry):
         conf = gr.Slider(0.05, 0.95, value=0.25, step=0.05, label="Confidence threshold (conf)")
         iou = gr.Slider(0.1, 0.95, value=0.7, step=0.05, label="NMS IoU threshold")
         classes = gr.Dropdown([], value=[], multiselect=True, label="Only these classes (empty = all)")
+    with gr.Row():
+        runtime = gr.Radio(RUNTIME_CHOICES, value="auto", label="Runtime (same weights, exported once per size)",
+                           elem_id="detect-runtime", scale=2)
+        runtime_md = gr.Markdown(elem_id="detect-runtime-status")
     with gr.Tab("Image"):
         with gr.Row():
             image = gr.Image(label="Image", sources=["upload", "clipboard"], type="filepath", elem_id="detect-input",
@@ -192,29 +261,47 @@ def build(demo: gr.Blocks, registry: JobRegistry):
             gr.Examples([[p] for p in examples], inputs=[image], label="Examples (from Ultralytics)",
                         example_labels=[Path(p).name for p in examples])
     with gr.Tab("Webcam"):
-        gr.Markdown("Press **Record**: frames go to the server twice a second. A class on the LAN needs HTTPS "
-                    "for the camera (see README: --ssl-certfile/--ssl-keyfile).")
-        with gr.Row():
-            webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input",
+        gr.Markdown("Press **Record**: up to 10 frames a second go to the server (the next one only after the answer: "
+                    "a slower model means fewer frames, never older ones). A class on the LAN needs HTTPS for the "
+                    "camera (see README: --ssl-certfile/--ssl-keyfile).")
+        webcam_size = gr.Radio(list(WEBCAM_SIZES), value=WEBCAM_SIZES[0], elem_id="webcam-size",
+                               label="Model input size for live video (px): 320 is ~3x faster than 640")
+        with gr.Row(equal_height=True):
+            # 640x480 asked of the camera: Gradio's default (up to 1920x1440) alone drops the stream to ~2 fps.
+            # The browser mirrors the frame it sends like its preview, so boxes and labels come back unmirrored.
+            webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input", height=420,
                               webcam_options=gr.WebcamOptions(mirror=True, constraints={
                                   "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
-            webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output", height=420)
+            # JPEG: the frame comes back at the capture's size, and JPEG encodes several times faster than WebP.
+            webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output", height=420,
+                                  format="jpeg")
     latency = gr.Markdown(elem_id="detect-latency")
     table = gr.Dataframe(headers=DETECTION_HEADERS, label="Detections", interactive=False, elem_id="detections")
 
-    inputs = [image, weights, conf, iou, classes]
+    inputs = [image, weights, conf, iou, classes, runtime]
     outputs = [annotated, table, latency]
     # preprocess=False: the upload reaches images.load_rgb untouched (clear errors, size limits).
-    detect_btn.click(detect, inputs, outputs, api_name="detect", preprocess=False, concurrency_limit=8,
-                     concurrency_id="detect")
-    image.change(detect_if_image, inputs, outputs, preprocess=False, concurrency_limit=8, concurrency_id="detect",
-                 api_visibility="private")
+    detections = [
+        detect_btn.click(detect, inputs, outputs, api_name="detect", preprocess=False, concurrency_limit=8,
+                         concurrency_id="detect"),
+        image.change(detect_if_image, inputs, outputs, preprocess=False, concurrency_limit=8, concurrency_id="detect",
+                     api_visibility="private")]
     for slider in (conf, iou):
         slider.release(detect_if_image, inputs, outputs, preprocess=False, concurrency_limit=8,
                        concurrency_id="detect", api_visibility="private")
-    webcam.stream(detect_frame, [webcam, weights, conf, iou, classes], [webcam_out, table, latency],
-                  stream_every=0.5, time_limit=STREAM_SECONDS, concurrency_limit=STREAM_SLOTS,
-                  show_progress="hidden", api_visibility="private")
+    webcam.stream(detect_frame, [webcam, weights, conf, iou, classes, runtime, webcam_size],
+                  [webcam_out, table, latency], stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS,
+                  concurrency_limit=STREAM_SLOTS, show_progress="hidden", api_visibility="private")
+    # The runtime line: on load, on every change of model or runtime, then each second while an export runs.
+    runtime_timer = gr.Timer(1.0, active=False)
+    status_io = dict(fn=runtime_status, inputs=[weights, runtime], outputs=[runtime_md, runtime_timer],
+                     api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    runtime_timer.tick(**status_io)
+    demo.load(**status_io)
+    for control in (weights, runtime):
+        control.change(**status_io)
+    for event in detections:   # a detection may have started an export: show it
+        event.then(**status_io)
     picker_outputs = [weights, weights_note, warm]
     refresh_btn.click(list_weights, weights, picker_outputs, api_visibility="private")
     demo.load(list_weights, weights, picker_outputs, api_visibility="private").then(
