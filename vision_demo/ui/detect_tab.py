@@ -69,9 +69,24 @@ class StreamMeter:
     WINDOW_S = 2.0
     MAX_STREAMS = 256   # sessions remembered (oldest forgotten first)
 
+    TEXT_EVERY_S = 0.5   # the table and the latency line change at most twice a second: redrawing them per
+                         # frame costs the browser as much as showing the frame, on the same cores as the model
+
     def __init__(self):
         self._lock = threading.Lock()
         self._times: OrderedDict[str, deque] = OrderedDict()
+        self._text_sent: dict[str, float] = {}
+
+    def text_due(self, session: str) -> bool:
+        """True at most every TEXT_EVERY_S per stream: time to send the table and latency line again."""
+        now = time.perf_counter()
+        with self._lock:
+            if now - self._text_sent.get(session, -1e9) < self.TEXT_EVERY_S:
+                return False
+            if len(self._text_sent) > self.MAX_STREAMS:
+                self._text_sent.clear()
+            self._text_sent[session] = now
+            return True
 
     def tick(self, session: str) -> float:
         now = time.perf_counter()
@@ -177,7 +192,10 @@ def make_handlers(registry: JobRegistry):
             frame, conf=float(conf), iou=float(iou), classes=classes or None, imgsz=imgsz, runtime=runtime or "auto")
         if det is None:
             return gr.skip(), gr.skip(), gr.skip()
-        fps = meter.tick(getattr(request, "session_hash", None) or "api")
+        session = getattr(request, "session_hash", None) or "api"
+        fps = meter.tick(session)
+        if not meter.text_due(session):
+            return det.annotated, gr.skip(), gr.skip()
         live = f"live: **{fps:.1f} fps** · frame → boxes {det.timings_ms['total']:.0f} ms on the server · "
         return det.annotated, detection_rows(det), latency_text(det, live, imgsz)
 
