@@ -360,6 +360,7 @@ def new_page(b, camera: bool = False):
 
 
 def row_webcam(app: App, seconds: float = 20) -> None:
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     from vision_demo.detect.detector import get_detector
@@ -379,7 +380,12 @@ def row_webcam(app: App, seconds: float = 20) -> None:
         page.get_by_role("tab", name="Webcam").click()
         page.get_by_text("Click to Access Webcam").click()
         cdp = page.context.new_cdp_session(page)   # keep the page repainting: a camera frame is taken per repaint
-        cdp.on("Page.screencastFrame", lambda e: cdp.send("Page.screencastFrameAck", {"sessionId": e["sessionId"]}))
+        def ack(event):
+            try:
+                cdp.send("Page.screencastFrameAck", {"sessionId": event["sessionId"]})
+            except PlaywrightError:   # a frame that arrives while the page closes
+                pass
+        cdp.on("Page.screencastFrame", ack)
         cdp.send("Page.startScreencast", {"format": "jpeg", "quality": 10, "maxWidth": 320, "maxHeight": 240})
         page.locator("#webcam-input button", has_text="Record").click()
         page.locator("#webcam-output img").wait_for(timeout=60_000)
@@ -388,6 +394,7 @@ def row_webcam(app: App, seconds: float = 20) -> None:
         page.wait_for_timeout(seconds * 1000)
         samples = page.evaluate("window.__vd")
         latency = page.locator("#detect-latency").inner_text()
+        cdp.send("Page.stopScreencast")
         b.close()
     if len(samples) < 3:
         row("4. webcam 320 px end to end", f"not measured (only {len(samples)} frames came back)")

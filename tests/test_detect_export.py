@@ -126,3 +126,18 @@ def test_cli_runtime_openvino_writes_only_into_the_work_folder(tmp_path):
     assert len(data["images"][0]["boxes"]) >= 2
     assert not (tmp_path / "home" / "intel").exists()   # (matplotlib's empty ~/.config/matplotlib is another matter)
     assert len(list((tmp_path / "work" / "exports").glob("*-320-openvino/check.json"))) == 1
+
+
+def test_on_a_gpu_torch_stays_and_says_so(detector):
+    """The choice is made from the detector's device (no GPU here: the attribute is what a CUDA machine has)."""
+    from vision_demo.detect.export import runtime_summary
+
+    real = detector.device
+    try:
+        detector.device = "cuda:0"
+        engine, note = detector.engine("openvino", 320)
+        assert engine is detector.torch and "torch on cuda:0" in note
+    finally:
+        detector.device = real
+    text, busy = runtime_summary(detector.weights, "auto", device="cuda:0")
+    assert "torch" in text and "GPU" in text and busy is False
