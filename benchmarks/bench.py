@@ -111,10 +111,14 @@ def rows_training() -> None:
 
     data = default_scenes()
     for name in ("simple_cnn", "resnet18"):
-        ours = job_result(dict(model=name, strategy="scratch", epochs=2, img_size=96, batch_size=32, data="scenes"))
-        seed = seed_loop_images_per_second(name, data, epochs=2)
-        row(f"1. {name} scratch, training img/s: job system / seed loop",
-            f"{ours['images_per_second']:.0f} / {seed:.0f} = {ours['images_per_second'] / seed:.2f}", ">= 0.95")
+        # Alternated and best of two each: on a shared CPU the load drifts between two runs in a row.
+        ours, seed = [], []
+        for _ in range(2):
+            seed.append(seed_loop_images_per_second(name, data, epochs=2))
+            ours.append(job_result(dict(model=name, strategy="scratch", epochs=2, img_size=96, batch_size=32,
+                                        data="scenes"))["images_per_second"])
+        row(f"1. {name} scratch, training img/s: job system / seed loop (best of 2 each, alternated)",
+            f"{max(ours):.0f} / {max(seed):.0f} = {max(ours) / max(seed):.2f}", ">= 0.95")
 
 
 def row_frozen() -> None:
