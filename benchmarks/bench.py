@@ -409,6 +409,7 @@ def row_webcam(app: App, seconds: float = 20) -> None:
 
     runtime = "openvino" if "runtime openvino" in latency else "torch" if "runtime torch" in latency else "?"
     server = re.search(r"frame → boxes (\d+) ms", latency)
+    print(f"    the page's last latency line: {' '.join(latency.split())}")
     row("4. webcam 320 px end to end (browser + server on the same cores): fps returned; median staleness",
         f"{(len(samples) - 1) / span:.1f} fps; {stale:.0f} ms ({runtime}, server {server.group(1) if server else '?'} "
         "ms a frame)", ">= 8 fps, <= 150 ms")
