@@ -211,7 +211,8 @@ def make_handlers(registry: JobRegistry):
 
         text, busy = runtime_summary(_weights_path(weights or None, registry), runtime,
                                      (WEBCAM_SIZES[0], IMAGE_SIZE), str(pick_device()))
-        return text, gr.Timer(active=busy)
+        # While the warm-up loads the model it has not asked for the exports yet: keep looking until it has.
+        return text, gr.Timer(active=busy or WARMUP.state == "loading")
 
     @user_errors
     def list_weights(current=None):
