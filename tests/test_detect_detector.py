@@ -83,9 +83,11 @@ def test_predict_frame_drops_frames_while_the_model_is_busy(detector):
     assert detector.frames_dropped == dropped_before + 1
     worker.join(30)
     assert first and first[0] is not None and first[0].boxes
-    # frames are shrunk to the model's size before inference
-    assert max(first[0].image_size) == 640
-    assert detector.predict_frame(big, imgsz=320) is not None   # free again: processed
+    # the boxes come back drawn on the frame at the size it was captured, whatever the model's size
+    assert first[0].image_size == (big.shape[1], big.shape[0]) and first[0].annotated.shape == big.shape
+    again = detector.predict_frame(big, imgsz=320)              # free again: processed
+    assert again is not None and again.annotated.shape == big.shape
+    assert not np.array_equal(again.annotated, big)             # boxes drawn
 
 
 def test_detector_cache_keeps_the_most_recently_used_few(tmp_path, monkeypatch):

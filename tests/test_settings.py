@@ -29,3 +29,13 @@ def test_a_users_own_choice_wins_and_online_lifts_the_offline_switches(tmp_path)
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [str(tmp_path / "mine"), "-"]
+
+
+def test_openvino_telemetry_is_the_converters_do_nothing_stub():
+    """OpenVINO's converter would report to Google Analytics and write ~/intel/openvino_ga_cid; with the
+    package made unimportable it uses its own stub (what a machine without openvino-telemetry gets)."""
+    code = ("import sys, vision_demo; import openvino.tools.ovc.telemetry_utils as t; "
+            "print(sys.modules['openvino_telemetry'], t.tm.__name__)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["None", "openvino.tools.ovc.telemetry_stub"]

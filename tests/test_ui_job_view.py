@@ -121,7 +121,38 @@ def test_live_refresh_sends_only_what_changed_and_stops_the_timer_when_all_are_d
     assert table and finished.value == job_id and running.choices == []
     assert timer.active is False  # every job shown is done
     again = refresh([job_id], False, None, job_id, shown)
-    assert all(isinstance(x, type(gr.skip())) for x in (again[1], again[2], again[3], again[4]))
+    skip = type(gr.skip())
+    assert all(isinstance(x, skip) for x in again[:6])   # nothing changed: progress, plot, table, pickers, timer
+
+    # A running job: its progress is sent when it moves, its figure only when an epoch ended.
+    import threading
+    step, go_on = threading.Event(), threading.Event()
+
+    def two_epochs(ctx):
+        for epoch in (1, 2):
+            ctx.emit("progress", fraction=epoch / 2 - 0.25, message=f"epoch {epoch} batch 1")
+            step.set()
+            go_on.wait(5)
+            go_on.clear()
+            ctx.emit("epoch_end", epoch=epoch, train_loss=1.0, val_loss=1.2, train_acc=0.5, val_acc=0.4, seconds=0.1)
+        return {"test_acc": 0.5}
+
+    running_id = registry.submit("classify", "longer", {}, two_epochs, epochs=2)
+    assert step.wait(5)
+    step.clear()
+    ids = [job_id, running_id]
+    first = refresh(ids, False, None, None, {})
+    assert first[5].active is True and "longer" in first[0]
+    tick = refresh(ids, False, None, None, first[6])
+    assert all(isinstance(x, skip) for x in tick[:6])   # same progress, same epochs, timer already running
+    go_on.set()
+    assert step.wait(5)                                  # epoch 1 ended, epoch 2 started
+    tick = refresh(ids, False, None, None, tick[6])
+    assert not isinstance(tick[0], skip) and len(tick[1].data) == 4 and isinstance(tick[5], skip)
+    go_on.set()
+    registry.wait(running_id, 5)
+    last = refresh(ids, False, None, None, tick[6])
+    assert last[5].active is False
     registry.shutdown()
 
 

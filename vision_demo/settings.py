@@ -10,6 +10,7 @@ On a Hugging Face Space (SPACE_ID set) downloads are on unless VISION_DEMO_ONLIN
 the Space's persistent storage (/data/vision_demo_work) when it has one.
 """
 import os
+import sys
 from pathlib import Path
 
 # Limits on what a user can hand us, sized for teaching data sets: the largest we use, Kaggle's Intel Image
@@ -115,4 +116,20 @@ def configure(work: str | os.PathLike | None = None, online_mode: bool | None = 
     put("ULTRALYTICS_SAFE_LOAD", "1")                          # .pt files load with weights_only=True
     put("YOLO_AUTOINSTALL", "False")                           # never pip-install a "missing" package at run time
     put("MPLBACKEND", "Agg")                                   # plots from worker threads, no display
+    # torch's OpenMP threads spin-wait after every parallel region (Ultralytics runs pre- and post-processing
+    # in torch even for an OpenVINO model) and take the cores OpenVINO's own threads need: measured here,
+    # OpenVINO at 320 px 40-50 ms with spinning threads, 26-27 ms with PASSIVE; torch inference unchanged.
+    # Read once when torch loads, so it is set here, before anything imports torch.
+    put("OMP_WAIT_POLICY", "PASSIVE")
     os.environ[_OURS] = ",".join(sorted(ours))
+    _no_openvino_telemetry()
+
+
+def _no_openvino_telemetry() -> None:
+    """OpenVINO's model converter (what Ultralytics' OpenVINO export calls) reports usage to Google Analytics
+    and writes a client id to ~/intel/ unless a consent file there says no. It has no environment switch
+    (only CI=true, which changes other libraries too), but it falls back to a do-nothing stub when the
+    `openvino_telemetry` package cannot be imported (openvino/tools/ovc/telemetry_utils.py): make it so.
+    A None entry in sys.modules makes `import openvino_telemetry` raise ImportError."""
+    if "openvino.tools.ovc.telemetry_utils" not in sys.modules:   # not yet bound to the real package
+        sys.modules["openvino_telemetry"] = None

@@ -1,6 +1,7 @@
 """`detect` (boxes on images), `yolo-train` (train a YOLO detector), `sliding-window` (the cost table).
 
     python -m vision_demo detect bus.jpg zidane.jpg --json boxes.json --save annotated/
+    python -m vision_demo detect bus.jpg --imgsz 320 --runtime torch      # against --runtime openvino: the speed-up
     python -m vision_demo yolo-train --data shapes --epochs 6 --imgsz 320 --out runs/yolo          # fine-tune
     python -m vision_demo yolo-train --data shapes --epochs 6 --imgsz 320 --scratch --out runs/scratch
     python -m vision_demo sliding-window --image-size 640 640 --windows 64 128 256 --stride 0.5
@@ -16,6 +17,9 @@ import sys
 from pathlib import Path
 
 
+RUNTIMES = ("auto", "torch", "openvino", "onnx")   # = detect.export.RUNTIMES (not imported: --help stays instant)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     detect = sub.add_parser("detect", help="YOLO boxes on images (bundled person detector by default)")
     detect.add_argument("images", nargs="+", metavar="IMAGE")
@@ -25,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     detect.add_argument("--iou", type=float, default=0.7, help="NMS overlap above which the weaker box is dropped (0.7)")
     detect.add_argument("--imgsz", type=int, default=640, help="inference size (default 640; 320 is ~3x faster)")
     detect.add_argument("--classes", nargs="+", help="keep only these classes (names or ids)")
+    detect.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="what runs the model: torch (the .pt as trained), openvino or onnx (the same weights "
+                             "exported once per image size into the work folder and checked against torch), "
+                             "auto (default: the fastest installed; torch on a GPU)")
     detect.add_argument("--json", metavar="OUT", help="write all boxes and timings to this JSON file")
     detect.add_argument("--save", metavar="DIR", help="write annotated images into DIR")
     detect.set_defaults(func=_detect)
@@ -63,13 +71,19 @@ def _detect(args: argparse.Namespace) -> int:
     from vision_demo.errors import BadImageError
 
     detector = get_detector(args.weights)
+    # A fast runtime is exported once per (weights, imgsz) and kept in the work folder: the first run waits
+    # for it (seconds), later runs find it. If it cannot be made, torch answers and we say why.
+    engine, note = detector.engine(args.runtime, args.imgsz, wait=True)
+    if note:
+        print(f"runtime: {engine.runtime} ({note})", file=sys.stderr)
     save_dir = Path(args.save).expanduser() if args.save else None
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
     results, failed = [], 0
     for image in args.images:
         try:
-            det = detector.predict(image, conf=args.conf, iou=args.iou, classes=args.classes, imgsz=args.imgsz)
+            det = detector.predict(image, conf=args.conf, iou=args.iou, classes=args.classes, imgsz=args.imgsz,
+                                   runtime=args.runtime)
         except BadImageError as err:
             print(str(err) if image in str(err) else f"{image}: {err}", file=sys.stderr)
             results.append({"image": image, "error": str(err)})
@@ -84,7 +98,8 @@ def _detect(args: argparse.Namespace) -> int:
         results.append(entry)
     if args.json:
         Path(args.json).expanduser().write_text(json.dumps(
-            {"weights": detector.weights, "names": detector.names, "images": results}, indent=1))
+            {"weights": detector.weights, "names": detector.names, "runtime": engine.runtime, "images": results},
+            indent=1))
     if failed:
         print(f"{failed} of {len(args.images)} images could not be read", file=sys.stderr)
     return 1 if failed else 0

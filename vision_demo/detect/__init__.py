@@ -5,6 +5,7 @@
     print(len(detection.boxes), detection.timings_ms["total"])
 
 Modules: `runtime` (imports Ultralytics inside the work folder, safely), `weights` (which .pt files exist),
-`detector` (predict, webcam frames), `train` (YOLO training as a job), `sliding_window` (why one pass wins).
+`detector` (predict, webcam frames, runtime choice), `export` (the same weights exported once per image size
+to OpenVINO / ONNX Runtime, checked against torch, in a background job), `train` (YOLO training as a job), `sliding_window` (why one pass wins).
 Nothing here imports ultralytics at module import time: the UI stays fast to start.
 """

@@ -10,10 +10,18 @@ Why YOLO is fast: ONE forward pass of the whole image predicts every box at once
 proposing boxes and class scores), then non-maximum suppression (`iou`) removes duplicates. Compare the
 sliding window in sliding_window.py, which runs a classifier once per window.
 
-Concurrency: an Ultralytics predictor keeps per-call state and is not thread-safe, so each Detector has one
-lock around inference. `predict` waits its turn; `predict_frame` (webcam) never waits: when the model is
-still busy with an earlier frame the new frame is DROPPED and `None` is returned, so latency never grows
-with a queue of stale frames (the UI keeps showing the last result it got).
+Runtimes: `runtime="torch"` runs the .pt in PyTorch; "openvino" / "onnx" run the same weights exported
+once per image size (export.py: a background job, checked against torch before it is used); "auto" takes
+the fastest one installed. Until an export is ready, or when it failed, torch answers and
+`Detection.runtime_note` says why. On a GPU torch is already the fast path: it is kept.
+
+    det = detector.predict("bus.jpg", imgsz=320, runtime="auto")
+    det.runtime, det.runtime_note    # "openvino", ""   or   "torch", "openvino export for 320 px running (60 %: ...)"
+
+Concurrency: an Ultralytics predictor keeps per-call state and is not thread-safe, so each loaded model
+(torch, and each export) has one lock around inference. `predict` waits its turn; `predict_frame` (webcam)
+never waits: when the model is still busy with an earlier frame the new frame is DROPPED and `None` is
+returned, so latency never grows with a queue of stale frames (the UI keeps showing the last result it got).
 """
 from __future__ import annotations
 
@@ -37,18 +45,28 @@ class Detection:
     image_size: tuple[int, int]       # (width, height) of the image the boxes refer to
     weights: str = ""
     names: dict[int, str] = field(default_factory=dict)
+    runtime: str = "torch"            # what ran the model: torch | openvino | onnx
+    runtime_note: str = ""            # why not the runtime asked for (export running or failed, GPU), else ""
 
     def to_dict(self) -> dict:
         """JSON-ready (without the image)."""
         return {"boxes": self.boxes, "timings_ms": self.timings_ms, "image_size": list(self.image_size),
-                "weights": self.weights}
+                "weights": self.weights, "runtime": self.runtime, "runtime_note": self.runtime_note}
 
     def summary(self) -> str:
         counts: dict[str, int] = {}
         for b in self.boxes:
             counts[b["class_name"]] = counts.get(b["class_name"], 0) + 1
         what = ", ".join(f"{n} {c}" for c, n in sorted(counts.items())) or "nothing"
-        return f"{len(self.boxes)} boxes ({what}) in {self.timings_ms['total']:.0f} ms"
+        return f"{len(self.boxes)} boxes ({what}) in {self.timings_ms['total']:.0f} ms ({self.runtime})"
+
+
+@dataclass
+class Engine:
+    """One loaded model that can predict, with the lock that keeps its predictor single-threaded."""
+    model: object                    # an Ultralytics YOLO (a .pt, an OpenVINO folder or an .onnx file)
+    runtime: str                     # torch | openvino | onnx
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Detector:
@@ -73,39 +91,89 @@ class Detector:
         # The device is chosen once: the predictor moves the model there on its first call. Moving it
         # again per request (.to()) would deep-copy the model each time.
         self.device = str(pick_device())
-        self._lock = threading.Lock()
+        self.torch = Engine(self.model, "torch")
+        self._lock = self.torch.lock          # the torch model's lock (tests look at it)
+        self._engines: dict[tuple[str, int], Engine] = {}   # (format, imgsz) -> a loaded export
+        self._engines_lock = threading.Lock()
         self.frames_dropped = 0
 
+    # ---- runtimes ----------------------------------------------------------------------------
+    def engine(self, runtime: str = "torch", imgsz: int = 640, wait: bool = False) -> tuple[Engine, str]:
+        """The model to run for `runtime` at `imgsz`, and a note when it is not the one asked for.
+
+        "auto" and an export format start that export in the background (once) and answer with torch until
+        it is ready; `wait=True` (the CLI) waits for it instead."""
+        from vision_demo.detect.export import EXPORTS, RUNTIMES, best_format
+
+        runtime = str(runtime or "auto").strip().lower()
+        if runtime not in RUNTIMES:
+            raise VisionDemoError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+        if runtime == "torch":
+            return self.torch, ""
+        if not self.device.startswith("cpu"):
+            # OpenVINO and ONNX Runtime are the CPU's fast paths; on a GPU, CUDA kernels in torch beat them.
+            return self.torch, f"torch on {self.device}: exports are for CPUs"
+        if int(imgsz) % 32:
+            return self.torch, f"exports need an image size that is a multiple of 32 (not {imgsz})"
+        fmt = best_format() if runtime == "auto" else runtime
+        if fmt is None:
+            return self.torch, "no fast runtime installed (pip install openvino)"
+        with self._engines_lock:
+            loaded = self._engines.get((fmt, int(imgsz)))
+        if loaded is not None:
+            return loaded, ""
+        status = (EXPORTS.wait if wait else EXPORTS.request)(self.weights, int(imgsz), fmt)
+        if status.state != "ready":
+            return self.torch, status.text()
+        return self._load_export(fmt, int(imgsz), status.path), ""
+
+    def _load_export(self, fmt: str, imgsz: int, path: str) -> Engine:
+        from ultralytics import YOLO
+
+        with self._engines_lock:   # loading takes under a second; two requests never load it twice
+            engine = self._engines.get((fmt, imgsz))
+            if engine is None:
+                engine = Engine(YOLO(path, task="detect"), fmt)
+                # The first call compiles the graph for this CPU: pay it here, not on a user's frame.
+                engine.model.predict(np.zeros((imgsz, imgsz, 3), np.uint8), imgsz=imgsz, device="cpu", verbose=False)
+                self._engines[(fmt, imgsz)] = engine
+            return engine
+
     # ---- public ------------------------------------------------------------------------------
-    def predict(self, image, conf: float = 0.25, iou: float = 0.7, classes=None, imgsz: int = 640) -> Detection:
+    def predict(self, image, conf: float = 0.25, iou: float = 0.7, classes=None, imgsz: int = 640,
+                runtime: str = "torch") -> Detection:
         """Boxes for one image (path, bytes, PIL image or RGB numpy array). BadImageError on a bad image."""
         start = time.perf_counter()
+        _check_imgsz(imgsz)
         rgb = self._decode(image)
         decode_ms = (time.perf_counter() - start) * 1000
-        with self._lock:
-            return self._run(rgb, conf, iou, classes, imgsz, start, decode_ms)
+        engine, note = self.engine(runtime, imgsz)
+        with engine.lock:
+            return self._run(engine, note, rgb, conf, iou, classes, imgsz, start, decode_ms)
 
-    def predict_frame(self, frame, **kw) -> Detection | None:
+    def predict_frame(self, frame, conf: float = 0.25, iou: float = 0.7, classes=None, imgsz: int = 320,
+                      runtime: str = "torch") -> Detection | None:
         """Webcam frames: latest frame wins. Returns None (the frame is dropped) while the model is busy.
 
-        The frame is first shrunk so its longer side is `imgsz` (default 320 for live video): YOLO would
-        letterbox it to that size anyway, and a smaller frame costs less to copy, draw and send back.
-        Boxes then refer to the shrunk frame (see Detection.image_size).
+        The model sees the frame letterboxed to `imgsz` (320 by default for live video: ~3x faster than 640);
+        the boxes are drawn on the frame at the size it was captured, so the picture that comes back is as
+        large and sharp as the one that went out. (Gradio's webcam sends the frame already mirrored like its
+        preview, so the labels drawn here read the right way round.)
         """
         if frame is None:
             return None
-        if not self._lock.acquire(blocking=False):
+        _check_imgsz(imgsz)
+        engine, note = self.engine(runtime, imgsz)
+        if not engine.lock.acquire(blocking=False):
             self.frames_dropped += 1
             return None
         try:
             start = time.perf_counter()
-            kw.setdefault("imgsz", 320)
-            rgb = _shrink(self._decode(frame), int(kw["imgsz"]))
+            rgb = self._decode(frame)
             decode_ms = (time.perf_counter() - start) * 1000
-            return self._run(rgb, kw.get("conf", 0.25), kw.get("iou", 0.7), kw.get("classes"), kw["imgsz"],
-                             start, decode_ms)
+            return self._run(engine, note, rgb, conf, iou, classes, imgsz, start, decode_ms)
         finally:
-            self._lock.release()
+            engine.lock.release()
 
     def warmup(self, imgsz: int = 640) -> float:
         """Run one prediction on a blank image; returns its ms. The first call sets up the predictor
@@ -137,17 +205,17 @@ class Detector:
                                       f"choose from {', '.join(f'{k}={v}' for k, v in self.names.items())}")
         return ids
 
-    def _run(self, rgb: np.ndarray, conf, iou, classes, imgsz, start: float, decode_ms: float) -> Detection:
+    def _run(self, engine: Engine, note: str, rgb: np.ndarray, conf, iou, classes, imgsz, start: float,
+             decode_ms: float) -> Detection:
         if not 0.0 <= float(conf) <= 1.0 or not 0.0 <= float(iou) <= 1.0:
             raise VisionDemoError(f"conf and iou must be between 0 and 1 (got conf={conf}, iou={iou})")
-        if not 32 <= int(imgsz) <= 2048:
-            raise VisionDemoError(f"imgsz {imgsz} is out of range: use 320 (fast) to 1280 (small objects)")
         class_ids = self._class_ids(classes)
         bgr = np.ascontiguousarray(rgb[..., ::-1])  # Ultralytics reads numpy arrays as OpenCV's BGR
         from vision_demo.devices import oom_as_advice
+        device = self.device if engine.runtime == "torch" else "cpu"
         with oom_as_advice(" (for detection: lower imgsz)"):
-            result = self.model.predict(bgr, conf=float(conf), iou=float(iou), classes=class_ids, imgsz=int(imgsz),
-                                        device=self.device, verbose=False)[0]
+            result = engine.model.predict(bgr, conf=float(conf), iou=float(iou), classes=class_ids,
+                                          imgsz=int(imgsz), device=device, verbose=False)[0]
         boxes = _boxes(result, self.names)  # plain floats: nothing keeps a reference to tensors
         t_draw = time.perf_counter()
         annotated = draw_boxes(rgb, boxes)
@@ -161,17 +229,16 @@ class Detector:
                    "total": (time.perf_counter() - start) * 1000}
         height, width = rgb.shape[:2]
         return Detection(boxes, annotated, {k: round(v, 2) for k, v in timings.items()}, (width, height),
-                         self.weights, dict(self.names))
+                         self.weights, dict(self.names), engine.runtime, note)
 
 
-def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
-    import cv2
-
-    h, w = rgb.shape[:2]
-    scale = side / max(h, w)
-    if scale >= 1:
-        return rgb
-    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+def _check_imgsz(imgsz) -> None:
+    try:
+        ok = 32 <= int(imgsz) <= 2048
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise VisionDemoError(f"imgsz {imgsz} is out of range: use 320 (fast) to 1280 (small objects)")
 
 
 def _boxes(result, names: dict[int, str]) -> list[dict]:

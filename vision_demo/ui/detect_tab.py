@@ -4,6 +4,11 @@ One forward pass of the whole image gives every box; `conf` drops weak boxes, `i
 two boxes may overlap before non-maximum suppression keeps only the stronger one. Models: the
 bundled person detector (offline), COCO models when cached or online, uploaded .pt files
 (opened with the safe loader only), and detectors trained on the "Train a detector" tab.
+
+Runtime switch: torch runs the .pt; OpenVINO / ONNX Runtime run the same weights exported once per image
+size (detect/export.py, in the background; torch answers meanwhile). The latency line names what ran.
+Webcam: a frame every 0.05 s at most (the browser sends the next one only after the answer, so a slow
+model lowers the frame rate instead of piling up latency), inference at 320 px unless another size is chosen.
 """
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ import importlib.util
 import logging
 import threading
 import time
-from collections import namedtuple
+from collections import OrderedDict, deque, namedtuple
 from pathlib import Path
 
 import gradio as gr
 
+from vision_demo.detect.weights import default_detector_key
+from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui.common import check_server_folder, image_source, intro, upload_named, user_errors
 from vision_demo.ui.projector import reveal
@@ -26,6 +33,14 @@ DETECTION_HEADERS = ["class", "confidence", "x1", "y1", "x2", "y2"]
 BUNDLED = ("person detector (bundled, classes Normal/Fall)", "person (bundled)")
 STREAM_SECONDS = 300   # one webcam stream holds a worker slot: give it back after 5 minutes
 STREAM_SLOTS = 40      # how many people may stream at once (a whole class)
+# Seconds between webcam captures at most. The browser sends no frame while one is pending, so a small value
+# never floods the server; it only shortens the wait for the next capture once an answer is back (measured
+# here with no model: 0.5 -> 2 fps, 0.1 -> 8-9.6 fps, 0.05 -> ~10 fps).
+STREAM_EVERY = 0.05
+WEBCAM_SIZES = (320, 480, 640)   # inference sizes offered for live video; 320 is ~3x faster than 640
+IMAGE_SIZE = 640       # inference size for a single image: small objects matter more than speed there
+RUNTIME_CHOICES = [("auto (fastest installed)", "auto"), ("torch", "torch"), ("OpenVINO", "openvino"),
+                   ("ONNX Runtime", "onnx")]
 
 
 def example_images() -> list[str]:
@@ -41,10 +56,56 @@ def detection_rows(det) -> list[list]:
     return [[b["class_name"], round(b["confidence"], 3), *[round(v) for v in b["xyxy"]]] for b in det.boxes]
 
 
-def latency_text(det, prefix: str = "") -> str:
+def latency_text(det, prefix: str = "", imgsz: int | None = None) -> str:
     t = det.timings_ms
     parts = " · ".join(f"{k} {v:.0f} ms" for k, v in t.items() if k != "total")
-    return f"{prefix}**{det.summary()}** — {parts} · image {det.image_size[0]}×{det.image_size[1]} px"
+    size = f" · model input {imgsz} px" if imgsz else ""
+    note = f" · torch for now: {det.runtime_note}" if det.runtime_note else ""
+    return (f"{prefix}**{det.summary()}** — runtime **{det.runtime}**{note} — {parts} · "
+            f"image {det.image_size[0]}×{det.image_size[1]} px{size}")
+
+
+class StreamMeter:
+    """Frames per second and staleness per webcam stream (keyed by the browser session), for the latency line.
+
+    fps counts the answers of the last 2 s; staleness is how old a frame is when its boxes leave the server
+    (decode + model + drawing: the part the server controls; the browser's capture and upload add to it)."""
+
+    WINDOW_S = 2.0
+    MAX_STREAMS = 256   # sessions remembered (oldest forgotten first)
+
+    TEXT_EVERY_S = 0.5   # the table and the latency line change at most twice a second: redrawing them per
+                         # frame costs the browser as much as showing the frame, on the same cores as the model
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._times: OrderedDict[str, deque] = OrderedDict()
+        self._text_sent: dict[str, float] = {}
+
+    def text_due(self, session: str) -> bool:
+        """True at most every TEXT_EVERY_S per stream: time to send the table and latency line again."""
+        now = time.perf_counter()
+        with self._lock:
+            if now - self._text_sent.get(session, -1e9) < self.TEXT_EVERY_S:
+                return False
+            if len(self._text_sent) > self.MAX_STREAMS:
+                self._text_sent.clear()
+            self._text_sent[session] = now
+            return True
+
+    def tick(self, session: str) -> float:
+        now = time.perf_counter()
+        with self._lock:
+            times = self._times.pop(session, None) or deque(maxlen=64)
+            times.append(now)
+            self._times[session] = times
+            while len(self._times) > self.MAX_STREAMS:
+                self._times.popitem(last=False)
+            while times and now - times[0] > self.WINDOW_S:
+                times.popleft()
+            if len(times) < 2:
+                return 0.0
+            return (len(times) - 1) / (times[-1] - times[0])
 
 
 class Warmup:
@@ -70,7 +131,9 @@ class Warmup:
             from vision_demo.detect.detector import get_detector
 
             default_scenes()  # cached in WORK after the first start; thread-safe with the Data tab's own call
-            get_detector()
+            detector = get_detector()
+            for size in (WEBCAM_SIZES[0], IMAGE_SIZE):   # the fast runtime for the webcam's and the images' size
+                detector.engine("auto", size)              # starts its export job (background) if not on disk
         except VisionDemoError as err:
             self.state, self.error = "failed", str(err)
             return
@@ -93,8 +156,8 @@ class Warmup:
 WARMUP = Warmup()
 
 
-DetectHandlers = namedtuple("DetectHandlers",
-                            "detect detect_if_image detect_frame list_weights upload_weights class_choices redetect")
+DetectHandlers = namedtuple("DetectHandlers", "detect detect_if_image detect_frame list_weights upload_weights "
+                                              "class_choices redetect runtime_status")
 
 BUNDLED_NOTE = ("**This model sees people only.** It is a *fall detector*: each person is **Normal** (upright) or "
                 "**Fall** (lying), so a standing person is at times called Fall, and a bus gets no box. "
@@ -116,8 +179,10 @@ def model_note(names: dict) -> str:
 def make_handlers(registry: JobRegistry):
     """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
 
+    meter = StreamMeter()
+
     @user_errors
-    def detect(image, weights, conf, iou, classes, request: gr.Request = None):
+    def detect(image, weights, conf, iou, classes, request: gr.Request = None, runtime="auto"):
         """Boxes on one image: (annotated image, detections table, latency line)."""
         from vision_demo.detect.detector import get_detector
 
@@ -125,37 +190,59 @@ def make_handlers(registry: JobRegistry):
         source = image_source(image)
         detector = get_detector(weights or None, registry=registry)
         with upload_named(image):
-            det = detector.predict(source, conf=float(conf), iou=float(iou), classes=classes or None)
-        return det.annotated, detection_rows(det), latency_text(det)
+            det = detector.predict(source, conf=float(conf), iou=float(iou), classes=classes or None,
+                                   imgsz=IMAGE_SIZE, runtime=runtime or "auto")
+        return det.annotated, detection_rows(det), latency_text(det, imgsz=IMAGE_SIZE)
 
-    def detect_if_image(image, weights, conf, iou, classes, request: gr.Request = None):
+    def detect_if_image(image, weights, conf, iou, classes, request: gr.Request = None, runtime="auto"):
         """The same, triggered by a new image or a slider: quiet when there is no image."""
         if not image:
             return None, None, ""
-        return detect(image, weights, conf, iou, classes, request)
+        return detect(image, weights, conf, iou, classes, request, runtime)
 
     @user_errors
-    def detect_frame(frame, weights, conf, iou, classes, request: gr.Request = None):
+    def detect_frame(frame, weights, conf, iou, classes, request: gr.Request = None, runtime="auto", size=320):
         """One webcam frame; while the model is busy the frame is dropped and the last result stays."""
         from vision_demo.detect.detector import get_detector
 
         check_server_folder(weights, request)
-        det = get_detector(weights or None, registry=registry).predict_frame(frame, conf=float(conf), iou=float(iou),
-                                                                             classes=classes or None)
+        imgsz = int(size or WEBCAM_SIZES[0])
+        if imgsz not in WEBCAM_SIZES:
+            raise VisionDemoError(f"webcam size {size} is not offered: choose {', '.join(map(str, WEBCAM_SIZES))}")
+        det = get_detector(weights or None, registry=registry).predict_frame(
+            frame, conf=float(conf), iou=float(iou), classes=classes or None, imgsz=imgsz, runtime=runtime or "auto")
         if det is None:
             return gr.skip(), gr.skip(), gr.skip()
-        return det.annotated, detection_rows(det), latency_text(det, "live: ")
+        session = getattr(request, "session_hash", None) or "api"
+        fps = meter.tick(session)
+        if not meter.text_due(session):
+            return det.annotated, gr.skip(), gr.skip()
+        live = f"live: **{fps:.1f} fps** · frame → boxes {det.timings_ms['total']:.0f} ms on the server · "
+        return det.annotated, detection_rows(det), latency_text(det, live, imgsz)
+
+    @user_errors
+    def runtime_status(weights, runtime):
+        """The runtime line under the switch, and the 1 s timer that keeps it current while an export runs."""
+        from vision_demo.detect.detector import _weights_path
+        from vision_demo.detect.export import runtime_summary
+        from vision_demo.devices import pick_device
+
+        text, busy = runtime_summary(_weights_path(weights or None, registry), runtime,
+                                     (WEBCAM_SIZES[0], IMAGE_SIZE), str(pick_device()))
+        # While the warm-up loads the model it has not asked for the exports yet: keep looking until it has.
+        return text, gr.Timer(active=busy or WARMUP.state == "loading")
 
     @user_errors
     def list_weights(current=None):
         """Refresh the model picker: available weights as choices, the others explained underneath."""
-        from vision_demo.detect.weights import weight_choices
+        from vision_demo.detect.weights import default_detector_key, weight_choices
 
         choices = weight_choices(registry)
         usable = [(c.label, c.key) for c in choices if c.available]
         keys = [k for _, k in usable]
         notes = "\n".join(f"- {c.label}: {c.note}" for c in choices if not c.available)
-        value = current if current in keys else (keys[0] if keys else None)
+        default = default_detector_key()   # COCO when a COCO model is cached or downloadable, else the bundled one
+        value = current if current in keys else (default if default in keys else (keys[0] if keys else None))
         note = f"Not available now:\n{notes}" if notes else ""
         return gr.Dropdown(choices=usable, value=value), note, WARMUP.text()
 
@@ -177,14 +264,14 @@ def make_handlers(registry: JobRegistry):
         names = get_detector(weights or None, registry=registry).names
         return gr.Dropdown(choices=[names[k] for k in sorted(names)], value=[]), model_note(names)
 
-    def redetect(image, weights, conf, iou, classes, request: gr.Request = None):
+    def redetect(image, weights, conf, iou, classes, request: gr.Request = None, runtime="auto"):
         """A changed class filter runs the detection again, like the sliders; with no image it leaves things be."""
         if not image:
             return gr.skip(), gr.skip(), gr.skip()
-        return detect(image, weights, conf, iou, classes, request)
+        return detect(image, weights, conf, iou, classes, request, runtime)
 
     return DetectHandlers(detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices,
-                          redetect)
+                          redetect, runtime_status)
 
 
 DetectTab = namedtuple("DetectTab", "weights list_weights picker_outputs start")
@@ -196,14 +283,16 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     Returns the model picker with its refresh (the YOLO tab's detectors appear in it) and start(button):
     a button elsewhere (the lesson plan) that detects on bus.jpg.
     """
-    detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices, redetect = \
-        make_handlers(registry)
+    (detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices, redetect,
+     runtime_status) = make_handlers(registry)
     intro("**Detect.** YOLO looks at the whole image once and predicts every box in that one pass — fast enough "
           "for live video on a laptop CPU. Confidence drops the boxes the model is less sure of; NMS keeps only the "
           "stronger of two boxes that overlap more than the IoU threshold.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=360):
-            weights = gr.Dropdown([BUNDLED], value=BUNDLED[1], label="Model", elem_id="detect-model")
+            default = default_detector_key()
+            first = [BUNDLED] if default == BUNDLED[1] else [(f"{default} (COCO, 80 classes)", default), BUNDLED]
+            weights = gr.Dropdown(first, value=default, label="Model", elem_id="detect-model")
             note = gr.Markdown(BUNDLED_NOTE, elem_id="detect-model-note", elem_classes=["vd-note"])
             with gr.Row():
                 conf = gr.Slider(0.05, 0.95, value=0.25, step=0.05, label="Confidence threshold", min_width=150)
@@ -212,6 +301,9 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                 classes = gr.Dropdown([], value=[], multiselect=True, label="Only these classes (empty = all)",
                                       elem_id="detect-classes", scale=2)
                 detect_btn = gr.Button("Detect", variant="primary", elem_id="detect-btn", scale=1, min_width=100)
+            runtime = gr.Radio(RUNTIME_CHOICES, value="auto", label="Runtime (same weights, exported once per size)",
+                               elem_id="detect-runtime")
+            runtime_md = gr.Markdown(elem_id="detect-runtime-status")
             warm = gr.Markdown(WARMUP.text(), elem_id="detect-warmup")
             with gr.Accordion("More models: COCO's 80 classes, your own weights", open=False):
                 gr.Markdown(COCO_HOW)
@@ -230,35 +322,52 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                     gr.Examples([[p] for p in examples], inputs=[image], label="Examples (from Ultralytics)",
                                 example_labels=[Path(p).name for p in examples])
             with gr.Tab("Webcam"):
-                gr.Markdown("Press **Record**: frames go to the server twice a second. A class on the LAN needs HTTPS "
-                            "for the camera (see README: --ssl-certfile/--ssl-keyfile).")
-                with gr.Row():
+                gr.Markdown("Press **Record**: up to 20 frames a second go to the server (the next one only after the "
+                            "answer: a slower model means fewer frames, never older ones). A class on the LAN needs "
+                            "HTTPS for the camera (see README: --ssl-certfile/--ssl-keyfile).")
+                webcam_size = gr.Radio(list(WEBCAM_SIZES), value=WEBCAM_SIZES[0], elem_id="webcam-size",
+                                       label="Model input size for live video (px): 320 is ~3× faster than 640")
+                with gr.Row(equal_height=True):
+                    # 640x480 asked of the camera: Gradio's default (up to 1920x1440) alone drops the stream to ~2 fps.
+                    # The browser mirrors the frame it sends like its preview, so boxes and labels come back unmirrored.
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input",
-                                      webcam_options=gr.WebcamOptions(mirror=True, constraints={
+                                      height=330, webcam_options=gr.WebcamOptions(mirror=True, constraints={
                                           "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
+                    # JPEG: the frame comes back at the capture's size, and JPEG encodes several times faster than WebP.
                     webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output",
-                                          height=330)
+                                          height=330, format="jpeg")
             latency = gr.Markdown(elem_id="detect-latency")
             table = gr.Dataframe(headers=DETECTION_HEADERS, label="Detections", interactive=False,
                                  elem_id="detections", elem_classes=["vd-table"])
 
-    inputs = [image, weights, conf, iou, classes]
+    inputs = [image, weights, conf, iou, classes, runtime]
     outputs = [annotated, table, latency]
     # preprocess=False: the upload reaches images.load_rgb untouched (clear errors, size limits).
-    detect_btn.click(detect, inputs, outputs, api_name="detect", preprocess=False, concurrency_limit=8,
-                     concurrency_id="detect")
+    detections = [
+        detect_btn.click(detect, inputs, outputs, api_name="detect", preprocess=False, concurrency_limit=8,
+                         concurrency_id="detect"),
+        image.change(detect_if_image, inputs, outputs, preprocess=False, concurrency_limit=8, concurrency_id="detect",
+                     api_visibility="private")]
     reveal(detect_btn, "detect-output")
-    image.change(detect_if_image, inputs, outputs, preprocess=False, concurrency_limit=8, concurrency_id="detect",
-                 api_visibility="private")
     for slider in (conf, iou):
         slider.release(detect_if_image, inputs, outputs, preprocess=False, concurrency_limit=8,
                        concurrency_id="detect", api_visibility="private")
     # The class filter behaves like the sliders: a new choice, a new detection.
     classes.change(redetect, inputs, outputs, preprocess=False, concurrency_limit=8, concurrency_id="detect",
                    api_visibility="private")
-    webcam.stream(detect_frame, [webcam, weights, conf, iou, classes], [webcam_out, table, latency],
-                  stream_every=0.5, time_limit=STREAM_SECONDS, concurrency_limit=STREAM_SLOTS,
-                  show_progress="hidden", api_visibility="private")
+    webcam.stream(detect_frame, [webcam, weights, conf, iou, classes, runtime, webcam_size],
+                  [webcam_out, table, latency], stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS,
+                  concurrency_limit=STREAM_SLOTS, show_progress="hidden", api_visibility="private")
+    # The runtime line: on load, on every change of model or runtime, then each second while an export runs.
+    runtime_timer = gr.Timer(1.0, active=False)
+    status_io = dict(fn=runtime_status, inputs=[weights, runtime], outputs=[runtime_md, runtime_timer],
+                     api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    runtime_timer.tick(**status_io)
+    demo.load(**status_io)
+    for control in (weights, runtime):
+        control.change(**status_io)
+    for event in detections:   # a detection may have started an export: show it
+        event.then(**status_io)
     picker_outputs = [weights, weights_note, warm]
     refresh_btn.click(list_weights, weights, picker_outputs, api_visibility="private")
     demo.load(list_weights, weights, picker_outputs, api_visibility="private").then(

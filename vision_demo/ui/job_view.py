@@ -245,8 +245,8 @@ def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
 
     charts: [(series, title, y-axis title, percent)] drawn with history_figure. The handler takes
     (job_ids, show_all, cancel_choice, inspect_choice, shown) and returns (progress html, *figures,
-    [table rows], running-jobs dropdown, finished-jobs dropdown, timer, shown). Figures, table and
-    dropdowns are sent only when they changed (`shown` remembers what this page has): a dropdown
+    [table rows], running-jobs dropdown, finished-jobs dropdown, timer, shown). Every output is sent
+    only when it changed (`shown` remembers what this page has; the rest is gr.skip()): a dropdown
     someone is opening is not reset every second, and the browser redraws less. The timer stops
     when every job shown is done.
     """
@@ -261,8 +261,12 @@ def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
     def refresh(job_ids, show_all, cancel_choice, inspect_choice, shown):
         states = registry.snapshot(None if show_all else (job_ids or []), kind=kind)
         shown = dict(shown or {})
+        # The page and the training share the same cores: every output sent is JSON encoded, streamed,
+        # diffed and redrawn. So a tick sends only news: the figures when some job finished an epoch (not
+        # on every batch), the progress table when a percentage or message moved, the timer when it stops.
         curves = changed(shown, "curves", [(s.id, len(s.history)) for s in states])
-        out = [progress_html(states)]
+        progress = progress_html(states)
+        out = [progress if changed(shown, "progress", [progress]) else gr.skip()]
         out += [history_figure(states, series, title, yaxis, percent=percent) if curves else gr.skip()
                 for series, title, yaxis, percent in charts]
         if table_fn is not None:
@@ -271,7 +275,9 @@ def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
         out.append(dropdown(shown, "running", running_choices(states), cancel_choice))
         out.append(dropdown(shown, "finished", finished_fn(states), inspect_choice))
         shown["jobs"] = fingerprint(states)
-        return (*out, gr.Timer(active=not all_done(states)), shown)
+        active = not all_done(states)
+        timer = gr.Timer(active=active) if changed(shown, "timer", [active]) else gr.skip()
+        return (*out, timer, shown)
 
     return refresh
 

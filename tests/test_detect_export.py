@@ -1,0 +1,143 @@
+"""Fast runtimes: the bundled detector really exported to OpenVINO / ONNX, checked against torch, cached, reused,
+and torch answering (with the reason) when an export cannot be made."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import asset  # the module pytest loaded (tests.conftest would run it again: a new WORK)
+
+ROOT = Path(__file__).parent.parent
+
+
+def box(cls=0, conf=0.9, xyxy=(10, 10, 110, 210)):
+    return {"class_id": cls, "class_name": "Normal" if cls == 0 else "Fall", "confidence": conf, "xyxy": list(xyxy)}
+
+
+def test_compare_boxes_accepts_rounding_and_names_a_real_difference():
+    from vision_demo.detect.export import compare_boxes
+
+    torch_boxes = [box(), box(1, 0.6, (200, 50, 300, 150)), box(0, 0.27, (400, 0, 450, 60))]
+    assert compare_boxes(torch_boxes, [box(conf=0.89, xyxy=(11, 10, 110, 211)), box(1, 0.62, (200, 51, 300, 150))]) is None
+    moved = compare_boxes(torch_boxes, [box(xyxy=(60, 10, 160, 210)), box(1, 0.6, (200, 50, 300, 150))])
+    assert moved and "no twin" in moved and "IoU" in moved
+    assert "confidence" in compare_boxes(torch_boxes, [box(conf=0.7), box(1, 0.6, (200, 50, 300, 150))])
+    assert "no twin" in compare_boxes(torch_boxes[:1], torch_boxes[:1] + [box(1, 0.8, (500, 500, 600, 600))])
+    assert compare_boxes([box(1)], [box(0)]) is not None                       # same place, other class
+
+
+def test_unknown_runtime_is_a_message(tmp_path):
+    from vision_demo.detect.export import missing_packages
+    from vision_demo.errors import VisionDemoError
+
+    with pytest.raises(VisionDemoError, match="choose one of auto, torch, openvino, onnx"):
+        missing_packages("tensorrt")
+    assert missing_packages("openvino") == [] and missing_packages("onnx") == []   # requirements.txt has them
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from vision_demo.detect.detector import get_detector
+    return get_detector()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["openvino", "onnx"])
+def test_export_gives_the_same_boxes_as_torch_and_is_reused(detector, fmt, no_network):
+    from ultralytics import YOLO
+
+    from vision_demo.detect import export
+
+    status = export.EXPORTS.wait(detector.weights, 320, fmt)
+    assert status.state == "ready", status.message
+    folder = Path(status.path).parent
+    assert folder.parent == Path(os.environ["VISION_DEMO_HOME"]).resolve() / "exports"
+    assert folder.name == f"{export.weights_digest(detector.weights)[:16]}-320-{fmt}"
+    check = json.loads((folder / "check.json").read_text())
+    assert check["agree"] and {c["image"] for c in check["checks"]} == {"bus.jpg", "zidane.jpg"}
+    assert not (folder / "model.pt").exists()                       # the copy made for the exporter is gone
+
+    # Same input (the square letterbox of a static graph): the same boxes, box for box.
+    torch_model, exported = YOLO(detector.weights, task="detect"), YOLO(status.path, task="detect")
+    for name in ("bus.jpg", "zidane.jpg"):
+        ours, theirs = export._boxes_of(torch_model, asset(name), 320, 0.25), export._boxes_of(exported, asset(name), 320, 0.25)
+        assert len(ours) >= 2 and export.compare_boxes(ours, theirs) is None, name
+
+    # The app path with that runtime: it names the runtime and finds the same people as torch.
+    fast = detector.predict(asset("bus.jpg"), imgsz=320, runtime=fmt)
+    slow = detector.predict(asset("bus.jpg"), imgsz=320, runtime="torch")
+    assert (fast.runtime, fast.runtime_note, slow.runtime) == (fmt, "", "torch")
+    assert f"({fmt})" in fast.summary()
+    assert len([b for b in fast.boxes if b["confidence"] > 0.5]) == len([b for b in slow.boxes if b["confidence"] > 0.5])
+    assert fast.annotated.shape == slow.annotated.shape
+
+    # Reused: asking again starts no job; a fresh process (a new Exports) finds it on disk.
+    jobs = len(export.EXPORTS.registry().snapshot())
+    stamp = Path(status.path).stat().st_mtime_ns
+    assert export.EXPORTS.request(detector.weights, 320, fmt).state == "ready"
+    later = export.Exports()
+    assert later.request(detector.weights, 320, fmt).path == status.path
+    assert len(export.EXPORTS.registry().snapshot()) == jobs and later._jobs == {}   # no job submitted
+    assert Path(status.path).stat().st_mtime_ns == stamp
+    assert no_network == []
+
+
+@pytest.mark.slow
+def test_a_failed_export_serves_torch_and_says_why(detector):
+    from vision_demo.detect import export
+
+    # A file where the finished export must go: the real export runs, then cannot be moved into place.
+    blocked = export.export_folder(export.weights_digest(detector.weights), 352, "openvino")
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("in the way")
+    det = detector.predict(asset("bus.jpg"), imgsz=352, runtime="openvino")   # the export starts; torch answers
+    assert det.runtime == "torch" and "openvino" in det.runtime_note and det.boxes
+    engine, note = detector.engine("openvino", 352, wait=True)
+    assert engine.runtime == "torch" and "failed" in note and "could not move" in note
+    again = detector.predict(asset("bus.jpg"), imgsz=352, runtime="openvino")
+    assert again.runtime == "torch" and "could not move" in again.runtime_note   # not retried in this process
+    assert blocked.read_text() == "in the way"
+    assert not list(blocked.parent.glob(f".building-{blocked.name}-*"))       # no half-built folder left
+
+    # Sizes a static graph cannot take, and torch asked for by name, never start an export.
+    engine, note = detector.engine("auto", 100)
+    assert engine.runtime == "torch" and "multiple of 32" in note
+    assert detector.engine("torch", 320) == (detector.torch, "")
+
+
+@pytest.mark.slow
+def test_cli_runtime_openvino_writes_only_into_the_work_folder(tmp_path):
+    """A fresh process: --runtime openvino exports (into WORK/exports), then serves from it; OpenVINO's
+    telemetry writes nothing into the home folder (it would create ~/intel/openvino_ga_cid)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VISION_DEMO_", "YOLO_", "_VISION_DEMO"))}
+    env.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path / "home"), VISION_DEMO_HOME=str(tmp_path / "work"))
+    (tmp_path / "home").mkdir()
+    out = tmp_path / "boxes.json"
+    run = subprocess.run([sys.executable, "-m", "vision_demo", "detect", str(asset("bus.jpg")), "--imgsz", "320",
+                          "--runtime", "openvino", "--json", str(out)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "(openvino)" in run.stdout
+    data = json.loads(out.read_text())
+    assert data["runtime"] == "openvino" and data["images"][0]["runtime"] == "openvino"
+    assert len(data["images"][0]["boxes"]) >= 2
+    assert not (tmp_path / "home" / "intel").exists()   # (matplotlib's empty ~/.config/matplotlib is another matter)
+    assert len(list((tmp_path / "work" / "exports").glob("*-320-openvino/check.json"))) == 1
+
+
+def test_on_a_gpu_torch_stays_and_says_so(detector):
+    """The choice is made from the detector's device (no GPU here: the attribute is what a CUDA machine has)."""
+    from vision_demo.detect.export import runtime_summary
+
+    real = detector.device
+    try:
+        detector.device = "cuda:0"
+        engine, note = detector.engine("openvino", 320)
+        assert engine is detector.torch and "torch on cuda:0" in note
+    finally:
+        detector.device = real
+    text, busy = runtime_summary(detector.weights, "auto", device="cuda:0")
+    assert "torch" in text and "GPU" in text and busy is False
