@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from vision_demo.jobs import TERMINAL
+
 from conftest import asset, serve_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -184,9 +186,11 @@ def test_try_a_model_with_a_webcam_snapshot(page, app_url, tiny_scenes):
     client = Client(app_url, analytics_enabled=False, verbose=False)
     [job_id] = client.predict(tiny_scenes, "simple_cnn", "scratch", 1, 48, 8, 0, True, api_name="/train")
     deadline = time.time() + 60
-    while client.predict(job_id, api_name="/job_status")["status"] != "finished" and time.time() < deadline:
+    while (status := client.predict(job_id, api_name="/job_status")["status"]) not in TERMINAL:
+        assert time.time() < deadline, f"the job is still {status} after 60 s"
         time.sleep(0.5)
     client.close()
+    assert status == "finished"
     page.goto(app_url, wait_until="load")
     open_tab(page, "3 · Try a model")
     expect(page.locator("#try-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
@@ -287,10 +291,12 @@ def finished_compare(app_url, tiny_scenes) -> list[str]:
     client = Client(app_url, analytics_enabled=False, verbose=False)
     job_ids = client.predict(tiny_scenes, 1, 48, 8, api_name="/compare")
     deadline = time.time() + 240
-    while time.time() < deadline and any(client.predict(j, api_name="/job_status")["status"] != "finished"
-                                         for j in job_ids):
+    while (statuses := [client.predict(j, api_name="/job_status")["status"] for j in job_ids]) and \
+            not all(status in TERMINAL for status in statuses):
+        assert time.time() < deadline, f"the compare is still {statuses} after 240 s"
         time.sleep(1)
     client.close()
+    assert statuses == ["finished"] * len(job_ids), statuses
     return job_ids
 
 

@@ -121,3 +121,42 @@ def test_resnet18_pretrained_offline_points_to_the_bundled_model(monkeypatch, tm
     with pytest.raises(VisionDemoError, match="efficientnet_lite0.*--online"):
         build_model("resnet18", 6, pretrained=True)
     assert not no_network
+
+
+def build_resnet34(num_classes: int, pretrained: bool = False):
+    """The builder a fourth backbone's spec names (a test module's function, found by 'module:function')."""
+    from torch import nn
+    from torchvision.models import resnet34
+
+    model = resnet34(weights=None)
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model, "none"
+
+
+def resnet34_weights_available() -> str:
+    return "cache"
+
+
+def test_a_fourth_backbone_is_one_spec_in_the_catalog(monkeypatch):
+    """Everything that reads a model (build, strategies, feature extraction, fine-tuning) works from one spec."""
+    import torch
+
+    from vision_demo.classify import catalog, feature_cache, models
+
+    spec = catalog.ModelSpec("resnet34", "ResNet-34", "ResNet-34 (torchvision)",
+                             builder=f"{__name__}:build_resnet34", head="fc", finetune=("layer4", "fc"),
+                             feature_dim=512, gradcam_layer="layer4", weights="a test's",
+                             availability=f"{__name__}:resnet34_weights_available")
+    monkeypatch.setitem(catalog.CATALOG, "resnet34", spec)
+    monkeypatch.setattr(catalog, "PRETRAINED_MODELS", (*catalog.PRETRAINED_MODELS, "resnet34"))
+    monkeypatch.setattr(models, "PRETRAINED_MODELS", catalog.PRETRAINED_MODELS)
+    monkeypatch.setattr(models, "MODELS", (*catalog.MODELS, "resnet34"))
+    model, source = models.build_model("resnet34", num_classes=4, pretrained=False)
+    assert source == "none" and models.check_pretrained_available("resnet34") == "cache"
+    models.apply_strategy(model, "resnet34", "finetune")
+    trainable = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"layer4", "fc"}
+    assert models.head_of(model, "resnet34") is model.fc
+    with torch.no_grad():
+        features = feature_cache.backbone_features(model.eval(), "resnet34", torch.zeros(2, 3, 64, 64))
+    assert features.shape == (2, 512) and isinstance(model.fc, torch.nn.Linear)   # the head is back in place

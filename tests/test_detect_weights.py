@@ -98,7 +98,7 @@ def test_concurrent_uploads_of_one_file_do_not_collide_and_leave_no_partial_file
 
 
 def test_upload_is_refused_when_the_safe_loader_is_not_supported(tmp_path, monkeypatch):
-    from vision_demo.detect.runtime import ultralytics_ready
+    from vision_demo.ultralytics_env import ultralytics_ready
     ultralytics_ready()
     from ultralytics.nn import tasks
     assert tasks._SafeLoad.SUPPORTED        # the installed torch/ultralytics pair can load safely

@@ -24,7 +24,7 @@ def fresh_work(tmp_path, monkeypatch):
     settings.configure(online_mode=False)
     import sys
     if "ultralytics" in sys.modules:   # its settings (weights_dir, datasets_dir) back on the session's work folder
-        from vision_demo.detect.runtime import ultralytics_ready
+        from vision_demo.ultralytics_env import ultralytics_ready
         ultralytics_ready()
 
 
@@ -69,7 +69,7 @@ def coco_checkpoint(path: Path) -> Path:
     import ultralytics
     import yaml
 
-    from vision_demo.detect.runtime import ultralytics_ready
+    from vision_demo.ultralytics_env import ultralytics_ready
 
     ultralytics_ready()
     from ultralytics import YOLO

@@ -15,6 +15,9 @@ RESULT = {"test_acc": 0.75, "wall_seconds": 12.34, "images_per_second": 210.4, "
           "total_params": 3_378_000, "weights_source": "bundled", "device": "cpu", "epochs": HIST,
           "classes": ["forest", "glacier", "mountain"],
           "confusion_matrix": [[5, 0, 0], [0, 3, 2], [0, 1, 4]],
+          # what classify.loop.classification_report counts from that matrix, saved with every result
+          "most_confused": [{"true": "glacier", "pred": "mountain", "count": 2},
+                            {"true": "mountain", "pred": "glacier", "count": 1}],
           "predictions": [{"path": "/a.png", "true": "forest", "pred": "forest", "confidence": 0.9},
                           {"path": "/b.png", "true": "glacier", "pred": "mountain", "confidence": 0.61}]}
 
@@ -61,7 +64,8 @@ def test_confusion_figure_and_most_confused_pair():
     assert list(fig.data[0].x) == RESULT["classes"] and fig.data[0].z[1][2] == 2
     text = job_view.most_confused_text(RESULT)
     assert text.startswith("Most confused") and "glacier → mountain** (2)" in text
-    assert "No mistakes" in job_view.most_confused_text({"confusion_matrix": [[2, 0], [0, 3]], "classes": ["a", "b"]})
+    assert "No mistakes" in job_view.most_confused_text({"confusion_matrix": [[2, 0], [0, 3]], "classes": ["a", "b"],
+                                                         "most_confused": []})
 
 
 def test_prediction_captions_put_mistakes_first():

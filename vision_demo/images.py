@@ -273,3 +273,20 @@ def describe_conversion(path) -> str | None:
     None for a plain, upright RGB image. Raises BadImageError for a file that is not a usable image.
     """
     return probe_image(path).conversion
+
+
+def example_folder():
+    """Ultralytics' example photos folder (bus.jpg, zidane.jpg: real pictures that pip installs), located without
+    importing ultralytics (that takes seconds); None when it is missing."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("ultralytics")
+    folder = Path(spec.origin).parent / "assets" if spec and spec.origin else None
+    return folder if folder and folder.is_dir() else None
+
+
+def example_photos() -> list[str]:
+    """bus.jpg and zidane.jpg, the example photos of the Detect and Try tabs (empty when missing)."""
+    folder = example_folder()
+    return [str(p) for p in (folder / "bus.jpg", folder / "zidane.jpg") if p.is_file()] if folder else []

@@ -86,19 +86,19 @@ def _row(state) -> dict:
 
 def format_table(rows: list[dict]) -> str:
     """The final table: model, strategy, weights source, test acc, wall s, img/s, trainable/total params."""
-    header = ("model", "strategy", "weights", "test acc", "wall s", "img/s", "trainable / total params")
+    import pandas as pd
+
+    header = ["model", "strategy", "weights", "test acc", "wall s", "img/s", "trainable / total params"]
     lines = []
     for row in rows:
         if row["status"] != "finished":
-            lines.append((row["model"], row["strategy"], "-", row["status"], "-", "-", (row["error"] or "")[:60]))
+            lines.append([row["model"], row["strategy"], "-", row["status"], "-", "-", (row["error"] or "")[:60]])
             continue
         ips = row["images_per_second"]
-        lines.append((row["model"], row["strategy"], row["weights_source"], f"{row['test_acc']:.3f}",
+        lines.append([row["model"], row["strategy"], row["weights_source"], f"{row['test_acc']:.3f}",
                       f"{row['wall_seconds']:.1f}", f"{ips:.0f}" if ips else "-",
-                      f"{row['trainable_params']:,} / {row['total_params']:,}"))
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*map(str, l)) for l in lines])
+                      f"{row['trainable_params']:,} / {row['total_params']:,}"])
+    return pd.DataFrame(lines, columns=header).to_string(index=False, justify="left")
 
 
 def _write_json(path: Path, data) -> None:

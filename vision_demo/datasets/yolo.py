@@ -99,7 +99,7 @@ def _prepare_named(name: str) -> tuple[Path, YoloReport]:
     if not settings.online():
         raise VisionDemoError(f"'{stem}' is an Ultralytics data set that is downloaded on first use, and the app is "
                               "offline: start with --online, or use 'shapes' (generated here) or your own YOLO folder/zip")
-    from vision_demo.detect.runtime import ultralytics_ready
+    from vision_demo.ultralytics_env import ultralytics_ready
     ultralytics_ready()  # datasets_dir -> WORK/datasets
     from ultralytics.data.utils import check_det_dataset
     try:

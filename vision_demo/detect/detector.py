@@ -73,7 +73,7 @@ class Detector:
     """One YOLO model (loaded once) and the lock that keeps its predictor single-threaded."""
 
     def __init__(self, weights_path: Path):
-        from vision_demo.detect.runtime import ultralytics_ready
+        from vision_demo.ultralytics_env import ultralytics_ready
         from vision_demo.devices import pick_device
 
         ultralytics_ready()  # safe loading is on: the .pt is opened with weights_only=True

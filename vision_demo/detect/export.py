@@ -165,7 +165,7 @@ def _boxes_of(model, image, imgsz: int, conf: float) -> list[dict]:
 # ---- the export job ------------------------------------------------------------------------------------
 def export_job(ctx, weights: str, imgsz: int, fmt: str) -> dict:
     """Job body: export, check against torch, then move into place. Raises VisionDemoError saying why not."""
-    from vision_demo.detect.runtime import ultralytics_ready
+    from vision_demo.ultralytics_env import ultralytics_ready
 
     ultralytics_ready()
     from ultralytics import YOLO

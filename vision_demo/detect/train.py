@@ -202,7 +202,7 @@ def run_training(config: YoloTrainConfig, ctx) -> dict:
 
 
 def _train(config: YoloTrainConfig, ctx, yaml_path: Path, report, started: float) -> dict:
-    from vision_demo.detect.runtime import ultralytics_ready
+    from vision_demo.ultralytics_env import ultralytics_ready
     from vision_demo.devices import oom_as_advice
 
     ultralytics_ready()

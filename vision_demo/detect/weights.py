@@ -95,7 +95,7 @@ def _cached_coco(name: str) -> Path | None:
 
 def _download_coco(name: str) -> Path:
     """Online only: fetch an Ultralytics asset into WORK/weights."""
-    from vision_demo.detect.runtime import ultralytics_ready
+    from vision_demo.ultralytics_env import ultralytics_ready
     ultralytics_ready()
     from ultralytics.utils.downloads import attempt_download_asset
 
@@ -216,7 +216,7 @@ def resolve_weights(key_or_path=None, registry=None) -> Path:
 
 def check_safe_checkpoint(path, display_name: str | None = None) -> dict:
     """Open a .pt with the safe loader only; return the checkpoint or raise VisionDemoError saying why not."""
-    from vision_demo.detect.runtime import ultralytics_ready
+    from vision_demo.ultralytics_env import ultralytics_ready
     ultralytics_ready()
     import pickle
 

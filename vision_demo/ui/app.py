@@ -9,15 +9,14 @@ The first tab lists the exercises in that order, each with a button that starts 
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import gradio as gr
 
 from vision_demo import settings
+from vision_demo.images import example_folder
 from vision_demo.jobs import JobRegistry, default_registry, default_runners
 from vision_demo.ui import (data_tab, detect_tab, inside_tab, lesson_tab, projector, sliding_tab, train_tab,
                             try_tab, yolo_tab)
+from vision_demo.warmup import WARMUP
 
 HEADER = "### Practical computer vision: transfer learning and one-pass detection"
 
@@ -72,15 +71,8 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
         lesson_tab.wire(lesson_buttons, tabs, starters)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     if warm_up:
-        detect_tab.WARMUP.start()
+        WARMUP.start(export_sizes=(detect_tab.WEBCAM_SIZES[0], detect_tab.IMAGE_SIZE))
     return demo
-
-
-def ultralytics_assets() -> Path | None:
-    """Ultralytics' example images folder (bus.jpg, zidane.jpg), located without importing it."""
-    spec = importlib.util.find_spec("ultralytics")
-    folder = Path(spec.origin).parent / "assets" if spec and spec.origin else None
-    return folder if folder and folder.is_dir() else None
 
 
 def launch_options(host: str | None = None, port: int | None = None, share: bool = False,
@@ -91,7 +83,7 @@ def launch_options(host: str | None = None, port: int | None = None, share: bool
     (Hugging Face Spaces sets them), else 127.0.0.1:7860. The server serves only Ultralytics'
     example images besides its own upload cache: every image we show is returned in memory.
     """
-    assets = ultralytics_assets()
+    assets = example_folder()
     return dict(
         server_name=host, server_port=port, share=share, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
         ssl_verify=not (ssl_certfile and ssl_keyfile),  # a self-signed pair for the class LAN

@@ -32,12 +32,15 @@ def load_data(source, zip_file, request: gr.Request = None, progress=gr.Progress
 
 
 @user_errors
-def download_intel():
+def download_intel(progress=gr.Progress()):
     """Online only: fetch Intel Image Classification (the offline message says where to put it by hand)."""
     from vision_demo.datasets.intel import download_intel as fetch
     from vision_demo.datasets.imagefolder import load_dataset
 
-    data = load_dataset(str(fetch()))
+    progress(0, desc="downloading Intel Image Classification (~350 MB) with kagglehub")
+    folder = fetch()
+    progress(0.9, desc="checking its 25,000 images")
+    data = load_dataset(str(folder))
     return (*describe(data), str(data.root))
 
 

@@ -12,7 +12,6 @@ model lowers the frame rate instead of piling up latency), inference at 320 px u
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 import time
@@ -23,7 +22,9 @@ import gradio as gr
 
 from vision_demo.detect.weights import default_detector_key
 from vision_demo.errors import VisionDemoError
+from vision_demo.images import example_photos
 from vision_demo.jobs import JobRegistry
+from vision_demo.warmup import WARMUP
 from vision_demo.ui.common import check_server_folder, image_source, intro, upload_named, user_errors
 from vision_demo.ui.projector import reveal
 
@@ -43,16 +44,8 @@ RUNTIME_CHOICES = [("auto (fastest installed)", "auto"), ("torch", "torch"), ("O
                    ("ONNX Runtime", "onnx")]
 
 
-def example_images() -> list[str]:
-    """bus.jpg and zidane.jpg from Ultralytics' package (found without importing it: that takes seconds)."""
-    spec = importlib.util.find_spec("ultralytics")
-    if spec is None or not spec.origin:
-        return []
-    folder = Path(spec.origin).parent / "assets"
-    return [str(p) for p in (folder / "bus.jpg", folder / "zidane.jpg") if p.is_file()]
-
-
 def detection_rows(det) -> list[list]:
+    """The detections table: one row per box, its class, confidence and pixel corners."""
     return [[b["class_name"], round(b["confidence"], 3), *[round(v) for v in b["xyxy"]]] for b in det.boxes]
 
 
@@ -108,52 +101,6 @@ class StreamMeter:
             return (len(times) - 1) / (times[-1] - times[0])
 
 
-class Warmup:
-    """In a background thread at start: draws the default scenes (the Data tab's first view) and loads the
-    default detector, so the first visitor waits for neither."""
-
-    def __init__(self):
-        self.state, self.seconds, self.error = "not started", None, None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="detector-warmup", daemon=True)
-            self.state = "loading"
-            self._thread.start()
-
-    def _run(self) -> None:
-        from vision_demo.errors import VisionDemoError
-
-        start = time.perf_counter()
-        try:
-            from vision_demo.datasets.scenes import default_scenes
-            from vision_demo.detect.detector import get_detector
-
-            default_scenes()  # cached in WORK after the first start; thread-safe with the Data tab's own call
-            detector = get_detector()
-            for size in (WEBCAM_SIZES[0], IMAGE_SIZE):   # the fast runtime for the webcam's and the images' size
-                detector.engine("auto", size)              # starts its export job (background) if not on disk
-        except VisionDemoError as err:
-            self.state, self.error = "failed", str(err)
-            return
-        except Exception as err:  # a bug: logged whole; the first real request will show its own error
-            log.exception("warm-up failed")
-            self.state, self.error = "failed", f"{type(err).__name__}: {err}"
-            return
-        self.state, self.seconds = "ready", time.perf_counter() - start
-
-    def text(self) -> str:
-        if self.state == "ready":
-            return f"Person detector ready (warm-up in the background took {self.seconds:.1f} s)."
-        if self.state == "failed":
-            return f"The bundled detector could not be loaded: {self.error}"
-        if self.state == "loading":
-            return "Loading the person detector in the background… the first detection may wait a few seconds."
-        return "The detector loads on the first detection (a few seconds)."
-
-
-WARMUP = Warmup()
 
 
 DetectHandlers = namedtuple("DetectHandlers", "detect detect_if_image detect_frame list_weights upload_weights "
@@ -317,7 +264,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                     image = gr.Image(label="Image", sources=["upload", "clipboard"], type="filepath",
                                      elem_id="detect-input", height=320)
                     annotated = gr.Image(label="Boxes", interactive=False, elem_id="detect-output", height=320)
-                examples = example_images()
+                examples = example_photos()
                 if examples:
                     gr.Examples([[p] for p in examples], inputs=[image], label="Examples (from Ultralytics)",
                                 example_labels=[Path(p).name for p in examples])

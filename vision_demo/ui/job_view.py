@@ -374,14 +374,8 @@ def confusion_figure(result: dict) -> go.Figure:
 
 
 def most_confused_text(result: dict, top: int = 3) -> str:
-    """'Most confused: glacier → mountain (4), …' from the result, or computed from the matrix."""
-    pairs = result.get("most_confused")
-    if pairs is None:
-        matrix, classes = result.get("confusion_matrix") or [], result.get("classes") or []
-        pairs = sorted(({"true": classes[t], "pred": classes[p], "count": n}
-                        for t, row in enumerate(matrix) for p, n in enumerate(row) if t != p and n),
-                       key=lambda d: -d["count"])
-    pairs = [p for p in pairs if p.get("count")][:top]
+    """'Most confused: glacier → mountain (4), …' from the pairs the training job counted (loop.classification_report)."""
+    pairs = [p for p in result.get("most_confused") or [] if p.get("count")][:top]
     if not pairs:
         return "No mistakes on the test set."
     named = ", ".join(f"**{p['true']} → {p['pred']}** ({p['count']})" for p in pairs)

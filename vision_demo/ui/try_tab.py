@@ -14,7 +14,7 @@ from vision_demo.classify.predict import cached_classifier
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
 from vision_demo.ui.common import image_source, intro, upload_named, user_errors
-from vision_demo.ui.detect_tab import example_images
+from vision_demo.images import example_photos
 from vision_demo.ui.projector import reveal
 
 TryHandlers = namedtuple("TryHandlers", "predict list_jobs explain")
@@ -86,7 +86,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
             image = gr.Image(label="Your image", sources=["upload", "webcam", "clipboard"], type="filepath",
                              elem_id="try-image", height=300,
                              webcam_options=gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}}}))
-            examples = example_images()
+            examples = example_photos()
             if examples:  # photos of no scene class at all: the surprise this tab is for
                 gr.Examples([[p] for p in examples], inputs=[image], label="Examples (none of them is a scene)",
                             example_labels=[Path(p).name for p in examples])

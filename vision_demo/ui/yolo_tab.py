@@ -24,10 +24,11 @@ def make_handlers(registry: JobRegistry):
     """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
 
     @user_errors
-    def check_data(source, zip_file, request: gr.Request = None):
+    def check_data(source, zip_file, request: gr.Request = None, progress=gr.Progress()):
         """Validate a YOLO data set; returns (report text, the data.yaml to train with: it replaces the box)."""
         from vision_demo.datasets.yolo import prepare_yolo_dataset
 
+        progress(0, desc="extracting and checking the zip" if zip_file else "checking every image and label")
         yaml_path, report = prepare_yolo_dataset(zip_file or check_server_folder(source, request) or "shapes")
         status = "ready to train" if report.ok else "usable, but some files were left out"
         return (f"**{for_client(yaml_path, request)}** — {status}\n\n```\n{for_client(report.summary(), request)}\n```",

@@ -1,6 +1,6 @@
 """Import Ultralytics so that it stays inside the work folder, off the network, and loads .pt files safely.
 
-    from vision_demo.detect.runtime import ultralytics_ready
+    from vision_demo.ultralytics_env import ultralytics_ready
     ultralytics_ready()          # idempotent; call before YOLO(...) / model.train(...)
 
 `settings.configure()` already set YOLO_CONFIG_DIR (settings.json), YOLO_OFFLINE, ULTRALYTICS_SAFE_LOAD and
