@@ -282,6 +282,32 @@ def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
     return refresh
 
 
+def job_controls(show_all_label: str, cancel_id: str | None = None):
+    """The folded 'cancel a job, show only yours' controls of both training tabs:
+    (show_all checkbox, running-job picker, cancel button, its message)."""
+    import gradio as gr
+
+    with gr.Accordion("Cancel a job, or show only yours", open=False):
+        show_all = gr.Checkbox(value=True, label=show_all_label)
+        with gr.Row(equal_height=True):
+            cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
+            cancel_btn = gr.Button("Cancel job", variant="stop", scale=1, min_width=100, elem_id=cancel_id)
+        cancel_msg = gr.Markdown()
+    return show_all, cancel_choice, cancel_btn, cancel_msg
+
+
+def live_panel(progress_id: str, plots: list[tuple[str, str]]):
+    """The right-hand side of both training tabs: the job ids the API returns (hidden), the progress table and
+    the two live plots [(label, elem_id)]; returns (started, progress, *plots)."""
+    import gradio as gr
+
+    started = gr.JSON(label="Started job ids", visible=False)  # what the API returns; not for people
+    progress = gr.HTML(elem_id=progress_id)
+    with gr.Row():
+        figures = [gr.Plot(label=label, elem_id=elem_id, show_label=False) for label, elem_id in plots]
+    return (started, progress, *figures)
+
+
 def cancel_handler(registry):
     """The Cancel button of both training tabs (one registry, one way to stop a job)."""
     import gradio as gr

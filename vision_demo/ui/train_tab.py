@@ -174,18 +174,11 @@ def build(registry: JobRegistry):
                     normalize = gr.Checkbox(value=True, label="ImageNet normalization",
                                             info="pretrained backbones expect it: switch it off to see why")
                 train_btn = gr.Button("Train", variant="primary", elem_id="train-btn")
-            with gr.Accordion("Cancel a job, or show only yours", open=False):
-                show_all = gr.Checkbox(value=True, label="Show every job on this server (off: only yours)")
-                with gr.Row(equal_height=True):
-                    cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
-                    cancel_btn = gr.Button("Cancel job", variant="stop", scale=1, min_width=100)
-                cancel_msg = gr.Markdown()
+            show_all, cancel_choice, cancel_btn, cancel_msg = job_view.job_controls(
+                "Show every job on this server (off: only yours)")
         with gr.Column(scale=3):
-            started = gr.JSON(label="Started job ids", visible=False)  # what the API returns; not for people
-            progress = gr.HTML(elem_id="job-progress")
-            with gr.Row():
-                loss_plot = gr.Plot(label="Loss", elem_id="loss-plot", show_label=False)
-                acc_plot = gr.Plot(label="Accuracy", elem_id="acc-plot", show_label=False)
+            started, progress, loss_plot, acc_plot = job_view.live_panel(
+                "job-progress", [("Loss", "loss-plot"), ("Accuracy", "acc-plot")])
     table = gr.Dataframe(headers=job_view.COMPARISON_HEADERS, label="Comparison (finished jobs)",
                          interactive=False, elem_id="comparison", wrap=True, column_widths=job_view.COMPARISON_WIDTHS,
                          elem_classes=["vd-table"])

@@ -109,19 +109,11 @@ def build(registry: JobRegistry):
                 zip_file = gr.File(label="Upload a zip", file_types=[".zip"], height=90)
                 check_btn = gr.Button("Check data set", elem_id="yolo-check-btn")
                 report = gr.Markdown(elem_id="yolo-report")
-            with gr.Accordion("Cancel a job, or show only yours", open=False):
-                show_all = gr.Checkbox(value=True, label="Show every detection job on this server")
-                with gr.Row(equal_height=True):
-                    cancel_choice = gr.Dropdown([], label="Running job", allow_custom_value=True, scale=3)
-                    cancel_btn = gr.Button("Cancel job", variant="stop", scale=1, min_width=100,
-                                           elem_id="yolo-cancel-btn")
-                cancel_msg = gr.Markdown()
+            show_all, cancel_choice, cancel_btn, cancel_msg = job_view.job_controls(
+                "Show every detection job on this server", cancel_id="yolo-cancel-btn")
         with gr.Column(scale=3):
-            started = gr.JSON(label="Started job ids", visible=False)  # what the API returns; not for people
-            progress = gr.HTML(elem_id="yolo-progress")
-            with gr.Row():
-                loss_plot = gr.Plot(label="Losses", elem_id="yolo-loss", show_label=False)
-                map_plot = gr.Plot(label="mAP", elem_id="yolo-map", show_label=False)
+            started, progress, loss_plot, map_plot = job_view.live_panel(
+                "yolo-progress", [("Losses", "yolo-loss"), ("mAP", "yolo-map")])
     inspect_choice = gr.Dropdown([], label="Finished detection job (newest first)", allow_custom_value=True)
     metrics = gr.Dataframe(headers=job_view.PER_CLASS_HEADERS, label="Final metrics per class", interactive=False,
                            elem_id="yolo-metrics", elem_classes=["vd-table"])
