@@ -109,3 +109,31 @@ def test_ctrl_c_cancels_the_running_job(squares, tmp_path):
     [state_file] = (out / "jobs").glob("*/state.json")
     state = json.loads(state_file.read_text())
     assert state["status"] == "cancelled" and 1 <= len(state["history"]) < 200
+
+
+@pytest.mark.slow
+def test_diff_lists_what_the_second_run_fixed_and_broke(squares, tmp_path, capsys):
+    common = ["--data", squares, "--epochs", "1", "--img-size", "32", "--batch-size", "8"]
+    assert main(["train", *common, "--model", "simple_cnn", "--strategy", "scratch", "--out", str(tmp_path / "a")]) == 0
+    assert main(["train", *common, "--model", "efficientnet_lite0", "--strategy", "frozen",
+                 "--out", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a" / "result.json").read_text())
+    b = json.loads((tmp_path / "b" / "result.json").read_text())
+    n_matrix = sum(sum(row) for row in a["confusion_matrix"])   # every test image, counted by the confusion matrix
+    assert len(a["test_predictions"]) == len(b["test_predictions"]) == n_matrix
+    capsys.readouterr()
+    assert main(["diff", str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(tmp_path / "diff.json")]) == 0
+    printed = capsys.readouterr().out
+    diff = json.loads((tmp_path / "diff.json").read_text())
+    c = diff["counts"]
+    n_test = len(a["test_predictions"])
+    assert sum(c.values()) == n_test
+    right_a = sum(p["pred"] == p["true"] for p in a["test_predictions"])
+    right_b = sum(p["pred"] == p["true"] for p in b["test_predictions"])
+    assert c["both_right"] + c["broke"] == right_a and c["both_right"] + c["fixed"] == right_b   # the arithmetic
+    assert round(right_b / n_test, 6) == round(b["test_acc"], 6)                                  # the saved accuracy
+    assert f"B fixed {c['fixed']}, broke {c['broke']}" in printed
+    for row in diff["fixed"]:
+        assert row["a_pred"] != row["true"] == row["b_pred"]
+    assert main(["diff", str(tmp_path / "a"), str(tmp_path / "nothing-here")]) == 1
+    assert "no such finished job" in capsys.readouterr().err

@@ -249,8 +249,11 @@ def test_a_job_waits_for_what_it_depends_on_and_fails_with_it(tmp_path):
     first = registry.submit("test", "first", {}, lambda ctx: gate.wait(5) and {"n": 1})
     second = registry.submit("test", "second", {}, lambda ctx: {"after": registry.get(first).status},
                              depends_on=[first])
-    time.sleep(0.3)
-    assert registry.get(second).status == "running" and "waiting for first" in registry.get(second).message
+    deadline = time.time() + 10
+    while "waiting for first" not in registry.get(second).message:   # the second worker picks it up
+        assert time.time() < deadline, registry.get(second)
+        time.sleep(0.05)
+    assert registry.get(second).status == "running" and registry.get(first).status == "running"
     gate.set()
     assert registry.wait(second, 5).result == {"after": "finished"}
 

@@ -157,3 +157,27 @@ def test_detector_pretrained_vs_scratch_then_detect_with_the_trained_model(serve
     assert "ms" in timing
     assert {row[0] for row in table["data"]} <= {"circle", "square", "triangle"}
     assert not no_network
+
+
+@pytest.mark.slow
+def test_diff_jobs_shows_what_the_second_run_fixed(server, tiny_scenes, no_network):
+    client, _ = server
+    ids = [client.predict(tiny_scenes, model, strategy, 1, 48, 8, 0, True, api_name="/train")[0]
+           for model, strategy in (("simple_cnn", "scratch"), ("efficientnet_lite0", "frozen"))]
+    deadline = time.time() + 180
+    for job_id in ids:
+        while (state := client.predict(job_id, api_name="/job_status"))["status"] not in TERMINAL:
+            assert time.time() < deadline, state
+            time.sleep(0.5)
+        assert state["status"] == "finished", state.get("error")
+        assert "test_predictions" not in state["result"]          # the API's job state stays small
+    text, fixed, broke = client.predict(ids[0], ids[1], api_name="/diff_jobs")
+    import re
+    counts = {k: int(v) for k, v in re.findall(r"(fixed|broke|both wrong|both right) \*{0,2}(\d+)", text)}
+    assert sum(counts.values()) == 6 * 3                          # every test image of the tiny set, once
+    assert len(fixed) == min(counts["fixed"], 24) and len(broke) == min(counts["broke"], 24)
+    captions = [item["caption"] if isinstance(item, dict) else item[1] for item in fixed + broke]
+    assert captions and all(" → B " in caption for caption in captions), captions
+    with pytest.raises(Exception, match="Pick two finished jobs"):
+        client.predict(ids[0], None, api_name="/diff_jobs")
+    assert not no_network

@@ -159,7 +159,8 @@ def run_training(config: TrainConfig, ctx: JobContext, registry: JobRegistry | N
     """The job function: the recipe at the top of this module. Returns the result dict, saved as result.json:
     the run's options (model, strategy, weights_source, device, img_size, lr, ...), `epochs` (one entry per
     epoch: train/val loss and accuracy, seconds), test_acc / test_loss, confusion_matrix, per_class,
-    most_confused, timings, parameter counts, peak memory, the checkpoint path, sample predictions and the
+    most_confused, timings, parameter counts, peak memory, the checkpoint path, every test prediction
+    (test_predictions: path, true, pred, confidence), a sample of them for the gallery (predictions) and the
     data report."""
     from vision_demo.datasets import archive
 
@@ -315,9 +316,12 @@ def _result(run: _Run, fit: _Fit, ctx: JobContext, started: float) -> dict[str, 
     report = classification_report(evaluation["targets"], evaluation["preds"], data.classes)
     rng = random.Random(config.seed)
     shown = sorted(rng.sample(range(len(data.test)), min(MAX_PREDICTIONS, len(data.test))))
-    predictions = [{"path": data.test[i][0], "true": data.classes[evaluation["targets"][i]],
-                    "pred": data.classes[evaluation["preds"][i]], "confidence": float(evaluation["confidences"][i])}
-                   for i in shown]
+    # Every test prediction (the error diff between two jobs needs them all, after a restart too), and a sample
+    # of them for the gallery.
+    test_predictions = [{"path": path, "true": data.classes[t], "pred": data.classes[p], "confidence": round(float(c), 4)}
+                        for (path, _), t, p, c in zip(data.test, evaluation["targets"], evaluation["preds"],
+                                                      evaluation["confidences"])]
+    predictions = [dict(test_predictions[i], confidence=float(evaluation["confidences"][i])) for i in shown]
 
     # a plain dict, loadable with torch.load(weights_only=True)
     checkpoint = ctx.out_dir / "model.pt"
@@ -343,6 +347,7 @@ def _result(run: _Run, fit: _Fit, ctx: JobContext, started: float) -> dict[str, 
         "feature_extraction": fit.extraction,
         "checkpoint": str(checkpoint),
         "predictions": predictions,
+        "test_predictions": test_predictions,
         "data_report": {"summary": data.report.summary(), "layout": data.layout, "root": str(data.root),
                         "counts": data.counts(),
                         "skipped": [list(x) for x in data.report.skipped],

