@@ -137,3 +137,22 @@ def test_diff_lists_what_the_second_run_fixed_and_broke(squares, tmp_path, capsy
         assert row["a_pred"] != row["true"] == row["b_pred"]
     assert main(["diff", str(tmp_path / "a"), str(tmp_path / "nothing-here")]) == 1
     assert "no such finished job" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sweep_trains_each_strategy_on_each_fraction_and_says_where_the_gap_is(squares, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--data", squares, "--fractions", "0.5", "1", "--epochs", "1", "--img-size", "32",
+                 "--batch-size", "8", "--models", "simple_cnn:scratch", "efficientnet_lite0:frozen",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    sweep = json.loads((out / "sweep.json").read_text())
+    runs = {(r["fraction"], r["model"], r["strategy"]): r for r in sweep["runs"]}
+    assert set(runs) == {(f, m, s) for f in (0.5, 1.0) for m, s in (("simple_cnn", "scratch"),
+                                                                      ("efficientnet_lite0", "frozen"))}
+    full, half = runs[(1.0, "simple_cnn", "scratch")]["train_images"], runs[(0.5, "simple_cnn", "scratch")]["train_images"]
+    assert full == 3 * 8 and half == 3 * 4           # 8 training squares per class, half of each class
+    assert all(0 <= r["test_acc"] <= 1 for r in sweep["runs"]) and set(sweep["gap_points"]) == {"0.5", "1.0"}
+    assert "pretrained - scratch:" in printed and "widest at" in printed
+    assert main(["sweep", "--data", squares, "--fractions", "0", "--out", str(tmp_path / "bad")]) == 1
+    assert "fractions must be in (0, 1]" in capsys.readouterr().err

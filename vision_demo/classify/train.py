@@ -54,6 +54,7 @@ class TrainConfig:
     init_from: str | None = None      # finetune: job id (or folder) of a finished frozen run to start from
     name: str | None = None           # label shown in plots; default e.g. "EfficientNet-Lite0 · frozen"
     cache_features: bool = False      # frozen: also keep extracted features on disk (WORK/feature_cache)
+    train_fraction: float = 1.0       # train on this share of the training images (stratified, seeded): the sweep
 
     @property
     def learning_rate(self) -> float:
@@ -68,6 +69,8 @@ class TrainConfig:
             label += " (from frozen)"
         if not self.normalize:
             label += " (no normalization)"
+        if self.train_fraction < 1:
+            label += f" ({self.train_fraction:.0%} of the data)"
         return label
 
     @classmethod
@@ -84,6 +87,9 @@ class TrainConfig:
 def validate_config(config: TrainConfig) -> None:
     """VisionDemoError for options that cannot work, saying what to change."""
     check_strategy(config.model, config.strategy)
+    if not 0 < float(config.train_fraction) <= 1:
+        raise VisionDemoError(f"train_fraction must be in (0, 1], e.g. 0.25 for a quarter of the images, "
+                              f"not {config.train_fraction}")
     if not 1 <= int(config.epochs) <= 200:
         raise VisionDemoError(f"epochs must be between 1 and 200, not {config.epochs}")
     if not 32 <= int(config.img_size) <= 512:
@@ -206,10 +212,12 @@ def _prepare(config: TrainConfig, ctx: JobContext, registry: JobRegistry | None)
 
     from vision_demo.classify.inputs import ImageListDataset, build_transform
     from vision_demo.classify.models import apply_strategy, build_model, count_parameters
-    from vision_demo.datasets.imagefolder import load_dataset
+    from vision_demo.datasets.imagefolder import load_dataset, stratified_subset
 
     ctx.progress(0.0, "loading the data set", force=True)
     data = load_dataset(None if config.data in (None, "", "scenes") else config.data)
+    if config.train_fraction < 1:   # the same share of every class, the same images for the same seed
+        data.train = stratified_subset(data.train, float(config.train_fraction), config.seed)
     if len(data.train) == 0 or len(data.test) == 0:
         raise VisionDemoError(f"the data set needs training and test images: found {len(data.train)} / {len(data.test)}")
     seed_everything(config.seed)
@@ -337,6 +345,7 @@ def _result(run: _Run, fit: _Fit, ctx: JobContext, started: float) -> dict[str, 
         "normalize": bool(config.normalize), "lr": config.learning_rate, "batch_size": int(config.batch_size),
         "seed": int(config.seed), "init_from": run.init_checkpoint,
         "classes": list(data.classes), "epochs": fit.history,
+        "train_fraction": float(config.train_fraction), "train_images": len(data.train),
         "test_acc": float(evaluation["acc"]), "test_loss": float(evaluation["loss"]),
         **report,
         "wall_seconds": time.perf_counter() - started,

@@ -55,6 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "backbone frozen, then fine-tuned from the frozen run")
     _add_training_options(compare, single=False)
 
+    sweep = sub.add_parser("sweep", help="when pretraining matters most: frozen pretrained vs a scratch model "
+                                         "on 10/25/50/100 %% of the training images")
+    _add_training_options(sweep, single=False)
+    sweep.add_argument("--fractions", nargs="+", type=float, default=[0.1, 0.25, 0.5, 1.0], metavar="F",
+                       help="shares of the training images (default 0.1 0.25 0.5 1)")
+    sweep.add_argument("--models", nargs="+", metavar="MODEL:STRATEGY",
+                       help="the runs at each fraction (default: the pretrained backbone:frozen and simple_cnn:scratch)")
+    sweep.set_defaults(func=_sweep)
+
     diff = sub.add_parser("diff", help="what B fixed and broke against A: the test images one run got wrong "
                                        "and the other right (two runs on the same data)")
     diff.add_argument("job_a", metavar="JOB_A", help="a finished job's id, or the --out folder of a train run")
@@ -182,4 +191,48 @@ def _diff(args: argparse.Namespace) -> int:
                 print(f"  ... {len(diff[group]) - args.show} more")
     if args.json:
         _write_json(Path(args.json).expanduser(), diff)
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from vision_demo import settings
+    from vision_demo.classify.sweep import gaps, submit_sweep, sweep_rows
+    from vision_demo.commands.printer import printing, wait_for
+    from vision_demo.errors import VisionDemoError
+
+    runs = None
+    if args.models:
+        try:
+            runs = [tuple(m.split(":", 1)) for m in args.models]
+            assert all(len(r) == 2 for r in runs)
+        except AssertionError:
+            raise VisionDemoError("--models takes MODEL:STRATEGY pairs, e.g. simple_cnn:scratch "
+                                  "efficientnet_lite0:frozen") from None
+    registry = _registry(args.out)
+    t0 = time.perf_counter()
+    job_ids = submit_sweep(registry, fractions=args.fractions, runs=runs, **_common_config(args))
+    print(f"queued {len(job_ids)} jobs under {registry.root}", flush=True)
+    with printing(registry, job_ids, every=30.0):
+        states = wait_for(registry, job_ids)
+    _fail_if_any(states)
+    rows = sweep_rows(states)
+    out = Path(args.out).expanduser() if args.out else settings.subdir("runs", time.strftime("sweep-%Y%m%d-%H%M%S"))
+    gap = gaps(rows)
+    _write_json(out / "sweep.json", {"data": args.data, "options": _common_config(args), "runs": rows,
+                                     "gap_points": {str(f): g for f, g in gap.items()},
+                                     "total_seconds": time.perf_counter() - t0})
+    print("fraction  train images  model               strategy  test acc")
+    for row in rows:
+        print(f"{row['fraction']:>8.0%}  {row['train_images']:>12}  {row['model']:<18}  {row['strategy']:<8}  "
+              f"{row['test_acc']:.3f}")
+    if gap:
+        widest = max(gap, key=gap.get)
+        print("pretrained - scratch: " + ", ".join(f"{f:.0%} {g * 100:+.1f} points" for f, g in gap.items()) +
+              f"; widest at {widest:.0%}")
+        smallest, largest = min(gap), max(gap)
+        best = lambda f, pre: max((r["test_acc"] for r in rows if r["fraction"] == f   # noqa: E731
+                                   and (r["strategy"] != "scratch") == pre), default=0.0)
+        print(f"what pretraining saves: pretrained on {smallest:.0%} of the images {best(smallest, True):.1%}, "
+              f"scratch on {largest:.0%} {best(largest, False):.1%}")
+    print(f"sweep: {out / 'sweep.json'}  (total {time.perf_counter() - t0:.0f} s)")
     return 0

@@ -246,6 +246,21 @@ def _split_stratified(per_class: dict[str, list[Path]], test_fraction: float, se
     return train, test
 
 
+def stratified_subset(items: list[tuple[str, int]], fraction: float, seed: int) -> list[tuple[str, int]]:
+    """`fraction` of the (path, label) items of every class (at least one each), drawn with a seeded generator:
+    the same seed gives the same images, and each smaller fraction is a subset of a larger one."""
+    rng = random.Random(seed)
+    by_class: dict[int, list[tuple[str, int]]] = {}
+    for item in items:
+        by_class.setdefault(item[1], []).append(item)
+    kept = []
+    for label in sorted(by_class):
+        members = sorted(by_class[label])
+        rng.shuffle(members)
+        kept += members[:max(1, round(len(members) * fraction))]
+    return sorted(kept, key=lambda item: (item[1], item[0]))
+
+
 def _load_folder(root: Path, test_fraction: float, seed: int) -> ClassificationData:
     layout, train_dir, test_dir, notes = _find_layout(root)
     report = DatasetReport(notes=list(notes))
