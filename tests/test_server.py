@@ -181,3 +181,25 @@ def test_diff_jobs_shows_what_the_second_run_fixed(server, tiny_scenes, no_netwo
     with pytest.raises(Exception, match="Pick two finished jobs"):
         client.predict(ids[0], None, api_name="/diff_jobs")
     assert not no_network
+
+
+@pytest.mark.slow
+def test_the_sweep_runs_both_strategies_on_each_fraction(server, tiny_scenes, no_network):
+    client, registry = server
+    ids = client.predict(tiny_scenes, 1, 48, 8, api_name="/sweep")
+    assert len(ids) == 8                                  # 4 fractions x (pretrained frozen, SimpleCNN scratch)
+    deadline = time.time() + 300
+    for job_id in ids:
+        while (state := client.predict(job_id, api_name="/job_status"))["status"] not in TERMINAL:
+            assert time.time() < deadline, state
+            time.sleep(0.5)
+        assert state["status"] == "finished", state.get("error")
+    from vision_demo.classify.sweep import sweep_rows
+    rows = sweep_rows(registry.snapshot(ids))
+    assert sorted({r["fraction"] for r in rows}) == [0.1, 0.25, 0.5, 1.0]
+    assert {r["strategy"] for r in rows} == {"frozen", "scratch"}
+    assert [r["train_images"] for r in rows if r["strategy"] == "scratch"] == [6, 6, 12, 30]   # 5 a class: 1, 1, 2, 5
+    from vision_demo.ui import job_view
+    figure = job_view.sweep_figure(rows)
+    assert len(figure.data) == 2 and figure.layout.yaxis.range == (0, 100)
+    assert not no_network

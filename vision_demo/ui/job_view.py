@@ -308,6 +308,24 @@ def live_panel(progress_id: str, plots: list[tuple[str, str]]):
     return (started, progress, *figures)
 
 
+def sweep_figure(rows: list[dict]) -> go.Figure:
+    """Test accuracy (0-100 %) against the number of training images (log axis), one line per model · strategy."""
+    from vision_demo.classify.catalog import model_label
+
+    fig = go.Figure()
+    for i, key in enumerate(sorted({(r["model"], r["strategy"]) for r in rows})):
+        points = sorted((r["train_images"], r["test_acc"] * 100, r["fraction"]) for r in rows
+                        if (r["model"], r["strategy"]) == key)
+        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                                 name=model_label(*key), line=dict(color=_color(i)),
+                                 text=[f"{p[2]:.0%} of the images" for p in points],
+                                 hovertemplate="%{text}: %{x} images, %{y:.1f} %<extra>%{fullData.name}</extra>"))
+    fig.update_layout(title="Test accuracy vs training images", xaxis=dict(title="training images", type="log"),
+                      yaxis=dict(title="test accuracy (%)", range=[0, 100]), height=360,
+                      margin=dict(l=60, r=20, t=50, b=50), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
 def cancel_handler(registry):
     """The Cancel button of both training tabs (one registry, one way to stop a job)."""
     import gradio as gr

@@ -57,7 +57,7 @@ def backbone_choices() -> list[tuple[str, str]]:
 
 
 TrainHandlers = namedtuple("TrainHandlers", "train compare run_exercise refresh cancel_job job_status inspect_job "
-                                            "diff_jobs diff_choices")
+                                            "diff_jobs diff_choices sweep sweep_plot")
 
 
 def make_handlers(registry: JobRegistry):
@@ -160,8 +160,38 @@ def make_handlers(registry: JobRegistry):
         b = current_b if current_b in ids else (ids[0] if ids else None)
         return gr.Dropdown(choices=choices, value=a), gr.Dropdown(choices=choices, value=b)
 
+    @user_errors
+    def sweep(data, epochs, img_size, batch_size, job_ids, backbone=None, request: gr.Request = None):
+        """The data-fraction sweep: the pretrained backbone frozen and the small CNN from scratch on 10/25/50/100 %
+        of the training images, same epochs; returns the job ids (draw them with sweep_plot)."""
+        from vision_demo.classify.pretrained import default_backbone
+        from vision_demo.classify.sweep import DEFAULT_FRACTIONS, submit_sweep
+
+        data = check_server_folder(data, request)
+        runs = [(backbone or default_backbone(), "frozen"), ("simple_cnn", "scratch")]
+        owner = check_job_quota(registry, request, adding=len(DEFAULT_FRACTIONS) * len(runs))
+        ids = submit_sweep(registry, data=data or "scenes", runs=runs, epochs=_number(epochs, "epochs"),
+                           img_size=_number(img_size, "image size"), batch_size=_number(batch_size, "batch size"),
+                           owner=owner)
+        return (job_ids or []) + ids, ids, ids
+
+    @user_errors
+    def sweep_plot(sweep_ids):
+        """Test accuracy against the number of training images, one line per model and strategy."""
+        from vision_demo.classify.sweep import gaps, sweep_rows
+
+        states = registry.snapshot(list(sweep_ids or []))
+        rows = sweep_rows(states)
+        waiting = sum(1 for st in states if not st.done)
+        if not rows:
+            return None, ("Run the sweep first." if not states else f"{waiting} runs still to finish.")
+        gap = gaps(rows)
+        note = (f"{waiting} runs still to finish. " if waiting else "") + "Pretrained − scratch: " + \
+            ", ".join(f"{f:.0%} of the images {g * 100:+.0f} points" for f, g in gap.items()) + "."
+        return job_view.sweep_figure(rows), note
+
     return TrainHandlers(train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job, diff_jobs,
-                         diff_choices)
+                         diff_choices, sweep, sweep_plot)
 
 
 TrainTab = namedtuple("TrainTab", "data refresh start_exercise")
@@ -172,7 +202,7 @@ def build(registry: JobRegistry):
     click's result is on screen at 1280×720. Returns the data textbox (the Data tab fills it), the live
     refresh (fn, inputs, outputs) and start_exercise(preset) -> a function that wires a button to start it."""
     (train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job, diff_jobs,
-     diff_choices) = make_handlers(registry)
+     diff_choices, sweep, sweep_plot) = make_handlers(registry)
     intro("**Train & compare.** A small CNN and ResNet-18 from scratch, then an ImageNet backbone reused (frozen, "
           "then fine-tuned): which learns faster, to what accuracy, at what cost? Jobs run on the server, one after "
           "another; the curves update every second.")
@@ -232,6 +262,15 @@ def build(registry: JobRegistry):
                                elem_id="diff-broke", elem_classes=["vd-captions"])
     diff_box.expand(diff_choices, [diff_a, diff_b], [diff_a, diff_b], api_visibility="private")
     diff_btn.click(diff_jobs, [diff_a, diff_b], [diff_text, fixed, broke], api_name="diff_jobs")
+    with gr.Accordion("When does pretraining matter most? The same runs on 10, 25, 50 and 100 % of the images",
+                      open=False):
+        with gr.Row(equal_height=True):
+            sweep_btn = gr.Button("Run the sweep (8 jobs, this tab's data, epochs and size)", elem_id="sweep-btn",
+                                  scale=2)
+            sweep_plot_btn = gr.Button("Draw it", scale=1, min_width=100, elem_id="sweep-plot-btn")
+        sweep_note = gr.Markdown(elem_id="sweep-note")
+        sweep_fig = gr.Plot(label="Accuracy vs training images", show_label=False, elem_id="sweep-plot")
+    sweep_ids = gr.State([])
     with gr.Accordion("Job state as JSON (what scripts see)", open=False):
         with gr.Row():
             status_id = gr.Textbox(label="Job id")
@@ -257,6 +296,9 @@ def build(registry: JobRegistry):
                     [job_ids, started], api_name="train", concurrency_limit=None).success(**start_timer)
     compare_btn.click(compare, [data, epochs, img_size, batch_size, job_ids, backbone], [job_ids, started],
                       api_name="compare", concurrency_limit=None).success(**start_timer)
+    sweep_btn.click(sweep, [data, epochs, img_size, batch_size, job_ids, backbone], [job_ids, started, sweep_ids],
+                    api_name="sweep", concurrency_limit=None).success(**start_timer)
+    sweep_plot_btn.click(sweep_plot, sweep_ids, [sweep_fig, sweep_note], api_visibility="private")
     for button in (exercise_btn, train_btn, compare_btn):
         reveal(button, "job-progress")
     cancel_btn.click(cancel_job, [cancel_choice, job_ids], cancel_msg, api_name="cancel_job", concurrency_limit=None)
