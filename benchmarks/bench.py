@@ -166,16 +166,6 @@ def webcam_like_frame():
     return np.asarray(img.crop((0, 300, 810, 300 + 608)).resize((640, 480)))
 
 
-def median_ms(fn, n: int) -> float:
-    fn()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
-
-
 def row_latency() -> None:
     from ultralytics import YOLO
 
@@ -185,6 +175,8 @@ def row_latency() -> None:
     detector, frame = get_detector(), webcam_like_frame()
     bare = YOLO(detector.weights, task="detect")
     bgr = frame[..., ::-1].copy()
+    from vision_demo.detect.sliding_window import median_ms
+
     for size in (320, 640):
         torch_ms = median_ms(lambda: bare.predict(bgr, imgsz=size, verbose=False), 15)
         parts = []

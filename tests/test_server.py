@@ -25,6 +25,19 @@ def server(tmp_path_factory):
     registry.shutdown()
 
 
+def finished_states(client, ids, seconds: float) -> list[dict]:
+    """Poll /job_status until every job has ended (failing the test after `seconds`); each must have finished."""
+    deadline = time.time() + seconds
+    states = []
+    for job_id in ids:
+        while (state := client.predict(job_id, api_name="/job_status"))["status"] not in TERMINAL:
+            assert time.time() < deadline, state
+            time.sleep(0.5)
+        assert state["status"] == "finished", state.get("error")
+        states.append(state)
+    return states
+
+
 def test_api_names_are_the_documented_ones(server, no_network):
     client, _ = server
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
@@ -135,14 +148,7 @@ def test_detector_pretrained_vs_scratch_then_detect_with_the_trained_model(serve
     data_yaml = write_shapes(tmp_path / "shapes", train=12, val=6, size=160, seed=3)
     ids = client.predict(str(data_yaml), 1, 160, api_name="/yolo_compare")
     assert len(ids) == 2
-    states = {}
-    deadline = time.time() + 240
-    for job_id in ids:
-        while (state := client.predict(job_id, api_name="/job_status"))["status"] not in TERMINAL:
-            assert time.time() < deadline, state
-            time.sleep(1)
-        assert state["status"] == "finished", state.get("error")
-        states[job_id] = state
+    states = dict(zip(ids, finished_states(client, ids, 240)))
     pretrained, scratch = (states[i]["result"] for i in ids)
     assert pretrained["scratch"] is False and scratch["scratch"] is True
     assert pretrained["weights_source"] != scratch["weights_source"]
@@ -164,12 +170,7 @@ def test_diff_jobs_shows_what_the_second_run_fixed(server, tiny_scenes, no_netwo
     client, _ = server
     ids = [client.predict(tiny_scenes, model, strategy, 1, 48, 8, 0, True, api_name="/train")[0]
            for model, strategy in (("simple_cnn", "scratch"), ("efficientnet_lite0", "frozen"))]
-    deadline = time.time() + 180
-    for job_id in ids:
-        while (state := client.predict(job_id, api_name="/job_status"))["status"] not in TERMINAL:
-            assert time.time() < deadline, state
-            time.sleep(0.5)
-        assert state["status"] == "finished", state.get("error")
+    for state in finished_states(client, ids, 180):
         assert "test_predictions" not in state["result"]          # the API's job state stays small
     text, fixed, broke = client.predict(ids[0], ids[1], api_name="/diff_jobs")
     import re
@@ -188,12 +189,7 @@ def test_the_sweep_runs_both_strategies_on_each_fraction(server, tiny_scenes, no
     client, registry = server
     ids = client.predict(tiny_scenes, 1, 48, 8, api_name="/sweep")
     assert len(ids) == 8                                  # 4 fractions x (pretrained frozen, SimpleCNN scratch)
-    deadline = time.time() + 300
-    for job_id in ids:
-        while (state := client.predict(job_id, api_name="/job_status"))["status"] not in TERMINAL:
-            assert time.time() < deadline, state
-            time.sleep(0.5)
-        assert state["status"] == "finished", state.get("error")
+    finished_states(client, ids, 300)
     from vision_demo.classify.sweep import sweep_rows
     rows = sweep_rows(registry.snapshot(ids))
     assert sorted({r["fraction"] for r in rows}) == [0.1, 0.25, 0.5, 1.0]

@@ -46,7 +46,8 @@ def count_windows(image_size=(640, 640), window_sizes=(64, 128, 256), stride_fra
     return rows
 
 
-def _median_ms(fn, runs: int = 5, warmup: int = 1) -> float:
+def median_ms(fn, runs: int = 5, warmup: int = 1) -> float:
+    """The median wall time of `runs` calls of fn() after `warmup` untimed ones, in milliseconds."""
     for _ in range(warmup):
         fn()
     times = []
@@ -76,7 +77,7 @@ def measure_classifier_ms(classifier: str = "resnet18", size: int = 224, runs: i
         def one_pass():
             with torch.no_grad():
                 model(x)
-        _measured[key] = _median_ms(one_pass, runs)
+        _measured[key] = median_ms(one_pass, runs)
         return _measured[key]
 
 
