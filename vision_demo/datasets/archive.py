@@ -357,12 +357,21 @@ def enforce_quota(need: int = 0) -> list[str]:
     return removed
 
 
+_usage_cache: dict[str, tuple[float, dict[str, int]]] = {}
+USAGE_SECONDS = 30   # the Data tab asks on every page load: walking a work folder of 25k images costs ~0.1 s
+
+
 def disk_usage() -> dict[str, int]:
-    """Bytes the app keeps on disk, by folder of the work folder (uploads, jobs, ...), plus 'free' on its disk."""
+    """Bytes the app keeps on disk, by folder of the work folder (uploads, jobs, ...), plus 'free' on its disk.
+    Measured at most every USAGE_SECONDS per work folder."""
     work = settings.work_dir()
+    cached = _usage_cache.get(str(work))
+    if cached is not None and time.monotonic() - cached[0] < USAGE_SECONDS:
+        return dict(cached[1])
     usage = {}
     for folder in sorted(work.iterdir()):
         if folder.is_dir() and not folder.is_symlink():
             usage[folder.name] = folder_bytes(folder)
     usage["free"] = shutil.disk_usage(work).free
-    return usage
+    _usage_cache[str(work)] = (time.monotonic(), usage)
+    return dict(usage)
