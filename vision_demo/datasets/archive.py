@@ -35,11 +35,11 @@ from pathlib import Path, PurePosixPath
 
 from vision_demo import settings
 from vision_demo.errors import VisionDemoError
+from vision_demo.folders import building
 
 _CHUNK = 1 << 20                                   # inflate 1 MiB at a time
 _JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
 _DRIVE = re.compile(r"^[A-Za-z]:")                 # "C:..." is absolute on Windows
-_INCOMING = ".incoming"                            # WORK/uploads/.incoming/: extractions not finished yet
 log = logging.getLogger(__name__)
 
 
@@ -112,9 +112,9 @@ def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, writ
 def extract_zip(zip_path, dest_parent=None, name: str | None = None) -> Path:
     """Extract `zip_path` into a new folder under `dest_parent` (default WORK/uploads) and return it.
 
-    name: the folder's name; the files are then extracted into dest_parent/.incoming/ first and the folder
-    renamed into place when complete, so a folder under that name is always whole (another process that
-    got there first wins, and its folder is returned). Without it: a new unique folder.
+    name: the folder's name; the files are then extracted beside it first and the folder renamed into place
+    when complete (folders.building), so a folder under that name is always whole (another process that got
+    there first wins, and its folder is returned). Without it: a new unique folder.
 
     Raises VisionDemoError, leaving nothing behind, for: not a zip / corrupt / encrypted, members with
     absolute paths or '..', symlinks, more than settings.MAX_ZIP_FILES members, or more than
@@ -124,7 +124,6 @@ def extract_zip(zip_path, dest_parent=None, name: str | None = None) -> Path:
     zip_name = zip_path.name
     if not zip_path.is_file():
         raise VisionDemoError(f"{zip_path}: no such zip file")
-    max_files, max_bytes = settings.MAX_ZIP_FILES, inflate_limit(zip_path)
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as err:
@@ -133,10 +132,12 @@ def extract_zip(zip_path, dest_parent=None, name: str | None = None) -> Path:
     try:   # the zip is open: close it if no folder can be made for it
         parent = Path(dest_parent) if dest_parent is not None else settings.subdir("uploads")
         parent.mkdir(parents=True, exist_ok=True)
+        if name:   # the temporary folder and the rename: folders.building
+            with zf, _extraction_errors(zip_name), building(parent / name) as folder:
+                _extract_into(zf, folder, zip_path)
+            return parent / name
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", zip_path.stem)[:40] or "upload"
-        work_parent = parent / _INCOMING if name else parent
-        work_parent.mkdir(exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=work_parent))
+        folder = Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=parent))
     except OSError as err:
         zf.close()
         raise VisionDemoError(f"{zip_name}: cannot create a folder to extract it into ({err}); "
@@ -145,62 +146,63 @@ def extract_zip(zip_path, dest_parent=None, name: str | None = None) -> Path:
         zf.close()
         raise
     try:
-        with zf:
-            members = zf.infolist()
-            # 1) what the central directory declares: cheap refusals before inflating anything
-            if len(members) > max_files:
-                raise _Refused(f"{zip_name}: holds {len(members):,} members, more than the limit of {max_files:,}; "
-                               "split the data set or unzip it yourself and give the folder")
-            declared = sum(m.file_size for m in members)
-            if declared > max_bytes:
-                raise _Refused(f"{zip_name}: would inflate to {declared / 2**20:,.0f} MiB, over the limit of "
-                               f"{max_bytes / 2**20:,.0f} MiB for this zip ({_limit_reason(zip_path)}); "
-                               "upload a smaller data set")
-            plan = []
-            for info in members:
-                parts = _safe_parts(info, zip_name)      # every member is checked before anything is written
-                if parts and not _is_junk(parts):
-                    plan.append((info, parts))
-            if not any(not info.is_dir() for info, _ in plan):
-                raise _Refused(f"{zip_name}: holds no files (only folders or Finder/Explorer junk)")
-
-            # 2) inflate, counting the real bytes: a header can lie, the stream cannot
-            written = 0
-            root = folder.resolve()
-            for info, parts in plan:
-                target = folder.joinpath(*parts)
-                if root not in target.resolve().parents:       # belt and braces after the checks above
-                    raise _Refused(f"{zip_name}: member {info.filename!r} would land outside the folder; refusing it")
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                written = _copy_limited(zf, info, target, written, max_bytes, zip_name)
-        if not name:
-            return folder
-        final = parent / name
-        try:
-            os.rename(folder, final)
-        except OSError:   # another process extracted the same zip meanwhile: keep theirs
-            shutil.rmtree(folder, ignore_errors=True)
-            if not final.is_dir():
-                raise
-        return final
-    except _Refused:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, ValueError) as err:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise VisionDemoError(f"{zip_name}: the zip is corrupt ({err}); download or create it again") from None
-    except (RuntimeError, NotImplementedError) as err:   # encrypted members, unsupported compression
-        shutil.rmtree(folder, ignore_errors=True)
-        raise VisionDemoError(f"{zip_name}: cannot be extracted ({err}); use a plain, unencrypted zip") from None
-    except OSError as err:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise VisionDemoError(f"{zip_name}: extraction failed ({err.strerror or err})") from None
+        with zf, _extraction_errors(zip_name):
+            _extract_into(zf, folder, zip_path)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+    return folder
+
+
+@contextlib.contextmanager
+def _extraction_errors(zip_name: str):
+    """What a broken or exotic zip raises while it is read, as one sentence (our own refusals pass through)."""
+    try:
+        yield
+    except _Refused:
+        raise
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, ValueError) as err:
+        raise VisionDemoError(f"{zip_name}: the zip is corrupt ({err}); download or create it again") from None
+    except (RuntimeError, NotImplementedError) as err:   # encrypted members, unsupported compression
+        raise VisionDemoError(f"{zip_name}: cannot be extracted ({err}); use a plain, unencrypted zip") from None
+    except OSError as err:
+        raise VisionDemoError(f"{zip_name}: extraction failed ({err.strerror or err})") from None
+
+
+def _extract_into(zf: zipfile.ZipFile, folder: Path, zip_path: Path) -> None:
+    """Check every member, then inflate them into `folder`, counting the real bytes (_Refused on any limit)."""
+    zip_name = zip_path.name
+    max_files, max_bytes = settings.MAX_ZIP_FILES, inflate_limit(zip_path)
+    members = zf.infolist()
+    # 1) what the central directory declares: cheap refusals before inflating anything
+    if len(members) > max_files:
+        raise _Refused(f"{zip_name}: holds {len(members):,} members, more than the limit of {max_files:,}; "
+                       "split the data set or unzip it yourself and give the folder")
+    declared = sum(m.file_size for m in members)
+    if declared > max_bytes:
+        raise _Refused(f"{zip_name}: would inflate to {declared / 2**20:,.0f} MiB, over the limit of "
+                       f"{max_bytes / 2**20:,.0f} MiB for this zip ({_limit_reason(zip_path)}); "
+                       "upload a smaller data set")
+    plan = []
+    for info in members:
+        parts = _safe_parts(info, zip_name)      # every member is checked before anything is written
+        if parts and not _is_junk(parts):
+            plan.append((info, parts))
+    if not any(not info.is_dir() for info, _ in plan):
+        raise _Refused(f"{zip_name}: holds no files (only folders or Finder/Explorer junk)")
+
+    # 2) inflate, counting the real bytes: a header can lie, the stream cannot
+    written = 0
+    root = folder.resolve()
+    for info, parts in plan:
+        target = folder.joinpath(*parts)
+        if root not in target.resolve().parents:       # belt and braces after the checks above
+            raise _Refused(f"{zip_name}: member {info.filename!r} would land outside the folder; refusing it")
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = _copy_limited(zf, info, target, written, max_bytes, zip_name)
 
 
 # ---- how much a zip may inflate to -----------------------------------------------------------------
@@ -235,8 +237,8 @@ def extract_once(zip_path) -> Path:
     """The zip's files in WORK/uploads/<name>-<content hash>/: extracted on first use, reused after (also after
     a restart), so the same upload never fills the disk twice.
 
-    Extraction goes to WORK/uploads/.incoming/ and is renamed into place when complete: a folder under its
-    final name is always whole. Room is made first (`enforce_quota`) from what the zip declares.
+    Extraction goes to a hidden folder beside the final one and is renamed into place when complete: a folder
+    under its final name is always whole. Room is made first (`enforce_quota`) from what the zip declares.
     """
     zip_path = Path(zip_path)
     if not zip_path.is_file():
@@ -271,7 +273,6 @@ def _declared_size(zip_path: Path) -> int:
 
 def discard(folder) -> None:
     """Remove an extracted upload that turned out unusable (refused as a data set): it must not take up disk."""
-    folder = Path(folder)
     top = upload_folder_of(folder)
     if top is not None and not _leases[top]:
         shutil.rmtree(top, ignore_errors=True)
@@ -329,12 +330,10 @@ def enforce_quota(need: int = 0) -> list[str]:
     parent = uploads_dir()
     quota = settings.MAX_UPLOADS_BYTES
     now = time.time()
-    incoming = parent / _INCOMING
-    if incoming.is_dir():   # left by a crash mid-extraction: an hour old is surely dead
-        for stale in incoming.iterdir():
-            with contextlib.suppress(OSError):
-                if now - stale.stat().st_mtime > 3600:
-                    shutil.rmtree(stale, ignore_errors=True)
+    for stale in parent.glob(".*.partial-*"):   # left by a crash mid-extraction: an hour old is surely dead
+        with contextlib.suppress(OSError):
+            if now - stale.stat().st_mtime > 3600:
+                shutil.rmtree(stale, ignore_errors=True)
     folders = []
     for folder in parent.iterdir():
         if folder.is_dir() and not folder.is_symlink() and not folder.name.startswith("."):
