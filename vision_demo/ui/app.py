@@ -41,7 +41,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
             with gr.Tab("Lesson plan", id="lesson"):
                 lesson_buttons = lesson_tab.build()
             with gr.Tab("1 · Data", id="data"):
-                data_source, data_events = data_tab.build(demo)
+                data_source, data_events = data_tab.build(demo, registry)
             with gr.Tab("2 · Train & compare", id="train"):
                 train_ui = train_tab.build(registry)
             with gr.Tab("3 · Try a model", id="try") as try_page:

@@ -87,15 +87,16 @@ def pack_markdown() -> str:
     return "\n".join(rows)
 
 
-def download_pack(request: gr.Request = None):
-    """Online: download the missing parts of the offline pack as a job, showing its progress; then the table."""
+def download_pack(registry=None):
+    """Online: download the missing parts of the offline pack as a job of `registry` (default: the work folder's),
+    showing its progress; then the table."""
     from vision_demo.jobs import default_registry
     from vision_demo.prefetch import prefetch
 
     if not settings.online():
         yield "**Offline:** " + PACK_OFFLINE + "\n\n" + pack_markdown()
         return
-    registry = default_registry()
+    registry = registry or default_registry()
 
     def job(ctx):
         def on_progress(name, done, total):
@@ -127,8 +128,9 @@ def intel_button() -> tuple[gr.Button, str]:
     return button, f"**Offline:** {OFFLINE_HELP[0].upper()}{OFFLINE_HELP[1:]}."
 
 
-def build(demo: gr.Blocks):
-    """Lay out the tab; returns (resolved data source State, the event that loads a data set)."""
+def build(demo: gr.Blocks, registry=None):
+    """Lay out the tab; returns (resolved data source State, the event that loads a data set). `registry`: where the
+    offline pack's download job runs (the app's)."""
     intro("**Data.** A classifier is only as good as its data: look at samples of every class, count them, "
           "and see which files were skipped or converted. "
           "The default is a generated set of the six Intel scene classes (offline); "
@@ -160,7 +162,10 @@ def build(demo: gr.Blocks):
                              interactive=online, elem_id="pack-btn")
         pack = gr.Markdown(("" if online else f"**Offline:** {PACK_OFFLINE}.\n\n") + pack_markdown(),
                            elem_id="pack-status")
-    pack_btn.click(download_pack, None, pack, api_visibility="private")
+
+    def download_here():   # into the app's registry
+        yield from download_pack(registry)
+    pack_btn.click(download_here, None, pack, api_visibility="private")
     outputs = [gallery, counts, report, resolved]
     loaded = load_btn.click(load_data, [source, zip_file], outputs, api_visibility="undocumented")
     reveal(load_btn, "data-gallery")
