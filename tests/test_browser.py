@@ -110,8 +110,13 @@ def scroll_top(page) -> None:
     page.evaluate("window.scrollTo(0, 0)")
 
 
+def tab(page, name: str):
+    """A tab by its name without its number ("Detect" is "5 · Detect"): adding a tab renumbers, not breaks."""
+    return page.get_by_role("tab", name=re.compile(rf"^(\d+ · )?{re.escape(name)}$"))
+
+
 def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
+    tab(page, name).click()
 
 
 def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
@@ -119,7 +124,7 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     page.goto(app_url, wait_until="load")
     page.get_by_text("Practical computer vision").wait_for(timeout=30_000)
     page_load_s = time.perf_counter() - start
-    open_tab(page, "1 · Data")  # the first tab is the lesson plan
+    open_tab(page, "Data")  # the first tab is the lesson plan
 
     # 1. Data: the default generated scenes load by themselves: samples of every class, counts, report.
     page.locator("#data-gallery img").nth(11).wait_for(timeout=60_000)
@@ -135,7 +140,7 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     expect(page.locator("#data-report")).to_contain_text(tiny_scenes, timeout=20_000)
 
     # 2. Train: a tiny job on that tiny set; the plot draws its curves and the job finishes.
-    open_tab(page, "2 · Train & compare")
+    open_tab(page, "Train & compare")
     expect(page.locator("#train-data textarea")).to_have_value(tiny_scenes)
     page.get_by_text("Or your own: model, strategy").click()  # the single-job form is folded away
     page.locator("#train-btn").click()
@@ -148,7 +153,7 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     expect(page.locator("#comparison")).to_contain_text(" %")
 
     # 5. Detect: one click on the bus example -> boxes drawn and a table of people.
-    open_tab(page, "5 · Detect")
+    open_tab(page, "Detect")
     t0 = time.perf_counter()
     click_example(page, "bus.jpg")
     page.locator("#detect-output img").wait_for(timeout=60_000)
@@ -169,7 +174,7 @@ def test_a_job_started_by_a_script_shows_up_in_an_open_page(page, app_url, tiny_
     from gradio_client import Client
 
     page.goto(app_url, wait_until="load")
-    open_tab(page, "2 · Train & compare")
+    open_tab(page, "Train & compare")
     page.locator("#job-progress").wait_for()
     client = Client(app_url, analytics_enabled=False, verbose=False)
     [job_id] = client.predict(tiny_scenes, "simple_cnn", "scratch", 2, 48, 8, 0, True, api_name="/train")
@@ -192,7 +197,7 @@ def test_try_a_model_with_a_webcam_snapshot(page, app_url, tiny_scenes):
     client.close()
     assert status == "finished"
     page.goto(app_url, wait_until="load")
-    open_tab(page, "3 · Try a model")
+    open_tab(page, "Try a model")
     expect(page.locator("#try-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
     page.locator("#try-image button[aria-label='Capture from camera']").click()
     page.get_by_text("Click to Access Webcam").click()
@@ -210,8 +215,8 @@ def test_try_a_model_with_a_webcam_snapshot(page, app_url, tiny_scenes):
 
 def test_webcam_stream_gets_boxes_back(page, app_url):
     page.goto(app_url, wait_until="load")
-    open_tab(page, "5 · Detect")
-    page.get_by_role("tab", name="Webcam").click()
+    open_tab(page, "Detect")
+    page.get_by_role("tab", name="Webcam", exact=True).click()
     page.get_by_text("Click to Access Webcam").click()
     record = page.locator("#webcam-input button", has_text="Record")  # its aria-label says "capture photo"
     record.wait_for(timeout=20_000)
@@ -265,8 +270,8 @@ CLIPPED_JS = """() => {
   return bad;
 }"""
 
-TABS = ("Lesson plan", "1 · Data", "2 · Train & compare", "3 · Try a model", "4 · Inside the model", "5 · Detect",
-        "6 · Train a detector", "7 · Sliding window vs YOLO")
+TABS = ("Lesson plan", "Data", "Train & compare", "Try a model", "Inside the model", "Detect",
+        "Train a detector", "Sliding window vs YOLO")
 
 
 def in_viewport(page, selector: str) -> dict:
@@ -305,14 +310,14 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     page.locator("#lesson-1").wait_for(timeout=30_000)
     assert page.viewport_size == VIEWPORT
 
-    open_tab(page, "1 · Data")
+    open_tab(page, "Data")
     page.locator("#data-gallery img").first.wait_for(timeout=60_000)
     page.locator("#data-source textarea").fill(tiny_scenes)
     click_and_check_result_on_screen(page, "#load-data", "#data-gallery")
     expect(page.locator("#data-report")).to_contain_text(tiny_scenes, timeout=30_000)
 
     # Compare all four on the tiny set: done / running / waiting, with the time left, on screen next to the button.
-    open_tab(page, "2 · Train & compare")
+    open_tab(page, "Train & compare")
     click_and_check_result_on_screen(page, "#compare-btn", "#job-progress")
     progress = page.locator("#job-progress")
     expect(progress).to_contain_text("waiting", timeout=30_000)
@@ -324,7 +329,7 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     expect(page.locator("#inspect-job input")).to_have_value(re.compile("fine-tuned|finetune"), timeout=30_000)
     shot(page, "projector-compare")
 
-    open_tab(page, "3 · Try a model")
+    open_tab(page, "Try a model")
     expect(page.locator("#try-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
     click_example(page, "bus.jpg")        # an example photo: no scene at all
     page.locator("#try-image img").first.wait_for(timeout=20_000)
@@ -334,11 +339,11 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     expect(note).to_contain_text("must answer one of them")
     assert "click an example" not in page.locator("#try-image").inner_text()
 
-    open_tab(page, "4 · Inside the model")
+    open_tab(page, "Inside the model")
     click_and_check_result_on_screen(page, "#inside-show", "#inside-text")
     page.locator("#inside-graph img").wait_for(timeout=90_000)
 
-    open_tab(page, "5 · Detect")
+    open_tab(page, "Detect")
     click_example(page, "bus.jpg")
     expect(page.locator("#detections")).to_contain_text("Normal", timeout=60_000)
     click_and_check_result_on_screen(page, "#detect-btn", "#detect-output")
@@ -346,7 +351,7 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     expect(page.locator("#detect-model-note")).to_contain_text("80 classes")
 
     # Train a detector: the progress is on screen, the mAP axis is mAP's own 0–1 (no raw job-id JSON); then cancel.
-    open_tab(page, "6 · Train a detector")
+    open_tab(page, "Train a detector")
     assert page.get_by_text("Started job ids").count() == 0 or not page.get_by_text("Started job ids").is_visible()
     click_and_check_result_on_screen(page, "#yolo-train-btn", "#yolo-progress")
     expect(page.locator("#yolo-progress")).to_contain_text(re.compile("running|waiting"), timeout=30_000)
@@ -357,17 +362,17 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     page.locator("#yolo-cancel-btn").click()
     expect(page.locator("#yolo-progress")).to_contain_text("cancelled", timeout=120_000)
 
-    open_tab(page, "7 · Sliding window vs YOLO")
+    open_tab(page, "Sliding window vs YOLO")
     click_and_check_result_on_screen(page, "#sliding-btn", "#sliding-summary")
     expect(page.locator("#sliding-summary")).to_contain_text("faster", timeout=120_000)
 
     # The lesson plan's buttons open their tab with the experiment running, its result on screen.
     open_tab(page, "Lesson plan")
     click_and_check_result_on_screen(page, "#lesson-5", "#inside-text")
-    expect(page.get_by_role("tab", name="4 · Inside the model")).to_have_attribute("aria-selected", "true")
+    expect(tab(page, "Inside the model")).to_have_attribute("aria-selected", "true")
     open_tab(page, "Lesson plan")
     click_and_check_result_on_screen(page, "#lesson-1", "#job-progress")   # exercise 1 on the Train tab's data
-    expect(page.get_by_role("tab", name="2 · Train & compare")).to_have_attribute("aria-selected", "true")
+    expect(tab(page, "Train & compare")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#job-progress")).to_contain_text(re.compile(r"SimpleCNN · scratch #\d"), timeout=30_000)
     expect(page.locator("#job-progress")).not_to_contain_text(re.compile("running|waiting"), timeout=120_000)
     assert page.outside_requests == [], page.outside_requests
@@ -381,7 +386,7 @@ def test_no_text_is_clipped_on_any_tab(page, app_url, tiny_scenes):
     for tab in TABS:
         open_tab(page, tab)
         page.wait_for_timeout(2500)  # tables, plots and galleries of the tab are drawn
-        if tab == "2 · Train & compare":
+        if tab == "Train & compare":
             page.locator(f"#job-progress tr[title='job {job_id}']").wait_for(timeout=20_000)
             page.locator("#predictions img").first.wait_for(timeout=30_000)
             # every gallery caption reads whole: "✖ glacier → mountain (0.61)", inside its thumbnail
@@ -390,7 +395,7 @@ def test_no_text_is_clipped_on_any_tab(page, app_url, tiny_scenes):
                 assert caption.evaluate("e => e.getBoundingClientRect().right <= "
                                         "e.closest('.thumbnail-item, button').getBoundingClientRect().right + 1")
             page.get_by_text("Job state as JSON").click()
-        if tab == "4 · Inside the model":
+        if tab == "Inside the model":
             page.get_by_role("button", name="Show", exact=True).click()
             page.locator("#inside-graph img").wait_for(timeout=90_000)
             page.get_by_role("button", name="Show where it is in torchvision's ResNet").click()
@@ -425,7 +430,7 @@ def test_presenter_mode_makes_the_text_larger_by_switch_and_by_url(page, app_url
     page.wait_for_function("document.body.classList.contains('vd-presenter')", timeout=10_000)
     expect(page.locator("#presenter-mode input")).to_be_checked()
     assert font_px(page, intro) >= normal * 1.2
-    open_tab(page, "2 · Train & compare")
+    open_tab(page, "Train & compare")
     assert page.evaluate(CLIPPED_JS) == []   # large text still fits
     shot(page, "presenter-train")
     assert page.outside_requests == [], page.outside_requests
@@ -433,7 +438,7 @@ def test_presenter_mode_makes_the_text_larger_by_switch_and_by_url(page, app_url
 
 def test_the_class_filter_runs_the_detection_again(page, app_url):
     page.goto(app_url, wait_until="load")
-    open_tab(page, "5 · Detect")
+    open_tab(page, "Detect")
     click_example(page, "bus.jpg")
     table = page.locator("#detections")
     expect(table).to_contain_text("Normal", timeout=60_000)
@@ -448,7 +453,7 @@ def test_the_class_filter_runs_the_detection_again(page, app_url):
 
 def test_offline_the_intel_download_is_disabled_and_says_why(page, app_url):
     page.goto(app_url, wait_until="load")
-    open_tab(page, "1 · Data")
+    open_tab(page, "Data")
     page.locator("#data-gallery img").first.wait_for(timeout=60_000)
     button = page.locator("#intel-btn")
     expect(button).to_be_disabled()
@@ -491,12 +496,12 @@ def test_readme_screenshots(page, app_url):
     page.locator("#lesson-1").wait_for(timeout=60_000)
     time.sleep(1)
     save_small(page, "lesson-plan")
-    open_tab(page, "1 · Data")
+    open_tab(page, "Data")
     page.locator("#data-counts .js-plotly-plot").wait_for(timeout=60_000)
     time.sleep(1)
     save_small(page, "data")
 
-    open_tab(page, "2 · Train & compare")
+    open_tab(page, "Train & compare")
     page.locator("#compare-btn").click()
     expect(page.locator("#job-progress")).to_contain_text("left (from the speed", timeout=60_000)
     page.wait_for_function("document.querySelectorAll('#job-progress tr').length >= 5", timeout=30_000)
@@ -513,7 +518,7 @@ def test_readme_screenshots(page, app_url):
     time.sleep(2)
     save_small(page, "compare-confusion")
 
-    open_tab(page, "3 · Try a model")
+    open_tab(page, "Try a model")
     expect(page.locator("#try-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
     click_example(page, "bus.jpg")   # no scene at all: the model must still pick one of its six
     expect(page.locator("#try-note")).to_contain_text("sure", timeout=60_000)
@@ -521,20 +526,20 @@ def test_readme_screenshots(page, app_url):
     scroll_top(page)
     save_small(page, "try-model")
 
-    open_tab(page, "4 · Inside the model")
+    open_tab(page, "Inside the model")
     page.get_by_role("button", name="Show", exact=True).click()
     page.locator("#inside-graph img").wait_for(timeout=60_000)
     time.sleep(2)
     save_small(page, "inside")
 
-    open_tab(page, "5 · Detect")
+    open_tab(page, "Detect")
     click_example(page, "bus.jpg")
     expect(page.locator("#detections")).to_contain_text("Normal", timeout=60_000)
     page.locator("#detect-output img").wait_for(timeout=30_000)
     time.sleep(1)
     scroll_top(page)
     save_small(page, "detect")
-    page.get_by_role("tab", name="Webcam").click()
+    page.get_by_role("tab", name="Webcam", exact=True).click()
     page.get_by_text("Click to Access Webcam").click()
     page.locator("#webcam-input button", has_text="Record").click()
     expect(page.locator("#detect-latency")).to_contain_text("live:", timeout=60_000)
@@ -543,7 +548,7 @@ def test_readme_screenshots(page, app_url):
     save_small(page, "webcam")
     page.locator("#webcam-input button", has_text="Stop").click()
 
-    open_tab(page, "6 · Train a detector")
+    open_tab(page, "Train a detector")
     epochs = page.locator("#yolo-epochs input[type=number]")
     epochs.fill("3")
     epochs.press("Enter")
@@ -554,7 +559,7 @@ def test_readme_screenshots(page, app_url):
     time.sleep(2)
     save_small(page, "train-detector")
 
-    open_tab(page, "7 · Sliding window vs YOLO")
+    open_tab(page, "Sliding window vs YOLO")
     page.get_by_role("button", name="Measure").click()
     expect(page.locator("#sliding-summary")).to_contain_text("faster", timeout=120_000)
     time.sleep(1)
