@@ -6,7 +6,7 @@
 Each row is a ratio of two things measured in the same run, on this machine (printed first):
 1. training images/s through the job system / the seed's plain loop (ImageFolder, Resize+ToTensor+Normalize,
    batch 32, Adam), SimpleCNN and ResNet-18 from scratch (goal >= 0.95);
-2. frozen strategy, 3 epochs: the seed's naive frozen loop's seconds / ours (goal >= 2.5);
+2. frozen strategy, 3 epochs: the seed's naive frozen loop's seconds (train + test each epoch) / ours (goal >= 2.5);
 3. detection latency at 320 and 640 px: app path (640x480 frame in -> annotated frame out) / bare torch
    `model.predict`, per runtime (goal with OpenVINO <= 0.45);
 4. webcam end to end: the app in a subprocess, headless chromium's fake camera playing a moving picture whose
@@ -137,21 +137,34 @@ def row_frozen() -> None:
     torch.manual_seed(0)
     model, _ = build_model("efficientnet_lite0", len(train.classes), pretrained=True)
     optimizer, criterion = torch.optim.Adam(apply_strategy(model, "efficientnet_lite0", "frozen"), lr=1e-3), nn.CrossEntropyLoss()
+    def evaluate():
+        model.eval()
+        with torch.inference_mode():
+            for x, _ in DataLoader(test, batch_size=32):
+                model(x)
+
+    # The naive loop as the PyTorch transfer-learning tutorial (and the seed) write it: each epoch a train phase
+    # and a test phase, because the live plot needs the test accuracy after every epoch; the frozen backbone
+    # runs on every image, every epoch. Ours gives the same per-epoch curve from features computed once.
     t = time.perf_counter()
-    for _ in range(epochs):   # naive: the frozen backbone runs on every image, every epoch
+    train_only = 0.0
+    for _ in range(epochs):
         set_train_mode(model, "frozen")
+        t_train = time.perf_counter()
         for x, y in DataLoader(train, batch_size=32, shuffle=True):
             optimizer.zero_grad()
             criterion(model(x), y).backward()
             optimizer.step()
-    model.eval()
-    with torch.inference_mode():
-        for x, _ in DataLoader(test, batch_size=32):
-            model(x)
+        train_only += time.perf_counter() - t_train
+        evaluate()
     naive = time.perf_counter() - t
+    t = time.perf_counter()
+    evaluate()
+    train_only += time.perf_counter() - t    # train-only variant: one test pass at the end
     ours = job_result(dict(model="efficientnet_lite0", strategy="frozen", epochs=epochs, img_size=96, batch_size=32,
-                           data="scenes"))["wall_seconds"]
-    row("2. Lite0 frozen, 3 epochs: naive loop s / ours (job wall time)", f"{naive:.1f} / {ours:.1f} = {naive / ours:.1f}x",
+                           data="scenes", cache_features=False))["wall_seconds"]
+    row("2. Lite0 frozen, 3 epochs: naive loop (train + test each epoch) s / ours (job wall time)",
+        f"{naive:.1f} / {ours:.1f} = {naive / ours:.1f}x (naive testing only at the end: {train_only / ours:.1f}x)",
         ">= 2.5")
 
 

@@ -299,3 +299,29 @@ def test_init_from_a_broken_or_foreign_checkpoint_is_a_clear_error(tmp_path):
         init_from(tmp_path / "misfit.pt")
     torch.save(good, tmp_path / "good.pt")
     assert init_from(tmp_path / "good.pt") == (str(tmp_path / "good.pt"), "none")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_classification_report_counts_what_scikit_learn_counts(seed):
+    """Our numpy counts against scikit-learn's, on random predictions with a class never predicted and one never seen."""
+    import random
+
+    metrics = pytest.importorskip("sklearn.metrics")
+    from vision_demo.classify.loop import classification_report
+
+    rng = random.Random(seed)
+    classes = ["a", "b", "c", "d", "e"]
+    targets = [rng.choice([0, 1, 2, 3]) for _ in range(60)]      # "e" is never the truth
+    preds = [rng.choice([0, 1, 2, 4]) for _ in range(60)]        # "d" is never predicted
+    report = classification_report(targets, preds, classes)
+    labels = list(range(len(classes)))
+    assert report["confusion_matrix"] == metrics.confusion_matrix(targets, preds, labels=labels).tolist()
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(targets, preds, labels=labels,
+                                                                             zero_division=0)
+    for i, c in enumerate(classes):
+        ours = report["per_class"][c]
+        assert ours["precision"] == pytest.approx(precision[i]) and ours["recall"] == pytest.approx(recall[i])
+        assert ours["f1"] == pytest.approx(f1[i]) and ours["support"] == support[i]
+    counts = [d["count"] for d in report["most_confused"]]
+    assert counts == sorted(counts, reverse=True) and len(counts) <= 6
+    assert classification_report([], [], classes)["confusion_matrix"] == [[0] * 5 for _ in range(5)]

