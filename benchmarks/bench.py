@@ -183,7 +183,7 @@ def row_latency() -> None:
     from ultralytics import YOLO
 
     from vision_demo.detect.detector import get_detector
-    from vision_demo.detect.export import EXPORTS, FORMATS, missing_packages
+    from vision_demo.detect.export import EXPORTS, FORMATS, input_shape, missing_packages
 
     detector, frame = get_detector(), webcam_like_frame()
     bare = YOLO(detector.weights, task="detect")
@@ -198,7 +198,7 @@ def row_latency() -> None:
                 if missing_packages(runtime):
                     parts.append(f"{runtime} not measured (not installed)")
                     continue
-                status = EXPORTS.wait(detector.weights, size, runtime)
+                status = EXPORTS.wait(detector.weights, input_shape(size, frame.shape[:2]), runtime)   # the frame's own
                 if status.state != "ready":
                     parts.append(f"{runtime} not measured ({status.message})")
                     continue
@@ -373,10 +373,11 @@ def row_webcam(app: App, seconds: float = 20) -> None:
     from playwright.sync_api import sync_playwright
 
     from vision_demo.detect.detector import get_detector
-    from vision_demo.detect.export import EXPORTS
+    from vision_demo.detect.export import EXPORTS, input_shape
 
-    # the app finds the 320 px export in the shared work folder (made here, or by row 3, or its own warm-up)
-    EXPORTS.wait(get_detector().weights, 320, "openvino")
+    # the app finds the export for 640x480 frames at 320 px in the shared work folder (made here, or by row 3,
+    # or its own warm-up)
+    EXPORTS.wait(get_detector().weights, input_shape(320, (480, 640)), "openvino")
     frames, fps = 90, 30
     cam = write_numbered_y4m(WORK / "cam.y4m", frames, fps)
     with sync_playwright() as p:

@@ -55,7 +55,7 @@ def test_export_gives_the_same_boxes_as_torch_and_is_reused(detector, fmt, no_ne
     assert status.state == "ready", status.message
     folder = Path(status.path).parent
     assert folder.parent == Path(os.environ["VISION_DEMO_HOME"]).resolve() / "exports"
-    assert folder.name == f"{export.weights_digest(detector.weights)[:16]}-320-{fmt}"
+    assert folder.name == f"{export.weights_digest(detector.weights)[:16]}-320x320-{fmt}"
     check = json.loads((folder / "check.json").read_text())
     assert check["agree"] and {c["image"] for c in check["checks"]} == {"bus.jpg", "zidane.jpg"}
     assert not (folder / "model.pt").exists()                       # the copy made for the exporter is gone
@@ -63,7 +63,8 @@ def test_export_gives_the_same_boxes_as_torch_and_is_reused(detector, fmt, no_ne
     # Same input (the square letterbox of a static graph): the same boxes, box for box.
     torch_model, exported = YOLO(detector.weights, task="detect"), YOLO(status.path, task="detect")
     for name in ("bus.jpg", "zidane.jpg"):
-        ours, theirs = export._boxes_of(torch_model, asset(name), 320, 0.25), export._boxes_of(exported, asset(name), 320, 0.25)
+        ours = export._boxes_of(torch_model, asset(name), (320, 320), 0.25)
+        theirs = export._boxes_of(exported, asset(name), (320, 320), 0.25)
         assert len(ours) >= 2 and export.compare_boxes(ours, theirs) is None, name
 
     # The app path with that runtime: it names the runtime and finds the same people as torch.
@@ -83,6 +84,46 @@ def test_export_gives_the_same_boxes_as_torch_and_is_reused(detector, fmt, no_ne
     assert len(export.EXPORTS.registry().snapshot()) == jobs and later._jobs == {}   # no job submitted
     assert Path(status.path).stat().st_mtime_ns == stamp
     assert no_network == []
+
+
+def test_input_shape_is_what_torch_letterboxes_to():
+    """The export's shape is the one Ultralytics' own letterbox gives the image (long side imgsz, sides padded to 32)."""
+    import numpy as np
+    from ultralytics.data.augment import LetterBox
+
+    from vision_demo.detect.export import input_shape, shape_text
+
+    for hw in ((480, 640), (1080, 810), (720, 1280), (500, 500), (333, 1000), (1000, 37)):
+        for imgsz in (320, 480, 640):
+            theirs = LetterBox((imgsz, imgsz), auto=True, stride=32)(image=np.zeros((*hw, 3), np.uint8)).shape[:2]
+            assert input_shape(imgsz, hw) == theirs, (hw, imgsz)
+    assert input_shape(320) == (320, 320) and input_shape((256, 320)) == (256, 320)
+    assert (shape_text((256, 320)), shape_text(640)) == ("320x256 px", "640 px")
+
+
+@pytest.mark.slow
+def test_webcam_frames_run_an_export_of_their_own_shape(detector):
+    """A 640x480 frame at 320 px: torch runs a 256x320 input, so the export is traced for exactly that (not the
+    320x320 square, 25 % more pixels) and finds what torch finds on the same frame."""
+    import numpy as np
+    from PIL import Image
+
+    from vision_demo.detect import export
+
+    img = Image.open(asset("bus.jpg")).convert("RGB")
+    frame = np.asarray(img.crop((0, 300, 810, 908)).resize((640, 480)))      # the people, as a webcam frame
+    status = export.EXPORTS.wait(detector.weights, export.input_shape(320, frame.shape[:2]), "openvino")
+    assert status.state == "ready", status.message
+    assert Path(status.path).parent.name.endswith("-256x320-openvino")
+    detector.engine("openvino", 320, image_hw=frame.shape[:2])   # load it (and compile it) before the frame comes
+    fast = detector.predict_frame(frame, imgsz=320, runtime="openvino")
+    slow = detector.predict_frame(frame, imgsz=320, runtime="torch")
+    assert (fast.runtime, fast.runtime_note) == ("openvino", "")
+    assert fast.annotated.shape == frame.shape                      # drawn on the frame at its captured size
+    strong = [b for b in slow.boxes if b["confidence"] > 0.5]
+    assert len(strong) >= 2 and export.compare_boxes(slow.boxes, fast.boxes) is None
+    # a still image at 320 keeps using the square export: one export for photos of every aspect ratio
+    assert detector.engine("openvino", 320)[0].shape == (320, 320)
 
 
 @pytest.mark.slow
@@ -125,7 +166,7 @@ def test_cli_runtime_openvino_writes_only_into_the_work_folder(tmp_path):
     assert data["runtime"] == "openvino" and data["images"][0]["runtime"] == "openvino"
     assert len(data["images"][0]["boxes"]) >= 2
     assert not (tmp_path / "home" / "intel").exists()   # (matplotlib's empty ~/.config/matplotlib is another matter)
-    assert len(list((tmp_path / "work" / "exports").glob("*-320-openvino/check.json"))) == 1
+    assert len(list((tmp_path / "work" / "exports").glob("*-320x320-openvino/check.json"))) == 1
 
 
 def test_on_a_gpu_torch_stays_and_says_so(detector):

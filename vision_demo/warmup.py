@@ -1,7 +1,7 @@
 """The app's warm-up: what the first visitor would otherwise wait for, done in a background thread at start.
 
     from vision_demo.warmup import WARMUP
-    WARMUP.start(export_sizes=(320, 640))   # draw the default scenes, load the detector, export it
+    WARMUP.start(export_sizes=((256, 320), 640))   # draw the default scenes, load the detector, export it
     WARMUP.state, WARMUP.text()             # "loading" | "ready" | "failed", and a sentence for the page
 """
 from __future__ import annotations
@@ -19,11 +19,12 @@ class Warmup:
 
     def __init__(self):
         self.state, self.seconds, self.error = "not started", None, None
-        self.export_sizes: tuple[int, ...] = ()
+        self.export_sizes: tuple = ()
         self._thread: threading.Thread | None = None
 
     def start(self, export_sizes: tuple[int, ...] = (320, 640)) -> None:
-        """Start once (later calls do nothing); export_sizes: the detector sizes to export for a fast runtime."""
+        """Start once (later calls do nothing); export_sizes: the detector input sizes to export for a fast
+        runtime (a square's side, or an input shape (h, w) such as the webcam's 256x320)."""
         if self._thread is None:
             self.export_sizes = tuple(export_sizes)
             self._thread = threading.Thread(target=self._run, name="detector-warmup", daemon=True)

@@ -11,7 +11,9 @@ proposing boxes and class scores), then non-maximum suppression (`iou`) removes 
 sliding window in sliding_window.py, which runs a classifier once per window.
 
 Runtimes: `runtime="torch"` runs the .pt in PyTorch; "openvino" / "onnx" run the same weights exported
-once per image size (export.py: a background job, checked against torch before it is used); "auto" takes
+once per input shape (export.py: a background job, checked against torch before it is used): webcam frames
+get the exact shape torch would run for them (640x480 at 320 px is 320x256), a still image the imgsz square
+(one export for photos of every aspect ratio); "auto" takes
 the fastest one installed. Until an export is ready, or when it failed, torch answers and
 `Detection.runtime_note` says why. On a GPU torch is already the fast path: it is kept.
 
@@ -66,6 +68,7 @@ class Engine:
     """One loaded model that can predict, with the lock that keeps its predictor single-threaded."""
     model: object                    # an Ultralytics YOLO (a .pt, an OpenVINO folder or an .onnx file)
     runtime: str                     # torch | openvino | onnx
+    shape: tuple[int, int] | None = None   # an export's static input (h, w); None: torch takes any size
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -93,17 +96,18 @@ class Detector:
         self.device = str(pick_device())
         self.torch = Engine(self.model, "torch")
         self._lock = self.torch.lock          # the torch model's lock (tests look at it)
-        self._engines: dict[tuple[str, int], Engine] = {}   # (format, imgsz) -> a loaded export
+        self._engines: dict[tuple[str, tuple[int, int]], Engine] = {}   # (format, input shape) -> a loaded export
         self._engines_lock = threading.Lock()
         self.frames_dropped = 0
 
     # ---- runtimes ----------------------------------------------------------------------------
-    def engine(self, runtime: str = "torch", imgsz: int = 640, wait: bool = False) -> tuple[Engine, str]:
+    def engine(self, runtime: str = "torch", imgsz: int = 640, image_hw=None, wait: bool = False) -> tuple[Engine, str]:
         """The model to run for `runtime` at `imgsz`, and a note when it is not the one asked for.
 
-        "auto" and an export format start that export in the background (once) and answer with torch until
-        it is ready; `wait=True` (the CLI) waits for it instead."""
-        from vision_demo.detect.export import EXPORTS, RUNTIMES, best_format
+        image_hw: the (height, width) of the frames to come, for an export of exactly their input shape; None:
+        the imgsz square (imgsz may also be an input shape (h, w) itself). "auto" and an export format start that export in the background (once) and answer
+        with torch until it is ready; `wait=True` (the CLI) waits for it instead."""
+        from vision_demo.detect.export import EXPORTS, RUNTIMES, best_format, input_shape
 
         runtime = str(runtime or "auto").strip().lower()
         if runtime not in RUNTIMES:
@@ -113,30 +117,31 @@ class Detector:
         if not self.device.startswith("cpu"):
             # OpenVINO and ONNX Runtime are the CPU's fast paths; on a GPU, CUDA kernels in torch beat them.
             return self.torch, f"torch on {self.device}: exports are for CPUs"
-        if int(imgsz) % 32:
+        if (int(imgsz) if not isinstance(imgsz, (tuple, list)) else max(imgsz)) % 32:
             return self.torch, f"exports need an image size that is a multiple of 32 (not {imgsz})"
         fmt = best_format() if runtime == "auto" else runtime
         if fmt is None:
             return self.torch, "no fast runtime installed (pip install openvino)"
+        shape = input_shape(imgsz, image_hw)   # imgsz may already be a shape (h, w): the warm-up's
         with self._engines_lock:
-            loaded = self._engines.get((fmt, int(imgsz)))
+            loaded = self._engines.get((fmt, shape))
         if loaded is not None:
             return loaded, ""
-        status = (EXPORTS.wait if wait else EXPORTS.request)(self.weights, int(imgsz), fmt)
+        status = (EXPORTS.wait if wait else EXPORTS.request)(self.weights, shape, fmt)
         if status.state != "ready":
             return self.torch, status.text()
-        return self._load_export(fmt, int(imgsz), status.path), ""
+        return self._load_export(fmt, shape, status.path), ""
 
-    def _load_export(self, fmt: str, imgsz: int, path: str) -> Engine:
+    def _load_export(self, fmt: str, shape: tuple[int, int], path: str) -> Engine:
         from ultralytics import YOLO
 
         with self._engines_lock:   # loading takes under a second; two requests never load it twice
-            engine = self._engines.get((fmt, imgsz))
+            engine = self._engines.get((fmt, shape))
             if engine is None:
-                engine = Engine(YOLO(path, task="detect"), fmt)
+                engine = Engine(YOLO(path, task="detect"), fmt, shape)
                 # The first call compiles the graph for this CPU: pay it here, not on a user's frame.
-                engine.model.predict(np.zeros((imgsz, imgsz, 3), np.uint8), imgsz=imgsz, device="cpu", verbose=False)
-                self._engines[(fmt, imgsz)] = engine
+                engine.model.predict(np.zeros((*shape, 3), np.uint8), imgsz=list(shape), device="cpu", verbose=False)
+                self._engines[(fmt, shape)] = engine
             return engine
 
     # ---- public ------------------------------------------------------------------------------
@@ -163,14 +168,14 @@ class Detector:
         if frame is None:
             return None
         _check_imgsz(imgsz)
-        engine, note = self.engine(runtime, imgsz)
+        start = time.perf_counter()
+        rgb = self._decode(frame)
+        decode_ms = (time.perf_counter() - start) * 1000
+        engine, note = self.engine(runtime, imgsz, image_hw=rgb.shape[:2])   # an export of the frame's own shape
         if not engine.lock.acquire(blocking=False):
             self.frames_dropped += 1
             return None
         try:
-            start = time.perf_counter()
-            rgb = self._decode(frame)
-            decode_ms = (time.perf_counter() - start) * 1000
             return self._run(engine, note, rgb, conf, iou, classes, imgsz, start, decode_ms)
         finally:
             engine.lock.release()
@@ -214,8 +219,10 @@ class Detector:
         from vision_demo.devices import oom_as_advice
         device = self.device if engine.runtime == "torch" else "cpu"
         with oom_as_advice(" (for detection: lower imgsz)"):
+            # An export is a static graph: it gets the input shape it was traced for (the same one torch runs).
             result = engine.model.predict(bgr, conf=float(conf), iou=float(iou), classes=class_ids,
-                                          imgsz=int(imgsz), device=device, verbose=False)[0]
+                                          imgsz=list(engine.shape) if engine.shape else int(imgsz), device=device,
+                                          verbose=False)[0]
         boxes = _boxes(result, self.names)  # plain floats: nothing keeps a reference to tensors
         t_draw = time.perf_counter()
         annotated = draw_boxes(rgb, boxes)

@@ -9,11 +9,14 @@ against torch on the example photos, then served instead of torch.
 Why: PyTorch runs the model op by op in eager mode. An exporter traces the network once into a static graph
 for ONE input size; the runtime then fuses layers and picks kernels for this CPU. Measured here (2 cores):
 the bundled detector takes 74 ms in torch and 22.5 ms in OpenVINO at 320 px (242 vs 86 ms at 640 px).
-Because the graph is static, an export serves one image size: the key is (weights content, imgsz, format).
+Because the graph is static, an export serves one input shape: the key is (weights content, shape, format).
+The shape is the one torch itself would run: the image scaled so its long side is `imgsz`, each side padded
+up to a multiple of 32 (`input_shape`). A 640x480 webcam frame at 320 px is a 256x320 input, 20 % fewer
+pixels than the 320x320 square, so a square export would do more work than torch and lose part of its lead.
 
 Each export runs as a job of the ordinary job system (events, progress, a state.json), in a registry of its
 own under WORK/exports/jobs: a minute-long training job queued in the app's registry must not hold up a
-five-second export. The exported model lands in WORK/exports/<sha256[:16]>-<imgsz>-<format>/ only after its
+five-second export. The exported model lands in WORK/exports/<sha256[:16]>-<h>x<w>-<format>/ only after its
 boxes matched torch's on bus.jpg and zidane.jpg (see `compare_boxes`); a later process finds it there.
 """
 from __future__ import annotations
@@ -46,10 +49,39 @@ CONF_TOL = 0.05   # and the letterbox differ) and its confidence differ by at mo
 CONF_MARGIN = 0.1  # boxes within this of the threshold may appear in one runtime only: they are not compared
 
 
+STRIDE = 32      # YOLO's coarsest feature map is 1/32 of the input: both sides must be multiples of it
+
+
+def input_shape(imgsz, image_hw=None) -> tuple[int, int]:
+    """(height, width) of the model's input for an image of `image_hw` (h, w) at `imgsz`, as torch letterboxes it
+    (Ultralytics' LetterBox with auto=True): scaled so the long side is imgsz, each side padded up to a multiple
+    of 32. No image size (or a (h, w) already given as imgsz): the imgsz x imgsz square, or that shape.
+
+        input_shape(320, (480, 640)) == (256, 320)    # a webcam frame
+        input_shape(640, (1080, 810)) == (640, 480)   # bus.jpg, portrait
+    """
+    if isinstance(imgsz, (tuple, list)):
+        h, w = (int(v) for v in imgsz)
+        return h, w
+    size = int(imgsz)
+    if not image_hw:
+        return size, size
+    h, w = (int(v) for v in image_hw[:2])
+    r = min(size / h, size / w)
+    new_h, new_w = round(h * r), round(w * r)
+    return new_h + (size - new_h) % STRIDE, new_w + (size - new_w) % STRIDE
+
+
+def shape_text(shape) -> str:
+    """'320 px' for a square, '320x256 px' (width x height, as people say) otherwise."""
+    h, w = input_shape(shape)
+    return f"{h} px" if h == w else f"{w}x{h} px"
+
+
 @dataclass
 class ExportStatus:
     fmt: str
-    imgsz: int
+    imgsz: tuple[int, int]   # the input shape (height, width)
     state: str              # "ready" | "exporting" | "failed" | "unavailable" | "missing" (not asked for yet)
     path: str | None = None  # what YOLO(path, task="detect") loads, when ready
     progress: float = 0.0
@@ -57,13 +89,14 @@ class ExportStatus:
     job_id: str | None = None
 
     def text(self) -> str:
+        size = shape_text(self.imgsz)
         if self.state == "ready":
-            return f"{self.fmt} ({self.imgsz} px) ready"
+            return f"{self.fmt} ({size}) ready"
         if self.state == "exporting":
-            return f"{self.fmt} export for {self.imgsz} px running ({100 * self.progress:.0f} %: {self.message})"
+            return f"{self.fmt} export for {size} running ({100 * self.progress:.0f} %: {self.message})"
         if self.state == "missing":
-            return f"{self.fmt} for {self.imgsz} px not exported yet (it starts on the first detection at that size)"
-        return f"{self.fmt} for {self.imgsz} px {self.state}: {self.message}"
+            return f"{self.fmt} for {size} not exported yet (it starts on the first detection at that size)"
+        return f"{self.fmt} for {size} {self.state}: {self.message}"
 
 
 def missing_packages(fmt: str) -> list[str]:
@@ -97,15 +130,16 @@ def weights_digest(path) -> str:
     return digest
 
 
-def export_folder(digest: str, imgsz: int, fmt: str) -> Path:
-    return settings.work_dir() / "exports" / f"{digest[:16]}-{int(imgsz)}-{fmt}"
+def export_folder(digest: str, imgsz, fmt: str) -> Path:
+    h, w = input_shape(imgsz)
+    return settings.work_dir() / "exports" / f"{digest[:16]}-{h}x{w}-{fmt}"
 
 
 def _model_path(folder: Path, fmt: str) -> Path:
     return folder / ("model_openvino_model" if fmt == "openvino" else "model.onnx")
 
 
-def find_export(digest: str, imgsz: int, fmt: str) -> Path | None:
+def find_export(digest: str, imgsz, fmt: str) -> Path | None:
     """A finished, checked export on disk (from this process or an earlier one), else None."""
     folder = export_folder(digest, imgsz, fmt)
     model = _model_path(folder, fmt)
@@ -153,17 +187,18 @@ def check_images() -> list[Path]:
     return [folder / name for name in CHECK_IMAGES if folder and (folder / name).is_file()]
 
 
-def _boxes_of(model, image, imgsz: int, conf: float) -> list[dict]:
+def _boxes_of(model, image, shape: tuple[int, int], conf: float) -> list[dict]:
     from vision_demo.detect.detector import _boxes
 
-    # rect=False: torch letterboxes to the same square as the static export (by default it pads only to a
-    # multiple of 32, which moves the weaker boxes a little). Same input, so any difference is the export's.
-    result = model.predict(str(image), imgsz=imgsz, conf=conf, device="cpu", rect=False, verbose=False)[0]
+    # rect=False: torch letterboxes to exactly the static export's shape (by default it pads only to a
+    # multiple of 32 for each image, which moves the weaker boxes a little). Same input, so any difference is
+    # the export's.
+    result = model.predict(str(image), imgsz=list(shape), conf=conf, device="cpu", rect=False, verbose=False)[0]
     return _boxes(result, {int(k): str(v) for k, v in model.names.items()})
 
 
 # ---- the export job ------------------------------------------------------------------------------------
-def export_job(ctx, weights: str, imgsz: int, fmt: str) -> dict:
+def export_job(ctx, weights: str, imgsz, fmt: str) -> dict:
     """Job body: export, check against torch, then move into place. Raises VisionDemoError saying why not."""
     from vision_demo.ultralytics_env import ultralytics_ready
 
@@ -175,8 +210,8 @@ def export_job(ctx, weights: str, imgsz: int, fmt: str) -> dict:
         raise VisionDemoError(f"{fmt} needs {' and '.join(missing)}: pip install {' '.join(missing)} "
                               "(the app never installs packages itself)")
     started = time.perf_counter()
-    digest = weights_digest(weights)
-    final = export_folder(digest, imgsz, fmt)
+    digest, shape = weights_digest(weights), input_shape(imgsz)
+    final = export_folder(digest, shape, fmt)
     final.parent.mkdir(parents=True, exist_ok=True)
     # Ultralytics writes the export next to the .pt it was given: give it a copy in a private folder (the
     # bundled .pt sits in site-packages), so two exports at once and a crash halfway never leave half a model.
@@ -184,9 +219,9 @@ def export_job(ctx, weights: str, imgsz: int, fmt: str) -> dict:
     try:
         ctx.emit("progress", fraction=0.05, message="copying the weights")
         shutil.copyfile(weights, build / "model.pt")
-        ctx.emit("progress", fraction=0.1, message=f"tracing the network into a static {imgsz} px {fmt} graph")
+        ctx.emit("progress", fraction=0.1, message=f"tracing the network into a static {shape_text(shape)} {fmt} graph")
         try:
-            YOLO(str(build / "model.pt"), task="detect").export(format=fmt, imgsz=int(imgsz), device="cpu",
+            YOLO(str(build / "model.pt"), task="detect").export(format=fmt, imgsz=list(shape), device="cpu",
                                                                  verbose=False)
         except Exception as err:  # the exporter fails in many ways (tracing, converter, disk): one line for a person
             log.exception("%s export of %s failed", fmt, weights)
@@ -202,7 +237,7 @@ def export_job(ctx, weights: str, imgsz: int, fmt: str) -> dict:
         reference, candidate = YOLO(weights, task="detect"), YOLO(str(model_path), task="detect")
         checks = []
         for image in check_images():
-            a, b = _boxes_of(reference, image, imgsz, 0.25), _boxes_of(candidate, image, imgsz, 0.25)
+            a, b = _boxes_of(reference, image, shape, 0.25), _boxes_of(candidate, image, shape, 0.25)
             diff = compare_boxes(a, b)
             checks.append({"image": Path(image).name, "torch_boxes": len(a), "export_boxes": len(b), "differs": diff})
             if diff:
@@ -213,13 +248,13 @@ def export_job(ctx, weights: str, imgsz: int, fmt: str) -> dict:
                                   "serving torch")
         ctx.check_stop()
         (build / "check.json").write_text(json.dumps({"agree": True, "weights": str(weights), "sha256": digest,
-                                                      "imgsz": int(imgsz), "format": fmt, "checks": checks}, indent=1))
+                                                      "imgsz": list(shape), "format": fmt, "checks": checks}, indent=1))
         try:
             os.replace(build, final)   # atomic: a reader finds the whole checked export or nothing
         except OSError as err:
-            if find_export(digest, imgsz, fmt) is None:   # not merely another process that got there first
+            if find_export(digest, shape, fmt) is None:   # not merely another process that got there first
                 raise VisionDemoError(f"could not move the {fmt} export into {final}: {err}; serving torch") from err
-        return {"path": str(_model_path(final, fmt)), "format": fmt, "imgsz": int(imgsz), "sha256": digest,
+        return {"path": str(_model_path(final, fmt)), "format": fmt, "imgsz": list(shape), "sha256": digest,
                 "export_seconds": round(export_s, 2), "total_seconds": round(time.perf_counter() - started, 2),
                 "checks": checks}
     finally:
@@ -235,7 +270,7 @@ class Exports:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: dict[tuple[str, int, str], str] = {}   # (sha256, imgsz, format) -> job id
+        self._jobs: dict[tuple[str, tuple[int, int], str], str] = {}   # (sha256, input shape, format) -> job id
         self._registry = None
         self._registry_root: Path | None = None
 
@@ -260,9 +295,10 @@ class Exports:
         if registry is not None:
             registry.shutdown(cancel=True, timeout=timeout)
 
-    def request(self, weights, imgsz: int, fmt: str, start: bool = True) -> ExportStatus:
-        """The export's status; starts its job when there is neither an export nor a job yet (and `start`)."""
-        imgsz = int(imgsz)
+    def request(self, weights, imgsz, fmt: str, start: bool = True) -> ExportStatus:
+        """The export's status; starts its job when there is neither an export nor a job yet (and `start`).
+        imgsz: a square's side, or the input shape (h, w) (`input_shape`)."""
+        imgsz = input_shape(imgsz)
         missing = missing_packages(fmt)
         if missing:
             return ExportStatus(fmt, imgsz, "unavailable",
@@ -278,22 +314,22 @@ class Exports:
             if job_id is None:
                 if not start:
                     return ExportStatus(fmt, imgsz, "missing", message="not exported yet")
-                job_id = registry.submit("export", f"{fmt} export, {imgsz} px: {Path(weights).name}",
-                                         {"weights": str(weights), "imgsz": imgsz, "format": fmt},
+                job_id = registry.submit("export", f"{fmt} export, {shape_text(imgsz)}: {Path(weights).name}",
+                                         {"weights": str(weights), "imgsz": list(imgsz), "format": fmt},
                                          lambda ctx: export_job(ctx, str(weights), imgsz, fmt))
                 self._jobs[key] = job_id
         return self._status(registry.get(job_id), fmt, imgsz)
 
-    def wait(self, weights, imgsz: int, fmt: str, timeout: float = 600) -> ExportStatus:
+    def wait(self, weights, imgsz, fmt: str, timeout: float = 600) -> ExportStatus:
         """request(), then block until its job ends."""
         status = self.request(weights, imgsz, fmt)
         if status.state == "exporting":
             state = self.registry().wait(status.job_id, timeout)
-            status = self._status(state, fmt, int(imgsz))
+            status = self._status(state, fmt, input_shape(imgsz))
         return status
 
     @staticmethod
-    def _status(state, fmt: str, imgsz: int) -> ExportStatus:
+    def _status(state, fmt: str, imgsz: tuple[int, int]) -> ExportStatus:
         if state.status == "finished":
             return ExportStatus(fmt, imgsz, "ready", state.result["path"], 1.0, "ready", state.id)
         if state.status in ("failed", "cancelled"):
@@ -306,7 +342,8 @@ EXPORTS = Exports()
 
 def runtime_summary(weights, runtime: str = "auto", sizes=(320, 640), device: str = "cpu") -> tuple[str, bool]:
     """(one line for the Detect tab: what answers at each size, True while an export is still running).
-    Reads state only: exports start when a detection asks for them (or the app's warm-up)."""
+    sizes: squares' sides or input shapes (h, w). Reads state only: exports start when a detection asks for
+    them (or the app's warm-up)."""
     runtime = str(runtime or "auto").lower()
     if runtime == "torch":
         return "Runtime: **torch** (the .pt as trained, eager PyTorch).", False
@@ -319,11 +356,11 @@ def runtime_summary(weights, runtime: str = "auto", sizes=(320, 640), device: st
     parts = []
     for st in statuses:
         if st.state == "ready":
-            parts.append(f"{st.imgsz} px **{fmt}**")
+            parts.append(f"{shape_text(st.imgsz)} **{fmt}**")
         elif st.state == "exporting":
-            parts.append(f"{st.imgsz} px torch for now ({fmt} export {100 * st.progress:.0f} %: {st.message})")
+            parts.append(f"{shape_text(st.imgsz)} torch for now ({fmt} export {100 * st.progress:.0f} %: {st.message})")
         elif st.state == "missing":
-            parts.append(f"{st.imgsz} px torch until the {fmt} export (it starts with the first detection at that size)")
+            parts.append(f"{shape_text(st.imgsz)} torch until the {fmt} export (it starts with the first detection at that size)")
         else:
-            parts.append(f"{st.imgsz} px **torch**: {st.message}")
+            parts.append(f"{shape_text(st.imgsz)} **torch**: {st.message}")
     return "Runtime: " + " · ".join(parts) + ".", any(st.state == "exporting" for st in statuses)

@@ -71,7 +71,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
         lesson_tab.wire(lesson_buttons, tabs, starters)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     if warm_up:
-        WARMUP.start(export_sizes=(detect_tab.WEBCAM_SIZES[0], detect_tab.IMAGE_SIZE))
+        WARMUP.start(export_sizes=(detect_tab.WEBCAM_SHAPE, detect_tab.IMAGE_SIZE))
     return demo
 
 

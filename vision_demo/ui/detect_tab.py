@@ -18,6 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from vision_demo.detect.export import input_shape
 from vision_demo.detect.stream_meter import StreamMeter
 from vision_demo.detect.weights import default_detector_key
 from vision_demo.errors import VisionDemoError
@@ -38,6 +39,9 @@ STREAM_SLOTS = 40      # how many people may stream at once (a whole class)
 # here with no model: 0.5 -> 2 fps, 0.1 -> 8-9.6 fps, 0.05 -> ~10 fps).
 STREAM_EVERY = 0.05
 WEBCAM_SIZES = (320, 480, 640)   # inference sizes offered for live video; 320 is ~3x faster than 640
+WEBCAM_CAPTURE = (640, 480)      # asked of the camera (width, height): Gradio's default up to 1920x1440 is ~2 fps
+# The input torch runs for a 640x480 frame at 320 px: 320x256. The fast runtime is exported for that shape.
+WEBCAM_SHAPE = input_shape(WEBCAM_SIZES[0], WEBCAM_CAPTURE[::-1])
 IMAGE_SIZE = 640       # inference size for a single image: small objects matter more than speed there
 RUNTIME_CHOICES = [("auto (fastest installed)", "auto"), ("torch", "torch"), ("OpenVINO", "openvino"),
                    ("ONNX Runtime", "onnx")]
@@ -131,7 +135,7 @@ def make_handlers(registry: JobRegistry):
         from vision_demo.devices import pick_device
 
         text, busy = runtime_summary(_weights_path(weights or None, registry), runtime,
-                                     (WEBCAM_SIZES[0], IMAGE_SIZE), str(pick_device()))
+                                     (WEBCAM_SHAPE, IMAGE_SIZE), str(pick_device()))
         # While the warm-up loads the model it has not asked for the exports yet: keep looking until it has.
         return text, gr.Timer(active=busy or WARMUP.state == "loading")
 
@@ -235,7 +239,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                     # The browser mirrors the frame it sends like its preview, so boxes and labels come back unmirrored.
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input",
                                       height=330, webcam_options=gr.WebcamOptions(mirror=True, constraints={
-                                          "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
+                                          "video": {"width": {"ideal": WEBCAM_CAPTURE[0]}, "height": {"ideal": WEBCAM_CAPTURE[1]}}}))
                     # JPEG: the frame comes back at the capture's size, and JPEG encodes several times faster than WebP.
                     webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output",
                                           height=330, format="jpeg")
