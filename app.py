@@ -32,6 +32,10 @@ def parse_args(argv=None):
 if __name__ == "__main__":
     args = parse_args()
     settings.configure(work=args.work_dir, online_mode=True if args.online else None)
-    from vision_demo.ui.app import build_demo, launch_options  # after configure(): gradio reads the environment
+    from vision_demo.ui.app import build_demo, launch_options, start_warmup  # after configure(): gradio reads the environment
 
-    build_demo().launch(**launch_options(args.host, args.port, args.share, args.ssl_certfile, args.ssl_keyfile))
+    demo = build_demo(warm_up=False)
+    demo.launch(**launch_options(args.host, args.port, args.share, args.ssl_certfile, args.ssl_keyfile),
+                prevent_thread_lock=True)
+    start_warmup()        # once the server answers: torch's import would slow its start (the GIL, 2 cores)
+    demo.block_thread()

@@ -1,7 +1,10 @@
 """The whole app: the lesson plan and seven tabs over one job registry, and the launch options that keep it safe.
 
-    from vision_demo.ui.app import build_demo, launch_options
-    build_demo().launch(**launch_options())
+    from vision_demo.ui.app import build_demo, launch_options, start_warmup
+    demo = build_demo(warm_up=False)
+    demo.launch(**launch_options(), prevent_thread_lock=True)
+    start_warmup()        # after the server answers: the first page is not held up by torch's import
+    demo.block_thread()
 
 Tabs follow the lesson: look at the data, train and compare four strategies, try a model, look
 inside it; then detection: detect, train a detector, and why a sliding window cannot compete.
@@ -28,7 +31,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
     """The Blocks app.
 
     registry: where jobs live (default: WORK/jobs). warm_up: draw the default scenes and load the
-    detector in a background thread, so the first visitor waits for neither.
+    detector in a background thread, so the first visitor waits for neither (`start_warmup`).
     """
     registry = registry or default_registry()
     registry.resume(default_runners(registry))   # jobs still queued when the server last stopped run now
@@ -71,8 +74,15 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
         lesson_tab.wire(lesson_buttons, tabs, starters)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     if warm_up:
-        WARMUP.start(export_sizes=(detect_tab.WEBCAM_SHAPE, detect_tab.IMAGE_SIZE))
+        start_warmup()
     return demo
+
+
+def start_warmup() -> None:
+    """Draw the default scenes, load the detector and export it for the webcam's and the images' input, in a
+    background thread. `python app.py` calls it once the server answers: its imports (torch, Ultralytics)
+    would otherwise compete with the server's start for the CPU and the GIL."""
+    WARMUP.start(export_sizes=(detect_tab.WEBCAM_SHAPE, detect_tab.IMAGE_SIZE))
 
 
 def launch_options(host: str | None = None, port: int | None = None, share: bool = False,
