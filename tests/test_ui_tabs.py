@@ -247,3 +247,39 @@ def test_detect_says_what_the_chosen_model_detects():
     assert "people only" in bundled and "fall detector" in bundled and "80 classes" in bundled
     coco = detect_tab.model_note({i: f"class{i}" for i in range(80)})
     assert coco.startswith("**What this model sees:** 80 classes") and "(80 in all)" in coco
+
+
+@pytest.mark.slow
+def test_python_app_py_answers_then_warms_up_the_webcam_export(tmp_path):
+    """The README's start command: the page answers first, then the warm-up (started after the server) loads the
+    detector and exports it for the webcam's 640x480 frames at 320 px; SIGTERM stops it."""
+    import os
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VISION_DEMO_")}
+    env.update(VISION_DEMO_HOME=str(tmp_path / "work"), PYTHONPATH=str(ROOT))
+    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, status = time.time() + 120, None
+        while status != 200 and time.time() < deadline and app.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    status = r.status
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200, app.stderr.read() if app.poll() is not None else "no answer in 120 s"
+        exports = tmp_path / "work" / "exports"
+        while not list(exports.glob("*-256x320-openvino/check.json")) and time.time() < deadline + 180:
+            assert app.poll() is None, app.stderr.read()
+            time.sleep(1)
+        assert list(exports.glob("*-256x320-openvino/check.json")), "the warm-up made no webcam export in 5 min"
+    finally:
+        app.terminate()
+        app.wait(60)
+    assert app.returncode is not None
