@@ -163,8 +163,10 @@ def _boxes_of(model, image, imgsz: int, conf: float) -> list[dict]:
 
 
 # ---- the export job ------------------------------------------------------------------------------------
-def export_job(ctx, weights: str, imgsz: int, fmt: str) -> dict:
-    """Job body: export, check against torch, then move into place. Raises VisionDemoError saying why not."""
+def export_job(ctx, weights: str, imgsz: int, fmt: str, images: list[str] | None = None) -> dict:
+    """Job body: export, check against torch, then move into place. Raises VisionDemoError saying why not.
+    images: the photos to check the boxes on besides the example photos (a trained job's validation images:
+    a detector of shapes finds nothing in bus.jpg, so only its own images make the check say something)."""
     from vision_demo.ultralytics_env import ultralytics_ready
 
     ultralytics_ready()
@@ -201,7 +203,7 @@ def export_job(ctx, weights: str, imgsz: int, fmt: str) -> dict:
         ctx.emit("progress", fraction=0.6, message="checking the boxes against torch on the example photos")
         reference, candidate = YOLO(weights, task="detect"), YOLO(str(model_path), task="detect")
         checks = []
-        for image in check_images():
+        for image in [*check_images(), *(images or [])]:
             a, b = _boxes_of(reference, image, imgsz, 0.25), _boxes_of(candidate, image, imgsz, 0.25)
             diff = compare_boxes(a, b)
             checks.append({"image": Path(image).name, "torch_boxes": len(a), "export_boxes": len(b), "differs": diff})
@@ -260,8 +262,9 @@ class Exports:
         if registry is not None:
             registry.shutdown(cancel=True, timeout=timeout)
 
-    def request(self, weights, imgsz: int, fmt: str, start: bool = True) -> ExportStatus:
-        """The export's status; starts its job when there is neither an export nor a job yet (and `start`)."""
+    def request(self, weights, imgsz: int, fmt: str, start: bool = True, images: list[str] | None = None) -> ExportStatus:
+        """The export's status; starts its job when there is neither an export nor a job yet (and `start`).
+        images: more photos to check the export's boxes on (see export_job)."""
         imgsz = int(imgsz)
         missing = missing_packages(fmt)
         if missing:
@@ -280,13 +283,13 @@ class Exports:
                     return ExportStatus(fmt, imgsz, "missing", message="not exported yet")
                 job_id = registry.submit("export", f"{fmt} export, {imgsz} px: {Path(weights).name}",
                                          {"weights": str(weights), "imgsz": imgsz, "format": fmt},
-                                         lambda ctx: export_job(ctx, str(weights), imgsz, fmt))
+                                         lambda ctx: export_job(ctx, str(weights), imgsz, fmt, images))
                 self._jobs[key] = job_id
         return self._status(registry.get(job_id), fmt, imgsz)
 
-    def wait(self, weights, imgsz: int, fmt: str, timeout: float = 600) -> ExportStatus:
+    def wait(self, weights, imgsz: int, fmt: str, timeout: float = 600, images: list[str] | None = None) -> ExportStatus:
         """request(), then block until its job ends."""
-        status = self.request(weights, imgsz, fmt)
+        status = self.request(weights, imgsz, fmt, images=images)
         if status.state == "exporting":
             state = self.registry().wait(status.job_id, timeout)
             status = self._status(state, fmt, int(imgsz))
