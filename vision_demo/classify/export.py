@@ -13,7 +13,9 @@ graph it cannot be forgotten.
 
 Formats (each a folder that take_home.py zips into one download):
 - pt: the training checkpoint as saved (a plain dict; torch.load(..., weights_only=True)), for more training;
-- torchscript: torch.jit.trace of TakeHomeModel; torch.jit.load() runs it without our model code;
+- torchscript: torch.jit.trace of TakeHomeModel; torch.jit.load() runs it without our model code (torch 2.14
+  marks torch.jit.trace deprecated in favour of torch.export, but it still works, and a .pt that torch.jit.load
+  opens is what most C++/mobile tutorials still expect);
 - onnx: torch.onnx.export with the TorchScript-based exporter (dynamo=False). torch 2.14's default exporter
   (dynamo=True) needs the `onnxscript` package, which is not installed here; the TorchScript-based one
   works offline with what requirements.txt already has, and it is what Ultralytics' ONNX export uses too.
@@ -263,7 +265,7 @@ def export_classifier(checkpoint, fmt: str, folder, progress=lambda fraction, me
         example = torch.zeros(1, 3, classifier.img_size, classifier.img_size, dtype=torch.uint8)
         if not test_images:
             raise VisionDemoError("the job's test images are gone, so an export cannot be checked: train it again")
-        progress(0.2, f"tracing the network into a {fmt} graph ({classifier.img_size} px)")
+        progress(0.2, f"tracing the network into a static {classifier.img_size} px graph for {fmt}")
         writer = {"torchscript": _write_torchscript, "onnx": _write_onnx, "openvino": _write_openvino}[fmt]
         try:
             path = writer(module, example, folder)

@@ -26,8 +26,8 @@ from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
 from vision_demo.ui.common import at_the_server, client_key, user_errors
 
-FORMAT_LABELS = {"onnx": "ONNX (onnxruntime, any language)", "openvino": "OpenVINO (fast on Intel/AMD CPUs)",
-                 "torchscript": "TorchScript (torch.jit.load, no model code)", "pt": "PyTorch weights (.pt)"}
+FORMAT_LABELS = {"onnx": "ONNX (onnxruntime)", "openvino": "OpenVINO (fast on a CPU)",
+                 "torchscript": "TorchScript (torch.jit)", "pt": "PyTorch weights (.pt)"}
 
 
 def served(path: Path) -> str:
@@ -160,19 +160,20 @@ def build(registry: JobRegistry, kind: str, job_ids, show_all, inspect_choice=No
             job = gr.Dropdown([], label="Finished job", allow_custom_value=True, scale=3, elem_id=f"{prefix}-job")
             fmt = gr.Dropdown([(FORMAT_LABELS[f], f) for f in FORMATS[kind]], value="onnx", label="Format", scale=2,
                               elem_id=f"{prefix}-format")
-            export_btn = gr.Button("Export model", scale=1, min_width=120, elem_id=f"{prefix}-export-btn")
-            model_file = gr.File(label="Model (.zip)", interactive=False, scale=2, height=90,
+            export_btn = gr.Button("Export model", scale=1, min_width=110, elem_id=f"{prefix}-export-btn")
+            model_file = gr.File(label="Model (.zip)", interactive=False, scale=3, height=80,
                                  elem_id=f"{prefix}-model-file")
         note = gr.Markdown(elem_id=f"{prefix}-note")
         chart_names = list(chart_makers(registry, kind))
         with gr.Row(equal_height=True):
             chart = gr.Dropdown(chart_names, value=chart_names[0], label="Chart", scale=3, elem_id=f"{prefix}-chart")
-            chart_fmt = gr.Radio(["html", "png"], value="html", label="As", scale=1, min_width=120,
-                                 info="html opens offline")
-            chart_btn = gr.Button("Download chart", scale=1, min_width=120, elem_id=f"{prefix}-chart-btn")
-            if kind == "classify":
-                table_btn = gr.Button("Table as CSV", scale=1, min_width=110, elem_id=f"{prefix}-table-btn")
-            chart_file = gr.File(label="File", interactive=False, scale=2, height=90, elem_id=f"{prefix}-file")
+            chart_fmt = gr.Dropdown([("HTML (interactive, offline)", "html"), ("PNG (a picture)", "png")],
+                                    value="html", label="As", scale=2, elem_id=f"{prefix}-chart-format")
+            chart_btn = gr.Button("Download chart", scale=1, min_width=110, elem_id=f"{prefix}-chart-btn")
+            chart_file = gr.File(label="Chart or table", interactive=False, scale=3, height=80,
+                                 elem_id=f"{prefix}-file")
+        if kind == "classify":
+            table_btn = gr.Button("Comparison table as CSV", size="sm", elem_id=f"{prefix}-table-btn")
     area.expand(job_choices, job, job, api_visibility="private")
     named = (lambda name: dict(api_name=name)) if api_names else (lambda name: dict(api_visibility="private"))
     # Exports wait on their job (see the docstring): their own queue, two at a time, never the app's slots.
