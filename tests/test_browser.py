@@ -564,4 +564,47 @@ def test_readme_screenshots(page, app_url):
     expect(page.locator("#sliding-summary")).to_contain_text("faster", timeout=120_000)
     time.sleep(1)
     save_small(page, "sliding-window")
+
+    open_tab(page, "Train & compare")   # take it home: the fine-tuned run as ONNX, checked against PyTorch
+    page.get_by_text("Take it home: download a model, the table, the charts").click()
+    expect(page.locator("#dl-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
+    scroll_to(page, "#dl-job")
+    page.locator("#dl-export-btn").click()
+    expect(page.locator("#dl-note")).to_contain_text("same top-1 class as PyTorch", timeout=120_000)
+    time.sleep(1)
+    save_small(page, "take-home")
     assert page.outside_requests == [], page.outside_requests
+
+
+def test_take_home_area_shows_each_download_next_to_its_button(browser, tiny_scenes, tmp_path):
+    """Train tab, 'Take it home': the model's .zip, the table's CSV and a chart's HTML each appear in the row of
+    the button that made them, on screen at 1280×720, with no request off the machine."""
+    from vision_demo.classify.train import TrainConfig, submit
+    from vision_demo.jobs import JobRegistry
+
+    registry = JobRegistry(tmp_path / "jobs")
+    job_id = submit(registry, TrainConfig(data=tiny_scenes, model="simple_cnn", strategy="scratch", epochs=1,
+                                          img_size=48, batch_size=16))
+    assert registry.wait(job_id, timeout=120).status == "finished"
+    with serve_app(registry) as url:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        outside = []
+        page.route(re.compile(r"^(?!http://127\.0\.0\.1[:/]|data:|blob:)"),
+                   lambda route: (outside.append(route.request.url), route.abort()))
+        page.goto(url, wait_until="load")
+        open_tab(page, "Train & compare")
+        page.get_by_text("Take it home: download a model, the table, the charts").click()
+        expect(page.locator("#dl-job input")).to_have_value(re.compile("SimpleCNN"), timeout=20_000)
+        scroll_to(page, "#dl-job")
+        click_and_check_result_on_screen(page, "#dl-export-btn", "#dl-model-file")
+        expect(page.locator("#dl-model-file")).to_contain_text("simplecnn-scratch-onnx", timeout=60_000)
+        expect(page.locator("#dl-note")).to_contain_text("same top-1 class as PyTorch on 18/18")
+        click_and_check_result_on_screen(page, "#dl-table-btn", "#dl-file")
+        expect(page.locator("#dl-file")).to_contain_text("comparison", timeout=30_000)
+        click_and_check_result_on_screen(page, "#dl-chart-btn", "#dl-file")
+        expect(page.locator("#dl-file")).to_contain_text("loss-curves", timeout=30_000)
+        shot(page, "take-home")
+        context.close()
+    registry.shutdown()
+    assert outside == [], outside

@@ -198,8 +198,10 @@ def _boxes_of(model, image, shape: tuple[int, int], conf: float) -> list[dict]:
 
 
 # ---- the export job ------------------------------------------------------------------------------------
-def export_job(ctx, weights: str, imgsz, fmt: str) -> dict:
-    """Job body: export, check against torch, then move into place. Raises VisionDemoError saying why not."""
+def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = None) -> dict:
+    """Job body: export, check against torch, then move into place. Raises VisionDemoError saying why not.
+    images: the photos to check the boxes on besides the example photos (a trained job's validation images:
+    a detector of shapes finds nothing in bus.jpg, so only its own images make the check say something)."""
     from vision_demo.ultralytics_env import ultralytics_ready
 
     ultralytics_ready()
@@ -236,7 +238,7 @@ def export_job(ctx, weights: str, imgsz, fmt: str) -> dict:
         ctx.emit("progress", fraction=0.6, message="checking the boxes against torch on the example photos")
         reference, candidate = YOLO(weights, task="detect"), YOLO(str(model_path), task="detect")
         checks = []
-        for image in check_images():
+        for image in [*check_images(), *(images or [])]:
             a, b = _boxes_of(reference, image, shape, 0.25), _boxes_of(candidate, image, shape, 0.25)
             diff = compare_boxes(a, b)
             checks.append({"image": Path(image).name, "torch_boxes": len(a), "export_boxes": len(b), "differs": diff})
@@ -295,9 +297,10 @@ class Exports:
         if registry is not None:
             registry.shutdown(cancel=True, timeout=timeout)
 
-    def request(self, weights, imgsz, fmt: str, start: bool = True) -> ExportStatus:
+    def request(self, weights, imgsz, fmt: str, start: bool = True, images: list[str] | None = None) -> ExportStatus:
         """The export's status; starts its job when there is neither an export nor a job yet (and `start`).
-        imgsz: a square's side, or the input shape (h, w) (`input_shape`)."""
+        imgsz: a square's side, or the input shape (h, w) (`input_shape`). images: more photos to check the
+        export's boxes on (see export_job)."""
         imgsz = input_shape(imgsz)
         missing = missing_packages(fmt)
         if missing:
@@ -316,13 +319,13 @@ class Exports:
                     return ExportStatus(fmt, imgsz, "missing", message="not exported yet")
                 job_id = registry.submit("export", f"{fmt} export, {shape_text(imgsz)}: {Path(weights).name}",
                                          {"weights": str(weights), "imgsz": list(imgsz), "format": fmt},
-                                         lambda ctx: export_job(ctx, str(weights), imgsz, fmt))
+                                         lambda ctx: export_job(ctx, str(weights), imgsz, fmt, images))
                 self._jobs[key] = job_id
         return self._status(registry.get(job_id), fmt, imgsz)
 
-    def wait(self, weights, imgsz, fmt: str, timeout: float = 600) -> ExportStatus:
+    def wait(self, weights, imgsz, fmt: str, timeout: float = 600, images: list[str] | None = None) -> ExportStatus:
         """request(), then block until its job ends."""
-        status = self.request(weights, imgsz, fmt)
+        status = self.request(weights, imgsz, fmt, images=images)
         if status.state == "exporting":
             state = self.registry().wait(status.job_id, timeout)
             status = self._status(state, fmt, input_shape(imgsz))

@@ -12,7 +12,7 @@ import gradio as gr
 
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
-from vision_demo.ui import job_view
+from vision_demo.ui import download_view, job_view
 from vision_demo.ui.common import (check_job_quota, check_server_folder, gallery_items, intro, scrub,
                                    user_errors)
 from vision_demo.ui.projector import reveal
@@ -271,6 +271,7 @@ def build(registry: JobRegistry):
         sweep_note = gr.Markdown(elem_id="sweep-note")
         sweep_fig = gr.Plot(label="Accuracy vs training images", show_label=False, elem_id="sweep-plot")
     sweep_ids = gr.State([])
+    download_view.build(registry, "classify", job_ids, show_all, inspect_choice, sweep_ids)
     with gr.Accordion("Job state as JSON (what scripts see)", open=False):
         with gr.Row():
             status_id = gr.Textbox(label="Job id")

@@ -11,7 +11,7 @@ from collections import namedtuple
 import gradio as gr
 
 from vision_demo.jobs import JobRegistry
-from vision_demo.ui import job_view
+from vision_demo.ui import download_view, job_view
 from vision_demo.ui.common import (check_job_quota, check_server_folder, client_path, for_client, gallery_items, intro,
                                    user_errors)
 from vision_demo.ui.projector import reveal
@@ -119,6 +119,7 @@ def build(registry: JobRegistry):
                            elem_id="yolo-metrics", elem_classes=["vd-table"])
     gallery = gr.Gallery(label="Validation images with predicted boxes", columns=4, height=360,
                          elem_classes=["vd-captions"])
+    download_view.build(registry, "detect", job_ids, show_all, inspect_choice, api_names=False)
 
     timer = gr.Timer(1.0, active=False)
     shown = gr.State({})
