@@ -187,13 +187,14 @@ def check_images() -> list[Path]:
     return [folder / name for name in CHECK_IMAGES if folder and (folder / name).is_file()]
 
 
-def _boxes_of(model, image, shape: tuple[int, int], conf: float) -> list[dict]:
+def _boxes_of(model, image, shape, conf: float) -> list[dict]:
     from vision_demo.detect.detector import _boxes
 
     # rect=False: torch letterboxes to exactly the static export's shape (by default it pads only to a
     # multiple of 32 for each image, which moves the weaker boxes a little). Same input, so any difference is
     # the export's.
-    result = model.predict(str(image), imgsz=list(shape), conf=conf, device="cpu", rect=False, verbose=False)[0]
+    result = model.predict(str(image), imgsz=list(input_shape(shape)), conf=conf, device="cpu", rect=False,
+                           verbose=False)[0]
     return _boxes(result, {int(k): str(v) for k, v in model.names.items()})
 
 
