@@ -468,6 +468,47 @@ def test_offline_the_intel_download_is_disabled_and_says_why(page, app_url):
     assert page.outside_requests == [], page.outside_requests
 
 
+def click_on_image(page, selector: str, x: float, y: float) -> None:
+    """Click the picture at pixel (x, y) of the image itself, wherever it is drawn and however it is scaled."""
+    img = page.locator(f"{selector} img").first
+    box = img.bounding_box()
+    width, height = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    scale = min(box["width"] / width, box["height"] / height)     # object-fit: contain
+    left, top = box["x"] + (box["width"] - width * scale) / 2, box["y"] + (box["height"] - height * scale) / 2
+    page.mouse.click(left + x * scale, top + y * scale)
+
+
+def test_iou_by_hand_two_clicks_draw_a_box_and_the_slider_rescores(page, app_url):
+    page.goto(app_url, wait_until="load")
+    open_tab(page, "Detect")
+    page.get_by_role("tab", name="IoU by hand", exact=True).click()   # opening it scores bus.jpg at once
+    expect(page.locator("#iou-map-line")).to_contain_text("mAP50-95 =", timeout=60_000)
+    click_and_check_result_on_screen(page, "#iou-btn", "#iou-image")
+    page.wait_for_timeout(1000)
+    # two clicks: the top-left and the bottom-right corner of the man in the light coat (labelled 50, 399, 246, 901)
+    click_on_image(page, "#iou-image", 50, 399)
+    expect(page.locator("#iou-box-line")).to_contain_text("First corner set", timeout=20_000)
+    click_on_image(page, "#iou-image", 246, 901)
+    line = page.locator("#iou-box-line")
+    expect(line).to_contain_text("Your box", timeout=20_000)
+    expect(line).to_contain_text(re.compile(r"IoU 0\.9\d with the ground-truth person"))
+    assert in_viewport(page, "#iou-box-line")["inside"]
+    x1 = float(page.locator("#iou-x1 input").input_value())
+    assert abs(x1 - 50) <= 3, x1                      # the click landed in the picture's own pixels
+    # the slider re-scores the cached boxes: fewer true positives at 0.90 than at 0.50
+    expect(page.locator("#iou-map-line")).to_contain_text("At IoU ≥ 0.50")
+    before = page.locator("#iou-image img").get_attribute("src")
+    slider = page.locator("#iou-threshold input[type=number]")
+    slider.fill("0.9")
+    slider.press("Enter")
+    expect(page.locator("#iou-map-line")).to_contain_text("At IoU ≥ 0.90: 0 TP", timeout=20_000)
+    page.wait_for_function(f"document.querySelector('#iou-image img').src != {before!r}", timeout=20_000)
+    page.wait_for_timeout(500)   # the new picture (every model box red now) is painted
+    expect(page.locator("#iou-status")).to_contain_text("model boxes on bus.jpg")
+    shot(page, "5-iou-by-hand")
+    assert page.outside_requests == [], page.outside_requests
+
+
 README_SHOTS = Path(__file__).parent.parent / "assets" / "screenshots"
 
 
@@ -573,6 +614,21 @@ def test_readme_screenshots(page, app_url):
     expect(page.locator("#dl-note")).to_contain_text("same top-1 class as PyTorch", timeout=120_000)
     time.sleep(1)
     save_small(page, "take-home")
+    open_tab(page, "Detect")
+    page.get_by_role("tab", name="IoU by hand", exact=True).click()
+    expect(page.locator("#iou-map-line")).to_contain_text("mAP50-95 =", timeout=60_000)
+    page.wait_for_timeout(1000)
+    click_on_image(page, "#iou-image", 50, 399)
+    expect(page.locator("#iou-box-line")).to_contain_text("First corner set", timeout=20_000)
+    click_on_image(page, "#iou-image", 246, 901)
+    expect(page.locator("#iou-box-line")).to_contain_text("Your box", timeout=20_000)
+    slider = page.locator("#iou-threshold input[type=number]")
+    slider.fill("0.75")
+    slider.press("Enter")
+    expect(page.locator("#iou-map-line")).to_contain_text("At IoU ≥ 0.75", timeout=20_000)
+    time.sleep(1)
+    scroll_top(page)
+    save_small(page, "iou-by-hand")
     assert page.outside_requests == [], page.outside_requests
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vision_demo import settings
+from vision_demo.detect.box_match import iou
 from vision_demo.errors import VisionDemoError
 
 log = logging.getLogger(__name__)
@@ -151,14 +152,6 @@ def find_export(digest: str, imgsz, fmt: str) -> Path | None:
 
 
 # ---- checking an export against torch ------------------------------------------------------------------
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def compare_boxes(reference: list[dict], candidate: list[dict], conf: float = 0.25) -> str | None:
     """None when both lists show the same objects, else what differs.
 
@@ -169,11 +162,11 @@ def compare_boxes(reference: list[dict], candidate: list[dict], conf: float = 0.
         for box in ours:
             if box["confidence"] < conf + CONF_MARGIN:
                 continue
-            twins = [(b, _iou(box["xyxy"], b["xyxy"])) for b in theirs if b["class_id"] == box["class_id"]]
-            best, iou = max(twins, key=lambda t: t[1], default=(None, 0.0))
-            if best is None or iou < IOU_MIN:
+            twins = [(b, iou(box["xyxy"], b["xyxy"])) for b in theirs if b["class_id"] == box["class_id"]]
+            best, overlap = max(twins, key=lambda t: t[1], default=(None, 0.0))
+            if best is None or overlap < IOU_MIN:
                 return (f"a {box['class_name']} box ({box['confidence']:.2f}) of {name} has no twin in the other "
-                        f"runtime (best IoU {iou:.2f} < {IOU_MIN})")
+                        f"runtime (best IoU {overlap:.2f} < {IOU_MIN})")
             if abs(best["confidence"] - box["confidence"]) > CONF_TOL:
                 return (f"a {box['class_name']} box: confidence {box['confidence']:.2f} in {name} against "
                         f"{best['confidence']:.2f} (more than {CONF_TOL} apart)")

@@ -25,6 +25,7 @@ from vision_demo.errors import VisionDemoError
 from vision_demo.images import example_photos
 from vision_demo.jobs import JobRegistry
 from vision_demo.warmup import WARMUP
+from vision_demo.ui import iou_tab
 from vision_demo.ui.common import check_server_folder, image_source, intro, upload_named, user_errors
 from vision_demo.ui.projector import reveal
 
@@ -243,6 +244,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                     # JPEG: the frame comes back at the capture's size, and JPEG encodes several times faster than WebP.
                     webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output",
                                           height=330, format="jpeg")
+            iou_tab.build(registry, image, weights, conf, iou, runtime)   # IoU by hand: TP, FP and mAP on one picture
             latency = gr.Markdown(elem_id="detect-latency")
             table = gr.Dataframe(headers=DETECTION_HEADERS, label="Detections", interactive=False,
                                  elem_id="detections", elem_classes=["vd-table"])
