@@ -30,10 +30,14 @@ SCRATCH = ("simple_cnn", "scratch", 12, 16)
 def check_trainable(folder) -> dict[str, int]:
     """{class: pictures} of the folder's class folders; VisionDemoError when a class has too few to train and
     test on, naming it."""
+    from vision_demo.datasets.captured import CapturedSet
     from vision_demo.datasets.imagefolder import load_dataset
 
-    data = load_dataset(str(folder))
-    counts = {c: data.counts()["train"][c] + data.counts()["test"][c] for c in data.classes}
+    if CapturedSet(Path(folder)).is_captured():   # a webcam set: every class it names counts, empty ones too
+        counts = CapturedSet(Path(folder)).counts()
+    else:
+        data = load_dataset(str(folder))
+        counts = {c: data.counts()["train"][c] + data.counts()["test"][c] for c in data.classes}
     few = [f"{c} ({n})" for c, n in counts.items() if n < MIN_PER_CLASS]
     if few:
         raise VisionDemoError(f"each class needs at least {MIN_PER_CLASS} pictures to train and test on: capture "

@@ -153,6 +153,10 @@ class CapturedSet:
     def exists(self) -> bool:
         return self.folder.is_dir()
 
+    def is_captured(self) -> bool:
+        """True for a folder written by this module (it holds the class list), not any ImageFolder."""
+        return (self.folder / _CLASSES_FILE).is_file()
+
     # ---- writing ----------------------------------------------------------------------------------
     def set_classes(self, names) -> list[str]:
         """Name the classes (a list, or one text 'a, b, c'). A class whose name changes at the same position
