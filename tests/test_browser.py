@@ -271,7 +271,7 @@ CLIPPED_JS = """() => {
 }"""
 
 TABS = ("Lesson plan", "Data", "Train & compare", "Try a model", "Inside the model", "Detect",
-        "Train a detector", "Sliding window vs YOLO")
+        "Train a detector", "Sliding window vs YOLO", "Your classes")
 
 
 def in_viewport(page, selector: str) -> dict:

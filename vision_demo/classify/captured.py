@@ -54,17 +54,16 @@ def submit_captured(registry, folder, finetune: bool = False, scratch: bool = Fa
     from vision_demo.classify.train import TrainConfig, submit, validate_config
 
     folder = str(Path(folder))
-    counts = check_trainable(folder)
+    check_trainable(folder)
     backbone = backbone or default_backbone()
-    n = len(counts)
     strategy, epochs, batch = FROZEN
     frozen = TrainConfig(data=folder, model=backbone, strategy=strategy, epochs=epochs, batch_size=batch,
-                         img_size=img_size, seed=seed, name=f"{model_label(backbone, strategy)} · {n} classes")
+                         img_size=img_size, seed=seed, name=model_label(backbone, strategy))
     configs = [frozen]
     if scratch:
         model, strategy, epochs, batch = SCRATCH
         configs.append(TrainConfig(data=folder, model=model, strategy=strategy, epochs=epochs, batch_size=batch,
-                                   img_size=img_size, seed=seed, name=f"{model_label(model, strategy)} · {n} classes"))
+                                   img_size=img_size, seed=seed, name=model_label(model, strategy)))
     for config in configs:
         validate_config(config)
     ids = [submit(registry, frozen, owner=owner, kind=KIND)]
@@ -72,7 +71,7 @@ def submit_captured(registry, folder, finetune: bool = False, scratch: bool = Fa
         strategy, epochs, batch = FINETUNE
         ids.append(submit(registry, TrainConfig(data=folder, model=backbone, strategy=strategy, epochs=epochs,
                                                 batch_size=batch, img_size=img_size, seed=seed, init_from=ids[0],
-                                                name=f"{model_label(backbone, 'fine-tuned')} · {n} classes"),
+                                                name=model_label(backbone, "fine-tuned")),
                           owner=owner, kind=KIND))
     ids += [submit(registry, config, owner=owner, kind=KIND) for config in configs[1:]]
     return ids

@@ -38,7 +38,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
         with gr.Row(elem_id="vd-header", equal_height=True):
             gr.Markdown(HEADER, scale=1, min_width=600)
             projector.presenter_switches(demo)
-        with gr.Tabs(selected="lesson") as tabs:
+        with gr.Tabs(selected="lesson", overflow_behavior="wrap") as tabs:   # every tab in sight, never in a menu
             with gr.Tab("Lesson plan", id="lesson"):
                 lesson_buttons = lesson_tab.build()
             with gr.Tab("1 · Data", id="data"):
@@ -57,6 +57,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
                 yolo_ui = yolo_tab.build(registry)
             with gr.Tab("8 · Sliding window vs YOLO", id="sliding"):
                 sliding_ui = sliding_tab.build()
+        classes_ui.store.render()   # the browser's set id, in localStorage: outside the tabs, read at page load
         # Across tabs: the data set chosen on tab 1 is what tab 3 trains on.
         for event in data_events:
             event.success(lambda source: source, data_source, train_ui.data, api_visibility="private", queue=False)

@@ -265,18 +265,20 @@ def make_handlers(registry: JobRegistry, recorder: Recorder | None = None):
                     delete_picture, clear_class, clear_set, zip_set, use_in_train)
 
 
-ClassesTab = namedtuple("ClassesTab", "set_box use_button use_in_train")
+ClassesTab = namedtuple("ClassesTab", "store set_box use_button use_in_train")
 
 
 def build(demo: gr.Blocks, registry: JobRegistry):
     """Lay out the tab in three columns that fit 1280×720: the webcam with the live bars, the classes with their
-    pictures, training. Returns the hidden set-id box, the "Use in Train & compare" button and its handler
-    (app.py wires them to the Train tab's data box)."""
+    pictures, training. Returns the browser's id store (app.py renders it outside the tabs), the hidden set-id
+    box, the "Use in Train & compare" button and its handler (app.py wires them to the Train tab's data box)."""
     h = make_handlers(registry)
     intro("**Your classes.** Teach a model your own classes in a minute: name them, capture pictures of each from "
           "the webcam, press Train — only a new head on top of an ImageNet backbone learns — then watch it read "
           "the webcam live. Your pictures stay yours: nobody else's browser sees them.")
-    store = gr.BrowserState("", storage_key=STORAGE_KEY, secret=browser_secret())
+    # Rendered by app.py outside the tabs: a tab's components mount only when it is first opened, and the
+    # browser must read localStorage before the page's load event asks for the id (else every reload is a new set).
+    store = gr.BrowserState("", storage_key=STORAGE_KEY, secret=browser_secret(), render=False)
     set_box = gr.Textbox(visible=False, elem_id="classes-set")   # the set id: what every event (and the API) names
     shown, job_ids = gr.State([]), gr.State([])
     selected = gr.Textbox(visible=False, elem_id="classes-selected")   # the clicked thumbnail's file name
@@ -299,15 +301,15 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                                    label="Classes (2–6, commas; Enter to apply)", scale=3)
             active = gr.Radio([], label="Capture into", elem_id="classes-active")
             with gr.Row(equal_height=True):
-                capture_btn = gr.Button(f"● Capture {BURST} pictures", variant="primary", elem_id="classes-capture",
+                capture_btn = gr.Button(f"● Capture {BURST}", variant="primary", elem_id="classes-capture",
                                         scale=2)
-                upload_btn = gr.UploadButton("Upload pictures", file_count="multiple", file_types=["image"],
+                upload_btn = gr.UploadButton("Upload…", file_count="multiple", file_types=["image"],
                                              elem_id="classes-upload", scale=1, min_width=140)
             status = gr.Markdown(elem_id="classes-status")
             gallery = gr.Gallery(label="Pictures of this class (newest first; click one to delete it)", columns=8,
-                                 height=150, allow_preview=False, object_fit="cover", elem_id="classes-gallery")
+                                 height=130, allow_preview=False, object_fit="cover", elem_id="classes-gallery")
             with gr.Row(equal_height=True):
-                delete_btn = gr.Button("Delete the clicked picture", size="sm", elem_id="classes-delete")
+                delete_btn = gr.Button("Delete the clicked one", size="sm", elem_id="classes-delete")
                 clear_class_btn = gr.Button("Delete all of this class", size="sm", variant="stop")
         with gr.Column(scale=5, min_width=380):
             with gr.Row(equal_height=True):
@@ -355,4 +357,4 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     reveal(train_btn, "classes-progress")
     timer.tick(h.refresh, [set_box, model], [progress, model, timer], concurrency_limit=None, show_progress="hidden",
                api_visibility="private")
-    return ClassesTab(set_box, use_btn, h.use_in_train)
+    return ClassesTab(store, set_box, use_btn, h.use_in_train)
