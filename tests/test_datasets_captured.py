@@ -165,3 +165,23 @@ def test_train_on_a_captured_set_and_predict(tmp_path):
         assert classifier.predict(picture((230, 40, 20)), k=1)[0][0] == "red"
     finally:
         registry.shutdown()
+
+
+def test_the_cli_builds_lists_zips_and_deletes_a_set(tmp_path, capsys):
+    from vision_demo.cli import main
+
+    files = []
+    for i, color in enumerate(((200, 0, 0), (0, 0, 200))):
+        files.append(tmp_path / f"p{i}.png")
+        Image.fromarray(picture(color)).save(files[-1])
+    assert main(["classes", "add", "new", "red", str(files[0])]) == 0
+    set_id = capsys.readouterr().out.split()[1].rstrip(":")
+    assert main(["classes", "add", set_id, "blue", str(files[1])]) == 0
+    assert CapturedSet.for_id(set_id).counts() == {"red": 1, "blue": 1}
+    assert main(["classes", "list"]) == 0 and f"{set_id}  red 1, blue 1" in capsys.readouterr().out
+    assert main(["classes", "zip", set_id, str(tmp_path / "out.zip")]) == 0
+    assert len(zipfile.ZipFile(tmp_path / "out.zip").namelist()) == 2
+    assert main(["classes", "train", set_id]) == 1                         # 1 picture a class: says so, exit 1
+    assert "at least 4 pictures" in capsys.readouterr().err
+    assert main(["classes", "delete", set_id]) == 0 and not CapturedSet.for_id(set_id).exists()
+    assert main(["classes", "add", "../../etc", "x", str(files[0])]) == 1

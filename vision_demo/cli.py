@@ -29,7 +29,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vision_demo.commands import classify, data, detect, prefetch
+    from vision_demo.commands import captured, classify, data, detect, prefetch
 
     parser = OneLineParser(prog="python -m vision_demo",
                                      description="Transfer learning and one-pass detection, from the command line.")
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.register(sub)
     detect.register(sub)
     prefetch.register(sub)
+    captured.register(sub)
     return parser
 
 

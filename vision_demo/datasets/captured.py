@@ -183,6 +183,18 @@ class CapturedSet:
             self.touch()
         return names
 
+    def add_class(self, name) -> str:
+        """Append a class (the CLI builds a set one class at a time); its clean name. A set never written starts
+        empty here, not with the default names."""
+        name = clean_class_name(name)
+        with self._lock:
+            names = self.classes() if self.is_captured() else []
+            if name not in names:
+                if len(names) >= settings.CAPTURED_MAX_CLASSES:
+                    raise VisionDemoError(f"a set has at most {settings.CAPTURED_MAX_CLASSES} classes: {', '.join(names)}")
+                self._write_classes(names + [name])
+        return name
+
     def add(self, name: str, image, label: str | None = None) -> Path:
         """Save one picture into class `name`: decoded safely (images.load_rgb), downscaled to
         settings.CAPTURED_SIDE, stored as JPEG under a name of ours. VisionDemoError beyond a limit."""
