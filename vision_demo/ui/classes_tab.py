@@ -338,7 +338,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     names.submit(h.set_names, [set_box, names, active_name], [names, *set_outputs], api_name="classes_names")
     upload_btn.upload(h.add_uploads, [set_box, active_name, upload_btn], set_outputs, api_name="classes_add")
     capture_btn.click(h.arm, [set_box, active_name], status, api_visibility="private", concurrency_limit=None)
-    active.input(lambda s, a: set_view(CapturedSet.for_id(s), a), [set_box, active], set_outputs,
+    active.input(user_errors(lambda s, a: set_view(CapturedSet.for_id(s), a)), [set_box, active], set_outputs,
                  api_visibility="private")
     webcam.stream(h.on_frame, [webcam, set_box, model], [live, status, counts, active, gallery, shown],
                   stream_every=STREAM_EVERY,
