@@ -271,7 +271,7 @@ CLIPPED_JS = """() => {
 }"""
 
 TABS = ("Lesson plan", "Data", "Train & compare", "Try a model", "Inside the model", "Detect",
-        "Train a detector", "Sliding window vs YOLO")
+        "Train a detector", "Sliding window vs YOLO", "Your classes")
 
 
 def in_viewport(page, selector: str) -> dict:
@@ -629,6 +629,21 @@ def test_readme_screenshots(page, app_url):
     time.sleep(1)
     scroll_top(page)
     save_small(page, "iou-by-hand")
+    # Your classes: two bursts from the webcam (the bus camera), one click to train, the live bars.
+    open_tab(page, "Your classes")
+    page.locator("#classes-active input").first.wait_for(timeout=30_000)
+    page.locator("#classes-cam").get_by_text("Click to Access Webcam").click()
+    page.locator("#classes-cam button", has_text="Record").click()
+    for name in ("thumbs up", "thumbs down"):
+        page.locator("#classes-active label", has_text=name).click()
+        page.locator("#classes-capture").click()
+        expect(page.locator("#classes-status")).to_contain_text(f"✔ {name}:", timeout=60_000)
+    page.locator("#classes-train").click()
+    expect(page.locator("#classes-progress")).to_contain_text("done", timeout=120_000)
+    expect(page.locator("#classes-live")).to_contain_text("%", timeout=30_000)
+    time.sleep(1)
+    scroll_top(page)
+    save_small(page, "your-classes")
     assert page.outside_requests == [], page.outside_requests
 
 

@@ -482,4 +482,4 @@ def default_runners(registry: JobRegistry) -> dict[str, Callable[[dict[str, Any]
         from vision_demo.detect.train import job_from_config
         return job_from_config(config)
 
-    return {"classify": classify, "detect": detect}
+    return {"classify": classify, "detect": detect, "captured": classify}   # captured: webcam classes

@@ -26,6 +26,14 @@ MAX_IMAGE_PIXELS = 40_000_000        # larger images are refused (decompression 
 MAX_DATA_YAML_BYTES = 64 * 1024      # a data.yaml is a few hundred bytes; 80 COCO names are 1 KB
 MAX_CLASSES = 1000                   # class names a data set may declare (ImageNet has 1000)
 MAX_ACTIVE_JOBS_PER_CLIENT = 4       # queued + running training jobs one visitor may have ("Compare all four")
+# "Your classes" (pictures captured from a webcam or uploaded, one set per browser): Teachable Machine's
+# classroom use is 2-4 classes of ~30 pictures; the limits leave room for that several times over.
+CAPTURED_MAX_CLASSES = 6             # classes one set may have
+CAPTURED_MAX_PER_CLASS = 150         # pictures per class
+CAPTURED_MAX_BYTES = 40 * 1024**2    # one set on disk (a 256 px JPEG is ~10-20 KB: 900 pictures fit)
+CAPTURED_SIDE = 256                  # pictures are stored downscaled to this longest side (training uses 128 px)
+CAPTURED_TOTAL_BYTES = 1024**3       # all sets together; the least recently used go first beyond it
+CAPTURED_KEEP_DAYS = 14              # a set nobody opened for two weeks is removed
 
 
 # A Hugging Face Space: it sets SPACE_ID (and SPACE_AUTHOR_NAME, SPACE_REPO_NAME, SYSTEM=spaces). Its disk is

@@ -373,9 +373,10 @@ def job_from_config(registry: JobRegistry, config: TrainConfig | dict[str, Any])
     return lambda ctx: run_training(config, ctx, registry)
 
 
-def submit(registry: JobRegistry, config: TrainConfig, owner: str | None = None) -> str:
+def submit(registry: JobRegistry, config: TrainConfig, owner: str | None = None, kind: str = "classify") -> str:
     """Validate (VisionDemoError at once, before anything is queued) and queue the training job.
-    owner: who asked (None: the server itself; a visitor's jobs wait behind its own)."""
+    owner: who asked (None: the server itself; a visitor's jobs wait behind its own). kind: the registry's
+    kind ("captured": a student's webcam classes, kept off the Train & compare tab)."""
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     if config.init_from == "@frozen":
@@ -392,7 +393,7 @@ def submit(registry: JobRegistry, config: TrainConfig, owner: str | None = None)
         if state is not None and state.done and state.status != "finished":
             raise VisionDemoError(f"--init-from {config.init_from}: that job ended {state.status}; start from a finished run")
     depends_on = [config.init_from] if config.init_from and config.init_from in {s.id for s in registry.snapshot()} else []
-    return registry.submit("classify", config.label, asdict(config), job_from_config(registry, config),
+    return registry.submit(kind, config.label, asdict(config), job_from_config(registry, config),
                            epochs=int(config.epochs), owner=owner, depends_on=depends_on)
 
 

@@ -1,4 +1,4 @@
-"""The whole app: the lesson plan and seven tabs over one job registry, and the launch options that keep it safe.
+"""The whole app: the lesson plan and eight tabs over one job registry, and the launch options that keep it safe.
 
     from vision_demo.ui.app import build_demo, launch_options, start_warmup
     demo = build_demo(warm_up=False)
@@ -6,9 +6,9 @@
     start_warmup()        # after the server answers: the first page is not held up by torch's import
     demo.block_thread()
 
-Tabs follow the lesson: look at the data, train and compare four strategies, try a model, look
-inside it; then detection: detect, train a detector, and why a sliding window cannot compete.
-The first tab lists the exercises in that order, each with a button that starts it.
+Tabs follow the lesson: look at the data, teach a model your own classes from the webcam, train and
+compare four strategies, try a model, look inside it; then detection: detect, train a detector, and why a
+sliding window cannot compete. The first tab lists the exercises in that order, each with a button that starts it.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from vision_demo.images import example_folder
 from vision_demo.jobs import JobRegistry, default_registry, default_runners
 from vision_demo.ui import (data_tab, detect_tab, inside_tab, lesson_tab, projector, sliding_tab, train_tab,
                             try_tab, yolo_tab)
+from vision_demo.ui import classes_tab
 from vision_demo.warmup import WARMUP
 
 HEADER = "### Practical computer vision: transfer learning and one-pass detection"
@@ -40,26 +41,32 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
         with gr.Row(elem_id="vd-header", equal_height=True):
             gr.Markdown(HEADER, scale=1, min_width=600)
             projector.presenter_switches(demo)
-        with gr.Tabs(selected="lesson") as tabs:
+        with gr.Tabs(selected="lesson", overflow_behavior="wrap") as tabs:   # every tab in sight, never in a menu
             with gr.Tab("Lesson plan", id="lesson"):
                 lesson_buttons = lesson_tab.build()
             with gr.Tab("1 · Data", id="data"):
                 data_source, data_events = data_tab.build(demo, registry)
-            with gr.Tab("2 · Train & compare", id="train"):
+            with gr.Tab("2 · Your classes", id="classes"):
+                classes_ui = classes_tab.build(demo, registry)
+            with gr.Tab("3 · Train & compare", id="train"):
                 train_ui = train_tab.build(registry)
-            with gr.Tab("3 · Try a model", id="try") as try_page:
+            with gr.Tab("4 · Try a model", id="try") as try_page:
                 try_job, list_try_jobs = try_tab.build(demo, registry)
-            with gr.Tab("4 · Inside the model", id="inside") as inside_page:
+            with gr.Tab("5 · Inside the model", id="inside") as inside_page:
                 inside_ui = inside_tab.build()
-            with gr.Tab("5 · Detect", id="detect") as detect_page:
+            with gr.Tab("6 · Detect", id="detect") as detect_page:
                 detect_ui = detect_tab.build(demo, registry)
-            with gr.Tab("6 · Train a detector", id="yolo"):
+            with gr.Tab("7 · Train a detector", id="yolo"):
                 yolo_ui = yolo_tab.build(registry)
-            with gr.Tab("7 · Sliding window vs YOLO", id="sliding"):
+            with gr.Tab("8 · Sliding window vs YOLO", id="sliding"):
                 sliding_ui = sliding_tab.build()
-        # Across tabs: the data set chosen on tab 1 is what tab 2 trains on.
+        classes_ui.store.render()   # the browser's set id, in localStorage: outside the tabs, read at page load
+        # Across tabs: the data set chosen on tab 1 is what tab 3 trains on.
         for event in data_events:
             event.success(lambda source: source, data_source, train_ui.data, api_visibility="private", queue=False)
+        # A student's own classes, trained on the Train & compare tab: its data box gets the set, the tab opens.
+        classes_ui.use_button.click(classes_ui.use_in_train, classes_ui.set_box, train_ui.data, api_visibility="private"
+                                    ).success(lambda: gr.Tabs(selected="train"), None, tabs, api_visibility="private")
         # Jobs live on the server: the page shows them on load (and after a reload or restart).
         for fn, inputs, outputs in (train_ui.refresh, yolo_ui.refresh):
             demo.load(fn, inputs, outputs, api_visibility="private", concurrency_limit=None)

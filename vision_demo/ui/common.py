@@ -196,8 +196,9 @@ def client_path(path, request=None) -> str:
 
 # Folders of the work folder that a visitor may name (with a work: handle or a path): extracted uploads, data
 # sets the app prepared or generated, and checked weights (uploaded .pt files, COCO downloads). Not jobs/
-# (every visitor's results), logs/, gradio/.
-SHARED_WORK_FOLDERS = ("uploads", "datasets", "weights")
+# (every visitor's results), logs/, gradio/. captured/: the webcam classes' sets, each under a random
+# 32-hex id that only its own browser knows (the Your classes tab hands it to the Train tab as a work: handle).
+SHARED_WORK_FOLDERS = ("uploads", "datasets", "weights", "captured")
 
 
 def check_server_folder(source, request=None) -> str:

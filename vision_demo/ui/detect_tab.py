@@ -1,4 +1,4 @@
-"""Tab 5, Detect: YOLO boxes on an uploaded image or a live webcam stream.
+"""Tab 6, Detect: YOLO boxes on an uploaded image or a live webcam stream.
 
 One forward pass of the whole image gives every box; `conf` drops weak boxes, `iou` is how much
 two boxes may overlap before non-maximum suppression keeps only the stronger one. Models: the

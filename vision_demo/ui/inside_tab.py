@@ -1,4 +1,4 @@
-"""Tab 4, Inside the model (the seed's Exercise 5): layers as text, the autograd graph, the residual,
+"""Tab 5, Inside the model (the seed's Exercise 5): layers as text, the autograd graph, the residual,
 and how many weights each strategy trains.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tab 7, Sliding window vs YOLO: why detection by "classify every crop" cannot compete with one pass.
+"""Tab 8, Sliding window vs YOLO: why detection by "classify every crop" cannot compete with one pass.
 
 A sliding window runs a classifier on every window at every scale; YOLO runs one network once.
 Both costs are measured here, now, on this machine (detect.sliding_window.sliding_window_cost).

@@ -1,4 +1,4 @@
-"""Tab 2, Train & compare: the transfer-learning lesson as background jobs with live curves.
+"""Tab 3, Train & compare: the transfer-learning lesson as background jobs with live curves.
 
 Handlers only submit jobs (classify.train.submit / submit_compare) and return at once; a
 gr.Timer(1) reads registry snapshots and redraws (job_view). Jobs live on the server: a reload

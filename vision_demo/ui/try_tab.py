@@ -1,4 +1,4 @@
-"""Tab 3, Try a model: a photo or a webcam snapshot -> the top classes of any finished classification job.
+"""Tab 4, Try a model: a photo or a webcam snapshot -> the top classes of any finished classification job.
 
 The image goes through the same resize and normalization as the job's test images (classify.predict);
 the checkpoint is loaded with weights_only=True, once per job (classify.predict.cached_classifier).

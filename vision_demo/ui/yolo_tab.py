@@ -1,4 +1,4 @@
-"""Tab 6, Train a detector: fine-tune (or train from scratch) a YOLO detector on a YOLO-format data set.
+"""Tab 7, Train a detector: fine-tune (or train from scratch) a YOLO detector on a YOLO-format data set.
 
 The default is a generated set of circles, squares and triangles (offline). Loss and mAP curves
 update live from the job's epoch_end events (same Timer pattern and plots as the Train tab); the
