@@ -30,6 +30,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from vision_demo.commands import classify, data, detect, prefetch
+    from vision_demo.commands import gradcam
 
     parser = OneLineParser(prog="python -m vision_demo",
                                      description="Transfer learning and one-pass detection, from the command line.")
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.register(sub)
     detect.register(sub)
     prefetch.register(sub)
+    gradcam.register(sub)
     return parser
 
 
