@@ -74,13 +74,11 @@ def class_index(classifier, class_name: str | None) -> int | None:
 
 
 def legend(target: str, predicted: str, empty: bool) -> str:
-    """The sentence under a map: what red means, for which class."""
+    """The sentence under a map: what red means, for which class (`predicted`: the model's answer)."""
     if empty:
-        return (f"Nothing in this picture raised the score of {target}: the map is blank (all blue). "
-                f"The model answered {predicted}.")
-    answer = "its answer" if target == predicted else f"not its answer ({predicted} is)"
-    return (f"Red = the pixels that most raised the score of {target} ({answer}); blue = little or nothing. "
-            "Coarse blobs: the map is as fine as the model's last feature grid.")
+        return f"Nothing in this picture raised the score of {target}: the map is blank (all blue)."
+    answer = "its answer" if target == predicted else "not its answer"
+    return f"Red = the pixels that most raised the score of {target} ({answer}); blue = little or nothing."
 
 
 def gradcam(classifier, image, class_name: str | None = None) -> GradCam:
