@@ -143,6 +143,15 @@ def test_two_requests_at_once_on_one_cached_model(scene_runs):
     assert len(predicted) == len(paths) and no_hooks_left(classifier.model)
 
 
+def test_two_first_loads_at_once_load_the_job_once(squares_run):
+    from vision_demo.classify import predict
+
+    predict._cache.clear()
+    with ThreadPoolExecutor(2) as pool:   # Predict and "Where does it look?" on a cold server
+        a, b = pool.map(predict.cached_classifier, [squares_run.out_dir] * 2)
+    assert a is b   # one load, one model in memory (two loads at once once imported torchvision half-way)
+
+
 def test_cli_writes_a_png_and_bad_input_is_one_line(scene_runs, tmp_path, capsys):
     run = scene_runs["scratch"]
     image = json.loads((run / "result.json").read_text())["test_predictions"][0]["path"]
