@@ -378,6 +378,8 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     expect(note).to_contain_text("knows 6 classes only", timeout=30_000)
     expect(note).to_contain_text("must answer one of them")
     assert "click an example" not in page.locator("#try-image").inner_text()
+    click_and_check_result_on_screen(page, "#gradcam-btn", "#gradcam-result")   # where does it look, on bus.jpg
+    expect(page.locator("#gradcam-b-note")).to_contain_text("says", timeout=30_000)
 
     open_tab(page, "Inside the model")
     click_and_check_result_on_screen(page, "#inside-show", "#inside-text")
