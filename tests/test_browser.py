@@ -233,6 +233,8 @@ def test_where_does_it_look_shows_two_maps_side_by_side(page, app_url, tiny_scen
     expect(page.locator("#gradcam-b-job input")).to_have_value(re.compile("EfficientNet-Lite0 · frozen"))
     page.locator("#gradcam-tests img").first.click()    # one of A's own test images becomes the tab's image
     page.locator("#try-image img").first.wait_for(timeout=20_000)
+    # the new image's prediction above fills in first (it would push the maps down after the reveal scroll)
+    expect(page.locator("#try-note")).to_contain_text("sure", timeout=30_000)
     scroll_top(page)
     click_and_check_result_on_screen(page, "#gradcam-btn", "#gradcam-result")
     for side in ("a", "b"):

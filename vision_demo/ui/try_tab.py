@@ -130,9 +130,10 @@ TEST_IMAGES = 12  # test images offered under the maps
 
 
 def _test_rows(state) -> list[dict]:
-    """The job's saved test predictions, mistakes first, at most TEST_IMAGES (the same list for the gallery
-    and for picking from it)."""
+    """The job's saved test predictions whose files are still there, mistakes first, at most TEST_IMAGES (the
+    same list for the gallery and for picking from it: a click's index is a row of this list)."""
     rows = list((state.result or {}).get("test_predictions") or (state.result or {}).get("predictions") or [])
+    rows = [r for r in rows if Path(r["path"]).is_file()]   # an upload's extraction may have been cleared since
     rows.sort(key=lambda r: r.get("pred") == r.get("true"))
     return rows[:TEST_IMAGES]
 
