@@ -213,6 +213,48 @@ def test_try_a_model_with_a_webcam_snapshot(page, app_url, tiny_scenes):
     assert page.outside_requests == [], page.outside_requests
 
 
+def test_where_does_it_look_shows_two_maps_side_by_side(page, app_url, tiny_scenes):
+    from gradio_client import Client
+
+    client = Client(app_url, analytics_enabled=False, verbose=False)
+    ids = [client.predict(tiny_scenes, model, strategy, 1, 48, 8, 0, True, api_name="/train")[0]
+           for model, strategy in (("simple_cnn", "scratch"), ("efficientnet_lite0", "frozen"))]
+    deadline = time.time() + 120
+    while (statuses := [client.predict(j, api_name="/job_status")["status"] for j in ids]) and \
+            not all(status in TERMINAL for status in statuses):
+        assert time.time() < deadline, f"the jobs are still {statuses} after 120 s"
+        time.sleep(0.5)
+    client.close()
+    assert statuses == ["finished", "finished"]
+    page.goto(app_url, wait_until="load")
+    open_tab(page, "Try a model")
+    # the defaults: a scratch job as A, the pretrained one as B
+    expect(page.locator("#gradcam-a-job input")).to_have_value(re.compile("scratch"), timeout=20_000)
+    expect(page.locator("#gradcam-b-job input")).to_have_value(re.compile("EfficientNet-Lite0 · frozen"))
+    page.locator("#gradcam-tests img").first.click()    # one of A's own test images becomes the tab's image
+    page.locator("#try-image img").first.wait_for(timeout=20_000)
+    # the new image's prediction above fills in first (it would push the maps down after the reveal scroll)
+    expect(page.locator("#try-note")).to_contain_text("sure", timeout=30_000)
+    scroll_top(page)
+    click_and_check_result_on_screen(page, "#gradcam-btn", "#gradcam-result")
+    for side in ("a", "b"):
+        page.locator(f"#gradcam-{side} img").wait_for(timeout=30_000)
+        expect(page.locator(f"#gradcam-{side}-note")).to_contain_text(
+            re.compile(r"says (buildings|forest|glacier|mountain|sea|street) \(\d+ %\)[\s\S]*Red = the pixels"))
+    where = page.locator("#gradcam-result").evaluate("e => e.getBoundingClientRect().bottom")
+    assert where <= VIEWPORT["height"] + 1, f"the maps' captions end at {where} px, below the 1280×720 window"
+    # another class: the map is for it, the answer stays the model's
+    page.locator("#gradcam-class input").click()
+    page.get_by_role("option", name="sea", exact=True).click()
+    page.locator("#gradcam-btn").click()
+    expect(page.locator("#gradcam-b-note")).to_contain_text("score of sea", timeout=30_000)
+    expect(page.locator("#gradcam-a-note")).to_contain_text("score of sea")
+    where = page.locator("#gradcam-result").evaluate("e => e.getBoundingClientRect().bottom")
+    assert where <= VIEWPORT["height"] + 1, f"the longer captions end at {where} px, below the window"
+    shot(page, "3-try-gradcam")
+    assert page.outside_requests == [], page.outside_requests
+
+
 def test_webcam_stream_gets_boxes_back(page, app_url):
     page.goto(app_url, wait_until="load")
     open_tab(page, "Detect")
@@ -338,6 +380,8 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     expect(note).to_contain_text("knows 6 classes only", timeout=30_000)
     expect(note).to_contain_text("must answer one of them")
     assert "click an example" not in page.locator("#try-image").inner_text()
+    click_and_check_result_on_screen(page, "#gradcam-btn", "#gradcam-result")   # where does it look, on bus.jpg
+    expect(page.locator("#gradcam-b-note")).to_contain_text("says", timeout=30_000)
 
     open_tab(page, "Inside the model")
     click_and_check_result_on_screen(page, "#inside-show", "#inside-text")
@@ -644,6 +688,12 @@ def test_readme_screenshots(page, app_url):
     time.sleep(1)
     scroll_top(page)
     save_small(page, "your-classes")
+    open_tab(page, "Try a model")   # where does it look: the scratch model and the pretrained one on a test image
+    page.locator("#gradcam-tests img").first.click()
+    page.locator("#gradcam-btn").click()
+    page.locator("#gradcam-b img").wait_for(timeout=60_000)
+    time.sleep(1)
+    save_small(page, "gradcam")
     assert page.outside_requests == [], page.outside_requests
 
 

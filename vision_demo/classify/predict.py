@@ -93,16 +93,29 @@ def load_classifier(job_dir_or_checkpoint) -> Classifier:
 CACHE_SIZE = 4   # classifiers kept in memory (a ResNet-18 is ~45 MB)
 _cache: OrderedDict[str, Classifier] = OrderedDict()
 _cache_lock = threading.Lock()
+# One load at a time. Two first loads at once (Predict and "Where does it look?" on a cold server) would import
+# torchvision in two threads, and CPython's import deadlock guard then hands one of them a half-imported module
+# ("partially initialized module 'torchvision.transforms' has no attribute 'Resize'", seen here).
+_load_lock = threading.Lock()
+
+
+def _cached(key: str) -> Classifier | None:
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    return None
 
 
 def cached_classifier(job_dir_or_checkpoint) -> Classifier:
     """load_classifier(), once per job: the last CACHE_SIZE stay loaded, the least recently used go."""
     key = str(Path(job_dir_or_checkpoint).expanduser().resolve())
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    classifier = load_classifier(key)   # outside the lock: loading takes a second, others may use theirs
+    if (classifier := _cached(key)) is not None:
+        return classifier
+    with _load_lock:   # outside the cache lock: loading takes a second, others may use theirs meanwhile
+        if (classifier := _cached(key)) is not None:   # loaded by the request we waited for
+            return classifier
+        classifier = load_classifier(key)
     with _cache_lock:
         _cache[key] = classifier
         while len(_cache) > CACHE_SIZE:

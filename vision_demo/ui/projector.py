@@ -85,13 +85,21 @@ def presenter_switches(demo: gr.Blocks):
     return presenter, dark
 
 
-def reveal(button: gr.Button, elem_id: str) -> None:
+def reveal(button: gr.Button, elem_id: str, whole: bool = False) -> None:
     """On click, scroll the element that will show the button's result into view when it is off screen.
 
+    whole: the element's whole box must be on screen, not just its top (a result of several parts, such as
+    two images with their captions): its bottom is scrolled up to the window's.
     Runs in the browser only, at the moment of the click, next to the button's own event.
     """
-    js = ("() => { const e = document.getElementById(%r); if (!e) return;"
-          " const r = e.getBoundingClientRect();"
-          " if (r.top < 0 || r.top + Math.min(r.height, 160) > window.innerHeight)"
-          " e.scrollIntoView({block: 'start', behavior: 'instant'}); }") % elem_id
+    if whole:
+        js = ("() => { const e = document.getElementById(%r); if (!e) return;"
+              " const r = e.getBoundingClientRect();"
+              " if (r.top < 0 || r.bottom > window.innerHeight)"
+              " e.scrollIntoView({block: 'end', behavior: 'instant'}); }") % elem_id
+    else:
+        js = ("() => { const e = document.getElementById(%r); if (!e) return;"
+              " const r = e.getBoundingClientRect();"
+              " if (r.top < 0 || r.top + Math.min(r.height, 160) > window.innerHeight)"
+              " e.scrollIntoView({block: 'start', behavior: 'instant'}); }") % elem_id
     button.click(None, None, None, js=js, api_visibility="private", queue=False)
