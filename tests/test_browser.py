@@ -161,7 +161,7 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     click_to_boxes_s = time.perf_counter() - t0
     latency = page.locator("#detect-latency").inner_text()
     assert "boxes" in latency and "inference" in latency and "runtime" in latency   # which runtime answered
-    expect(page.locator("#detect-runtime-status")).to_contain_text("320 px", timeout=10_000)
+    expect(page.locator("#detect-runtime-status")).to_contain_text("320x256 px", timeout=10_000)   # the webcam input
     scroll_to(page, "#detect-warmup")
     shot(page, "5-detect")
 
