@@ -472,6 +472,41 @@ def default_registry() -> JobRegistry:
         return _default
 
 
+def finished_result(job_or_folder: str, kinds: tuple[str, ...], registry: JobRegistry | None = None,
+                    allow_folders: bool = True, what: str = "finished job") -> tuple[dict[str, Any], str, str | None]:
+    """(result, name, job id or None) of a finished job: its id in `registry` (default: the work folder's), or,
+    when `allow_folders` (the CLI, the server's own browser), a folder holding a result.json (a job's folder,
+    the --out folder of `train` / `yolo-train`). What every command that takes "JOB" reads (diff, gradcam,
+    export). Anything else is a VisionDemoError that says what to give instead."""
+    text = str(job_or_folder or "").strip()
+    if not text:
+        raise VisionDemoError(f"no job given: pass a {what}'s id (or the --out folder of a train run)")
+    registry = registry or default_registry()
+    try:
+        state = registry.get(text)
+    except KeyError:
+        state = None
+    if state is not None:
+        if state.status != "finished" or state.kind not in kinds:
+            raise VisionDemoError(f"job {text} ({state.name}) is a {state.kind} job that is {state.status}: "
+                                  f"give a {what}")
+        return dict(state.result or {}), state.name, state.id
+    looks_like_path = any(c in text for c in "/\\~") or Path(text).exists()
+    if not (allow_folders and looks_like_path):
+        raise VisionDemoError(f"no {what} {text!r}: job ids look like 20261125-131500-ab12cd"
+                              + (" (or give the --out folder of a train run)" if allow_folders else ""))
+    path = Path(text).expanduser()
+    path = path / "result.json" if path.is_dir() else path
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise VisionDemoError(f"{text}: no such finished job, and no result.json there; give a job id or the "
+                              "--out folder of a train run") from None
+    if not isinstance(result, dict):
+        raise VisionDemoError(f"{path}: not a result.json of a train run")
+    return result, str(result.get("name") or result.get("model_label") or path.parent.name), None
+
+
 def default_runners(registry: JobRegistry) -> dict[str, Callable[[dict[str, Any]], JobFn]]:
     """The app's kinds of job, for registry.resume(): how a saved config becomes a job again."""
     def classify(config: dict[str, Any]) -> JobFn:

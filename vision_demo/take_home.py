@@ -62,40 +62,16 @@ def _kind_of(result: dict) -> str | None:
 def find_job(job_or_folder: str, registry=None, allow_folders: bool = True) -> FinishedJob:
     """A finished job by id (in `registry`, default: the work folder's), or — when `allow_folders` (the CLI, the
     server's own browser) — a folder holding a result.json (a job's folder, the --out folder of train/yolo-train)."""
-    text = str(job_or_folder or "").strip()
-    if not text:
-        raise VisionDemoError("no job given: pass a finished job's id (or the --out folder of a train run)")
-    if registry is None:
-        from vision_demo.jobs import default_registry
-        registry = default_registry()
-    try:
-        state = registry.get(text)
-    except KeyError:
-        state = None
-    if state is not None:
-        if state.status != "finished" or state.kind not in FORMATS:
-            raise VisionDemoError(f"job {text} ({state.name}) is a {state.kind} job that is {state.status}: "
-                                  "give a finished classification or detection job")
-        result, name = dict(state.result or {}), state.name
-    else:
-        looks_like_path = any(c in text for c in "/\\~") or Path(text).exists()
-        if not (allow_folders and looks_like_path):
-            raise VisionDemoError(f"no finished job {text!r}: job ids look like 20261125-131500-ab12cd"
-                                  + (" (or give the --out folder of a train run)" if allow_folders else ""))
-        path = Path(text).expanduser()
-        path = path / "result.json" if path.is_dir() else path
-        try:
-            result = json.loads(path.read_text())
-        except (OSError, ValueError):
-            raise VisionDemoError(f"{text}: no such finished job, and no result.json there; give a job id or the "
-                                  "--out folder of a train run") from None
-        name = str(result.get("name") or result.get("model_label") or path.parent.name)
+    from vision_demo.jobs import finished_result
+
+    result, name, job_id = finished_result(job_or_folder, tuple(FORMATS), registry, allow_folders,
+                                           what="finished classification or detection job")
     kind = _kind_of(result)
     weights = Path(result.get("best_weights") or result.get("checkpoint") or "")
     if kind is None or not weights.is_file():
         raise VisionDemoError(f"{name}: its trained weights are not there any more ({weights.name or 'none saved'}): "
                               "train it again")
-    return FinishedJob(kind, name, weights, result, state.id if state is not None else None)
+    return FinishedJob(kind, name, weights, result, job_id)
 
 
 def check_format(job: FinishedJob, fmt: str) -> str:

@@ -13,8 +13,6 @@ have only a sample, and are refused with a sentence.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 from vision_demo.errors import VisionDemoError
 
@@ -22,27 +20,10 @@ from vision_demo.errors import VisionDemoError
 def load_result(job_or_folder: str, registry=None) -> dict:
     """A finished classification run's result: a job id of the registry (default: the work folder's), or a folder
     holding result.json (a job's folder, or the --out folder of `train`)."""
-    text = str(job_or_folder).strip()
-    if registry is None:
-        from vision_demo.jobs import default_registry
-        registry = default_registry()
-    try:
-        state = registry.get(text)
-    except KeyError:
-        state = None
-    if state is not None:
-        if state.kind != "classify" or state.status != "finished":
-            raise VisionDemoError(f"job {text} is a {state.kind} job that is {state.status}: give a finished "
-                                  "classification job")
-        return dict(state.result or {}, name=state.name)
-    path = Path(text).expanduser()
-    path = path / "result.json" if path.is_dir() else path
-    try:
-        result = json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise VisionDemoError(f"{text}: no such finished job, and no result.json there; give a job id or the "
-                              "--out folder of a train run") from None
-    return dict(result, name=result.get("model_label") or path.parent.name)
+    from vision_demo.jobs import finished_result
+
+    result, name, _ = finished_result(job_or_folder, ("classify",), registry, what="finished classification job")
+    return dict(result, name=name)
 
 
 def error_diff(a: dict, b: dict) -> dict:
