@@ -110,6 +110,16 @@ def scroll_top(page) -> None:
     page.evaluate("window.scrollTo(0, 0)")
 
 
+def wait_for_jobs(client, job_ids: list[str], seconds: float) -> list[str]:
+    """Poll /job_status until every job has ended; their statuses (the test fails after `seconds`)."""
+    deadline = time.time() + seconds
+    while (statuses := [client.predict(j, api_name="/job_status")["status"] for j in job_ids]) and \
+            not all(status in TERMINAL for status in statuses):
+        assert time.time() < deadline, f"the jobs are still {statuses} after {seconds} s"
+        time.sleep(0.5)
+    return statuses
+
+
 def tab(page, name: str):
     """A tab by its name without its number ("Detect" is "5 · Detect"): adding a tab renumbers, not breaks."""
     return page.get_by_role("tab", name=re.compile(rf"^(\d+ · )?{re.escape(name)}$"))
@@ -219,11 +229,7 @@ def test_where_does_it_look_shows_two_maps_side_by_side(page, app_url, tiny_scen
     client = Client(app_url, analytics_enabled=False, verbose=False)
     ids = [client.predict(tiny_scenes, model, strategy, 1, 48, 8, 0, True, api_name="/train")[0]
            for model, strategy in (("simple_cnn", "scratch"), ("efficientnet_lite0", "frozen"))]
-    deadline = time.time() + 120
-    while (statuses := [client.predict(j, api_name="/job_status")["status"] for j in ids]) and \
-            not all(status in TERMINAL for status in statuses):
-        assert time.time() < deadline, f"the jobs are still {statuses} after 120 s"
-        time.sleep(0.5)
+    statuses = wait_for_jobs(client, ids, 120)
     client.close()
     assert statuses == ["finished", "finished"]
     page.goto(app_url, wait_until="load")
@@ -337,11 +343,7 @@ def finished_compare(app_url, tiny_scenes) -> list[str]:
 
     client = Client(app_url, analytics_enabled=False, verbose=False)
     job_ids = client.predict(tiny_scenes, 1, 48, 8, api_name="/compare")
-    deadline = time.time() + 240
-    while (statuses := [client.predict(j, api_name="/job_status")["status"] for j in job_ids]) and \
-            not all(status in TERMINAL for status in statuses):
-        assert time.time() < deadline, f"the compare is still {statuses} after 240 s"
-        time.sleep(1)
+    statuses = wait_for_jobs(client, job_ids, 240)
     client.close()
     assert statuses == ["finished"] * len(job_ids), statuses
     return job_ids
