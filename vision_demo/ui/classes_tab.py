@@ -337,7 +337,9 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     gr.api(h.new_set, api_name="classes_new_set")
     names.submit(h.set_names, [set_box, names, active_name], [names, *set_outputs], api_name="classes_names")
     upload_btn.upload(h.add_uploads, [set_box, active_name, upload_btn], set_outputs, api_name="classes_add")
-    capture_btn.click(h.arm, [set_box, active_name], status, api_visibility="private", concurrency_limit=None)
+    # The picker itself, not its echo in active_name: a click on a class then at once on Capture must capture into
+    # that class, before the server's answer to the click has come back.
+    capture_btn.click(h.arm, [set_box, active], status, api_visibility="private", concurrency_limit=None)
     active.input(user_errors(lambda s, a: set_view(CapturedSet.for_id(s), a)), [set_box, active], set_outputs,
                  api_visibility="private")
     webcam.stream(h.on_frame, [webcam, set_box, model], [live, status, counts, active, gallery, shown],
