@@ -195,3 +195,17 @@ def test_charts_have_fixed_axes_readable_log_ticks_and_no_legend_over_the_titles
     assert acc.layout.showlegend is False and acc.layout.xaxis.title.text == "epoch"
     bars = job_view.bar_figure(["window", "YOLO"], {"s": [12.8, 0.2]}, log_y=True)
     assert bars.layout.yaxis.dtick == 1          # 0.1, 1, 10: one label per power of ten
+
+
+def test_progress_lists_the_newest_jobs_and_counts_all_of_them():
+    """A class runs many jobs: the table keeps the newest six (the live curves stay on a 720 px screen), the
+    summary counts all, and the newest job keeps the colour it had."""
+    states = [_state(f"j{i}", f"run {i}", status="finished", progress=1.0) for i in range(8)]
+    states.append(_state("j8", "run 8", progress=0.3))
+    html = job_view.progress_html(states)
+    assert html.count("<tr title='job ") == job_view.PROGRESS_ROWS
+    assert "title='job j8'" in html and "title='job j3'" in html and "title='job j2'" not in html
+    assert "… 3 earlier jobs (3 ended) not listed" in html
+    assert "8 done · 1 running" in html
+    assert f"color:{job_view._color(8)}" in html
+    assert "earlier" not in job_view.progress_html(states[-job_view.PROGRESS_ROWS:])

@@ -148,6 +148,9 @@ def progress_summary(states: Iterable[JobState], now: float | None = None) -> st
     return line
 
 
+PROGRESS_ROWS = 6   # jobs listed in the progress table (the newest); the summary line counts them all
+
+
 def progress_html(states: Iterable[JobState], now: float | None = None) -> str:
     """A small HTML table: one row per job with its status, epoch and a % bar, under a one-line summary.
 
@@ -156,7 +159,16 @@ def progress_html(states: Iterable[JobState], now: float | None = None) -> str:
     states = list(states)
     names = display_names(states)
     rows = []
+    # The newest PROGRESS_ROWS jobs only: a class runs many, and a longer table would push the live curves
+    # below a projector's 720 px. The summary line above still counts every job; colours stay per job.
+    hidden = max(0, len(states) - PROGRESS_ROWS)
+    if hidden:
+        done = sum(s.done for s in states[:hidden])
+        rows.append(f"<tr class='vd-earlier'><td colspan='5'>… {hidden} earlier job{'s' * (hidden != 1)} "
+                    f"({done} ended) not listed</td></tr>")
     for i, s in enumerate(states):
+        if i < hidden:
+            continue
         pct = round(100 * (1.0 if s.status == "finished" else s.progress))
         text = s.error if s.status == "failed" and s.error else s.message
         rows.append(
