@@ -367,7 +367,11 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     expect(progress).to_contain_text("waiting", timeout=30_000)
     expect(progress).to_contain_text(re.compile(r"left \(from the speed|estimating the time left"), timeout=30_000)
     assert in_viewport(page, "#acc-plot")["inside"]   # the live curves too
-    expect(progress).to_contain_text("4 done", timeout=300_000)
+    # the whole queue has ended ("4 done" alone would also match "14 done" of a server that ran ten before)
+    expect(progress.locator(".vd-summary")).not_to_contain_text(re.compile("running|waiting"), timeout=300_000)
+    expect(progress.locator(".vd-summary")).to_contain_text(re.compile(r"\b\d+ done"))
+    rows = progress.locator("tr[title^='job ']")
+    assert all("✔ done" in rows.nth(rows.count() - k).inner_text() for k in range(1, 5))   # the compare's four
     assert not re.search(r"\d{8}-\d{6}-\w{6}|\[\w{6}\]", progress.inner_text())  # names for people, no job ids
     expect(progress.locator("tr[title^='job ']").first).to_be_attached()   # the id is the row's tooltip
     expect(page.locator("#inspect-job input")).to_have_value(re.compile("fine-tuned|finetune"), timeout=30_000)
