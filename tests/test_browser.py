@@ -657,7 +657,7 @@ def test_readme_screenshots(page, app_url):
     save_small(page, "sliding-window")
 
     open_tab(page, "Train & compare")   # take it home: the fine-tuned run as ONNX, checked against PyTorch
-    page.get_by_text("Take it home: download a model, the table, the charts").click()
+    page.locator("text=Take it home: download a model, the table, the charts >> visible=true").first.click()
     expect(page.locator("#dl-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
     scroll_to(page, "#dl-job")
     page.locator("#dl-export-btn").click()
@@ -684,6 +684,10 @@ def test_readme_screenshots(page, app_url):
     page.locator("#classes-active input").first.wait_for(timeout=30_000)
     page.locator("#classes-cam").get_by_text("Click to Access Webcam").click()
     page.locator("#classes-cam button", has_text="Record").click()
+    names = page.locator("#classes-names textarea")   # two classes: the third default ("nothing") stays empty
+    names.fill("thumbs up, thumbs down")
+    names.press("Enter")
+    expect(page.locator("#classes-active")).not_to_contain_text("nothing", timeout=20_000)
     for name in ("thumbs up", "thumbs down"):
         page.locator("#classes-active label", has_text=name).click()
         page.locator("#classes-capture").click()
@@ -721,7 +725,7 @@ def test_take_home_area_shows_each_download_next_to_its_button(browser, tiny_sce
                    lambda route: (outside.append(route.request.url), route.abort()))
         page.goto(url, wait_until="load")
         open_tab(page, "Train & compare")
-        page.get_by_text("Take it home: download a model, the table, the charts").click()
+        page.locator("text=Take it home: download a model, the table, the charts >> visible=true").first.click()
         expect(page.locator("#dl-job input")).to_have_value(re.compile("SimpleCNN"), timeout=20_000)
         scroll_to(page, "#dl-job")
         click_and_check_result_on_screen(page, "#dl-export-btn", "#dl-model-file")
