@@ -495,8 +495,9 @@ def row_compare(app: App) -> None:
         t = time.perf_counter()
         page.locator("#compare-btn").click()
         page.wait_for_function("document.querySelectorAll('#job-progress tr').length >= 5", timeout=60_000)
-        page.wait_for_function("[...document.querySelectorAll('#job-progress tr')].slice(1)"
-                               ".every(r => r.innerText.includes('finished'))", timeout=600_000, polling=500)
+        # the queue's summary line has no "running" or "waiting" left (the table lists only the newest jobs)
+        page.wait_for_function("!/running|waiting/.test(document.querySelector('#job-progress .vd-summary')"
+                               "?.innerText ?? 'waiting')", timeout=600_000, polling=500)
         seen_s = time.perf_counter() - t
         b.close()
     new = sorted(d for d in (WORK / "jobs").iterdir() if d not in before and d.is_dir())
