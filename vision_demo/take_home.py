@@ -82,11 +82,6 @@ def check_format(job: FinishedJob, fmt: str) -> str:
     return fmt
 
 
-def _digest(path: Path) -> str:
-    from vision_demo.detect.export import weights_digest   # hashlib only; remembered per (path, size, mtime)
-    return weights_digest(path)
-
-
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "model"
 
@@ -97,8 +92,10 @@ def root() -> Path:
 
 def download_folder(job: FinishedJob, fmt: str) -> Path:
     """Where the download lives: keyed by the weights' content (and the image size, for a static YOLO graph)."""
+    from vision_demo.detect.export import weights_digest   # hashlib only; remembered per (path, size, mtime)
+
     size = f"-{int(job.result.get('imgsz') or 640)}" if job.kind == "detect" and fmt != "pt" else ""
-    return root() / f"{_digest(job.weights)[:16]}-{job.kind}{size}-{fmt}"
+    return root() / f"{weights_digest(job.weights)[:16]}-{job.kind}{size}-{fmt}"
 
 
 def find_download(job: FinishedJob, fmt: str) -> Path | None:
@@ -168,19 +165,16 @@ for box in model.predict("photo.jpg", imgsz={imgsz})[0].boxes:
 
 
 def _val_images(result: dict, limit: int = YOLO_CHECK_IMAGES) -> list[str]:
-    """The first few validation images of the data set a detection job trained on (from its data.yaml)."""
+    """The first few validation images of the data set a detection job trained on (its prepared data.yaml);
+    none when that is gone (the export is then checked on the example photos only)."""
     import yaml
 
-    from vision_demo.images import IMAGE_SUFFIXES
+    from vision_demo.detect.train import val_images
 
     try:
-        data = yaml.safe_load(Path(result["data"]).read_text())
-        val = Path(data["path"]) / str(data.get("val") or data["train"])
+        return [str(p) for p in val_images(result["data"], limit)]
     except (KeyError, OSError, TypeError, ValueError, yaml.YAMLError):
         return []
-    if not val.is_dir():
-        return []
-    return [str(p) for p in sorted(val.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES][:limit]
 
 
 def _yolo_export(job: FinishedJob, fmt: str, content: Path, progress) -> dict:

@@ -279,6 +279,18 @@ def _per_class(trainer, names: list[str]) -> list[dict]:
     return list(rows.values())
 
 
+def val_images(yaml_path, limit: int) -> list[Path]:
+    """The first `limit` validation images (sorted) of a data.yaml the app prepared (datasets/yolo.py writes it:
+    an absolute `path`, `val` under it, or `train` when the set has no validation split)."""
+    import yaml
+
+    from vision_demo.images import IMAGE_SUFFIXES
+
+    data = yaml.safe_load(Path(yaml_path).read_text())
+    val_dir = Path(data["path"]) / str(data.get("val") or data["train"])
+    return sorted(p for p in val_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+
+
 def _draw_val_examples(weights: Path, yaml_path: Path, out: Path, imgsz: int) -> tuple[list[str], list[dict]]:
     """A few validation images with the trained model's boxes, drawn by us (plots=False in training).
 
@@ -286,17 +298,12 @@ def _draw_val_examples(weights: Path, yaml_path: Path, out: Path, imgsz: int) ->
     check but cannot be decoded (truncated pixel data) is skipped: the training is finished and best.pt saved,
     so one bad example must not fail the job.
     """
-    import yaml
     from PIL import Image
 
     from vision_demo.detect.detector import Detector
     from vision_demo.errors import BadImageError
-    from vision_demo.images import IMAGE_SUFFIXES
 
-    data = yaml.safe_load(Path(yaml_path).read_text())
-    root = Path(data["path"])
-    val_dir = root / str(data.get("val") or data["train"])
-    images = sorted(p for p in val_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:VAL_IMAGES_SHOWN]
+    images = val_images(yaml_path, VAL_IMAGES_SHOWN)
     out.mkdir(parents=True, exist_ok=True)
     detector = Detector(weights)  # not the shared cache: this job's model is used once here
     saved, skipped = [], []
