@@ -417,12 +417,12 @@ def echo_app():
     stream_every and output format as the Detect tab's webcam."""
     import gradio as gr
 
-    from vision_demo.ui.detect_tab import STREAM_EVERY, WEBCAM_CAPTURE
+    from vision_demo.ui.common import live_webcam_options
+    from vision_demo.ui.detect_tab import STREAM_EVERY
 
     with gr.Blocks() as demo:
         cam = gr.Image(sources=["webcam"], streaming=True, elem_id="webcam-input", height=330,
-                       webcam_options=gr.WebcamOptions(mirror=True, constraints={"video": {
-                           "width": {"ideal": WEBCAM_CAPTURE[0]}, "height": {"ideal": WEBCAM_CAPTURE[1]}}}))
+                       webcam_options=live_webcam_options())
         out = gr.Image(elem_id="webcam-output", height=330, format="jpeg")
         cam.stream(lambda frame: frame if frame is not None else gr.skip(), cam, out, stream_every=STREAM_EVERY)
     return demo

@@ -28,8 +28,8 @@ from vision_demo.datasets.captured import CapturedSet, Recorder, check_set_id, n
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
-from vision_demo.ui.common import (check_job_quota, client_path, gallery_items, image_source, intro, upload_named,
-                                   user_errors)
+from vision_demo.ui.common import (check_job_quota, client_path, gallery_items, image_source, intro,
+                                   live_webcam_options, upload_named, user_errors)
 from vision_demo.ui.projector import reveal
 
 BURST = 20              # pictures one press of Capture takes (one every Recorder.gap = 0.2 s: ~4 s)
@@ -289,11 +289,9 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     started = gr.JSON(visible=False)
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=300):
-            # 640x480 asked of the camera (the default, up to 1920x1440, is slow to send); pictures are kept at
-            # 256 px anyway. Mirrored like a mirror, in the preview and in what is sent: left stays left.
+            # 640x480 asked of the camera (pictures are kept at 256 px anyway), mirrored: left stays left.
             webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam: Record to start", height=250,
-                              elem_id="classes-cam", webcam_options=gr.WebcamOptions(mirror=True, constraints={
-                                  "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
+                              elem_id="classes-cam", webcam_options=live_webcam_options())
             live = gr.Label(label="Live prediction (after training)", num_top_classes=6, elem_id="classes-live")
         with gr.Column(scale=5, min_width=380):
             with gr.Row(equal_height=True):

@@ -273,6 +273,17 @@ def gallery_items(pairs, size: int = 160) -> list[tuple]:
     return items
 
 
+WEBCAM_CAPTURE = (640, 480)   # (width, height) asked of a streaming camera: Gradio's default, up to 1920x1440,
+                              # alone drops a stream to ~2 frames a second
+
+
+def live_webcam_options() -> gr.WebcamOptions:
+    """A streaming webcam's options: 640x480, mirrored like a mirror in the preview and in what is sent (left
+    stays left, and text drawn on the returned frame reads the right way round)."""
+    return gr.WebcamOptions(mirror=True, constraints={
+        "video": {"width": {"ideal": WEBCAM_CAPTURE[0]}, "height": {"ideal": WEBCAM_CAPTURE[1]}}})
+
+
 def intro(text: str) -> gr.Markdown:
     """The two lines at the top of each tab that say what it teaches."""
     return gr.Markdown(text, elem_classes=["vd-intro"])

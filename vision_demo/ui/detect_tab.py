@@ -26,7 +26,8 @@ from vision_demo.images import example_photos
 from vision_demo.jobs import JobRegistry
 from vision_demo.warmup import WARMUP
 from vision_demo.ui import iou_tab
-from vision_demo.ui.common import check_server_folder, image_source, intro, upload_named, user_errors
+from vision_demo.ui.common import (WEBCAM_CAPTURE, check_server_folder, image_source, intro, live_webcam_options,
+                                   upload_named, user_errors)
 from vision_demo.ui.projector import reveal
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ STREAM_SLOTS = 40      # how many people may stream at once (a whole class)
 # here with no model: 0.5 -> 2 fps, 0.1 -> 8-9.6 fps, 0.05 -> ~10 fps).
 STREAM_EVERY = 0.05
 WEBCAM_SIZES = (320, 480, 640)   # inference sizes offered for live video; 320 is ~3x faster than 640
-WEBCAM_CAPTURE = (640, 480)      # asked of the camera (width, height): Gradio's default up to 1920x1440 is ~2 fps
 # The input torch runs for a 640x480 frame at 320 px: 320x256. The fast runtime is exported for that shape.
 WEBCAM_SHAPE = input_shape(WEBCAM_SIZES[0], WEBCAM_CAPTURE[::-1])
 IMAGE_SIZE = 640       # inference size for a single image: small objects matter more than speed there
@@ -239,8 +239,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                     # 640x480 asked of the camera: Gradio's default (up to 1920x1440) alone drops the stream to ~2 fps.
                     # The browser mirrors the frame it sends like its preview, so boxes and labels come back unmirrored.
                     webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input",
-                                      height=330, webcam_options=gr.WebcamOptions(mirror=True, constraints={
-                                          "video": {"width": {"ideal": WEBCAM_CAPTURE[0]}, "height": {"ideal": WEBCAM_CAPTURE[1]}}}))
+                                      height=330, webcam_options=live_webcam_options())
                     # JPEG: the frame comes back at the capture's size, and JPEG encodes several times faster than WebP.
                     webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output",
                                           height=330, format="jpeg")
