@@ -107,7 +107,7 @@ class Detector:
         image_hw: the (height, width) of the frames to come, for an export of exactly their input shape; None:
         the imgsz square (imgsz may also be an input shape (h, w) itself). "auto" and an export format start that export in the background (once) and answer
         with torch until it is ready; `wait=True` (the CLI) waits for it instead."""
-        from vision_demo.detect.export import EXPORTS, RUNTIMES, best_format, input_shape
+        from vision_demo.detect.export import EXPORTS, RUNTIMES, STRIDE, best_format, input_shape
 
         runtime = str(runtime or "auto").strip().lower()
         if runtime not in RUNTIMES:
@@ -117,12 +117,12 @@ class Detector:
         if not self.device.startswith("cpu"):
             # OpenVINO and ONNX Runtime are the CPU's fast paths; on a GPU, CUDA kernels in torch beat them.
             return self.torch, f"torch on {self.device}: exports are for CPUs"
-        if (int(imgsz) if not isinstance(imgsz, (tuple, list)) else max(imgsz)) % 32:
-            return self.torch, f"exports need an image size that is a multiple of 32 (not {imgsz})"
+        shape = input_shape(imgsz, image_hw)   # imgsz may already be a shape (h, w): the warm-up's
+        if any(side % STRIDE for side in shape):
+            return self.torch, f"exports need an image size that is a multiple of {STRIDE} (not {imgsz})"
         fmt = best_format() if runtime == "auto" else runtime
         if fmt is None:
             return self.torch, "no fast runtime installed (pip install openvino)"
-        shape = input_shape(imgsz, image_hw)   # imgsz may already be a shape (h, w): the warm-up's
         with self._engines_lock:
             loaded = self._engines.get((fmt, shape))
         if loaded is not None:
