@@ -79,6 +79,20 @@ def serve_app(registry, warm_up: bool = False):
         demo.close()
 
 
+@contextlib.contextmanager
+def serve_fresh_app(folder, warm_up: bool = False):
+    """A new job registry in `folder` and the real app over it: yields (url, registry); the registry's workers
+    stop when the server does."""
+    from vision_demo.jobs import JobRegistry
+
+    registry = JobRegistry(folder)
+    try:
+        with serve_app(registry, warm_up=warm_up) as url:
+            yield url, registry
+    finally:
+        registry.shutdown()
+
+
 def asset(name: str) -> Path:
     """One of the example photos that ship inside ultralytics (bus.jpg, zidane.jpg): real pictures, offline."""
     return Path(importlib.util.find_spec("ultralytics").origin).parent / "assets" / name

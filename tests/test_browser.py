@@ -17,7 +17,7 @@ import pytest
 
 from vision_demo.jobs import TERMINAL
 
-from conftest import asset, serve_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
+from conftest import asset, serve_app, serve_fresh_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -52,12 +52,8 @@ def write_y4m(image_path: Path, out: Path, width: int = 640, height: int = 480, 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    from vision_demo.jobs import JobRegistry
-
-    registry = JobRegistry(tmp_path_factory.mktemp("browser_jobs"))
-    with serve_app(registry, warm_up=True) as url:
+    with serve_fresh_app(tmp_path_factory.mktemp("browser_jobs"), warm_up=True) as (url, _):
         yield url
-    registry.shutdown()
 
 
 @pytest.fixture(scope="module")

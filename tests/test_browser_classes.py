@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from conftest import asset, serve_app
+from conftest import asset, serve_fresh_app
 from test_browser import CHROMIUM, VIEWPORT, in_viewport, open_tab, shot, write_y4m
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
@@ -23,12 +23,8 @@ expect = sync_api.expect
 
 @pytest.fixture(scope="module")
 def classes_url(tmp_path_factory):
-    from vision_demo.jobs import JobRegistry
-
-    registry = JobRegistry(tmp_path_factory.mktemp("classes_browser_jobs"))
-    with serve_app(registry, warm_up=False) as url:
+    with serve_fresh_app(tmp_path_factory.mktemp("classes_browser_jobs")) as (url, _):
         yield url
-    registry.shutdown()
 
 
 @pytest.fixture(scope="module")

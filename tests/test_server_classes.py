@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from conftest import serve_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
+from conftest import serve_fresh_app  # the module pytest loaded (tests.conftest would run it again: a new WORK)
 from test_datasets_captured import picture
 from vision_demo.jobs import TERMINAL
 
@@ -20,12 +20,8 @@ gradio_client = pytest.importorskip("gradio_client")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from vision_demo.jobs import JobRegistry
-
-    registry = JobRegistry(tmp_path_factory.mktemp("classes_jobs"))
-    with serve_app(registry, warm_up=False) as url:
-        yield url, registry
-    registry.shutdown()
+    with serve_fresh_app(tmp_path_factory.mktemp("classes_jobs")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
