@@ -10,11 +10,11 @@ Each row is a ratio of two things measured in the same run, on this machine (pri
 3. detection latency at 320 and 640 px: app path (640x480 frame in -> annotated frame out) / bare torch
    `model.predict`, per runtime (goal with OpenVINO <= 0.45);
 4. webcam end to end: the app in a subprocess, headless chromium's fake camera playing a moving picture whose
-   frames carry their number in a strip of black/white blocks; the page reads the number of the frame on the
-   camera and of each returned frame once it has loaded (a frame replaced before it loaded was never shown):
-   frames/s shown and median staleness (goal >= 8 fps, <= 150 ms); a CDP screencast keeps the page repainting
-   (headless chromium captures a camera frame only on a repaint); then the same camera through a bare Gradio app
-   that echoes each frame (no model): the ceiling Gradio and the browser leave on these cores;
+   frames carry their number in a strip of black/white blocks; each time the Detect tab's webcam view draws a
+   frame with its boxes, the page reads that frame's number and the camera's newest: frames/s shown and median
+   staleness (goal >= 8 fps, <= 150 ms); a CDP screencast keeps the page repainting (headless chromium captures
+   a camera frame only on a repaint); then, for comparison, the same camera through Gradio's own streaming
+   image in a bare app that echoes each frame (no model), which the tab used before;
 5. "Compare all four" clicked in the browser / the same compare from the CLI: seconds from the first job's
    start to the last one's end, read from their state.json (goal <= 1.15);
 6. 8 gradio_client clients x 25 /detect calls: failures, throughput / one client's, p95 / one client's median;
@@ -324,10 +324,10 @@ def write_numbered_y4m(out: Path, frames: int = 90, fps: int = 30, width: int = 
     return out
 
 
-READ_FRAMES_JS = """([frames, fps]) => {
+NUMBER_JS = """
   const canvas = document.createElement('canvas'); canvas.width = 640; canvas.height = 480;
   const ctx = canvas.getContext('2d', {willReadFrequently: true});
-  function number(source, mirrored) {   // the 8 blocks along the top edge; the returned frame is mirrored
+  function number(source, mirrored) {   // the 8 blocks along the top edge; a mirrored picture has them on the right
     ctx.drawImage(source, 0, 0, 640, 480);
     let n = 0;
     for (let bit = 0; bit < 8; bit++) {
@@ -338,6 +338,23 @@ READ_FRAMES_JS = """([frames, fps]) => {
     return n;
   }
   window.__vd = [];
+  const staleness = (live, back) => (((live - back) % frames) + frames) % frames * 1000 / fps;
+"""
+
+# The Detect tab's webcam (ui/live_webcam.py): a frame counts when the page has drawn it with its boxes (the
+# canvas's data-frames goes up); its number is compared with the camera's newest frame at that moment.
+READ_LIVE_JS = """([frames, fps]) => {""" + NUMBER_JS + """
+  const shown = document.querySelector('#webcam-canvas');
+  const video = document.querySelector('#webcam-live video');
+  new MutationObserver(() => {
+    const mirrored = document.querySelector('#webcam-live .vd-live-mirror input').checked;
+    window.__vd.push([performance.now(), staleness(number(video, false), number(shown, mirrored))]);
+  }).observe(shown, {attributes: true, attributeFilter: ['data-frames']});
+}"""
+
+# Gradio's own streaming image (the echo app): a frame counts once the returned <img> has loaded (it can be
+# painted); one replaced before it loaded was never seen.
+READ_GRADIO_JS = """([frames, fps]) => {""" + NUMBER_JS + """
   let last = null;
   const out = document.querySelector('#webcam-output');
   new MutationObserver(() => {
@@ -345,13 +362,10 @@ READ_FRAMES_JS = """([frames, fps]) => {
     if (!img || img.src === last) return;
     last = img.src;
     const t = performance.now();
-    const video = document.querySelector('#webcam-input video');
-    const live = number(video, false);
-    // A frame counts once it has loaded (it can be painted); one replaced before it loaded was never seen.
+    const live = number(document.querySelector('#webcam-input video'), false);
     const read = () => {
       if (img.naturalWidth === 0) return;
-      const back = number(img, true);
-      window.__vd.push([t, (((live - back) % frames) + frames) % frames * 1000 / fps]);
+      window.__vd.push([t, staleness(live, number(img, true))]);
     };
     if (img.complete) read(); else img.addEventListener('load', read, {once: true});
   }).observe(out, {subtree: true, childList: true, attributes: true});
@@ -374,10 +388,25 @@ def new_page(b, camera: bool = False):
     return page
 
 
-def watch_stream(url: str, cam: Path, open_webcam, frames: int, fps: int, seconds: float) -> tuple[list, str]:
-    """Open `url` in headless chromium with the numbered camera, start the stream (`open_webcam(page)` gets it to
-    the Record button), read frames for `seconds`: ([(t ms, staleness ms)] of every returned frame that loaded,
-    the page's latency line or "")."""
+def start_live(page):
+    """The Detect tab's webcam: Start camera, then the first frame drawn with its boxes."""
+    page.locator("#webcam-start").click()
+    page.locator("#webcam-canvas[data-frames]").wait_for(timeout=60_000)
+    return READ_LIVE_JS, "#webcam-latency"
+
+
+def start_gradio_stream(page):
+    """Gradio's streaming image: open the camera, Record, then the first frame back."""
+    page.get_by_text("Click to Access Webcam").click()
+    page.locator("#webcam-input button", has_text="Record").click()
+    page.locator("#webcam-output img").wait_for(timeout=60_000)
+    return READ_GRADIO_JS, None
+
+
+def watch_stream(url: str, cam: Path, open_webcam, start, frames: int, fps: int, seconds: float) -> tuple[list, str]:
+    """Open `url` in headless chromium with the numbered camera, get to the webcam (`open_webcam(page)`), start
+    it (`start(page)` gives the JS that records frames and the latency line's selector), read frames for
+    `seconds`: ([(t ms, staleness ms)] of every frame shown, the page's latency line or "")."""
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
@@ -386,7 +415,6 @@ def watch_stream(url: str, cam: Path, open_webcam, frames: int, fps: int, second
         page = new_page(b, camera=True)
         page.goto(url, wait_until="load")
         open_webcam(page)
-        page.get_by_text("Click to Access Webcam").click()
         cdp = page.context.new_cdp_session(page)   # keep the page repainting: a camera frame is taken per repaint
         def ack(event):
             try:
@@ -395,13 +423,12 @@ def watch_stream(url: str, cam: Path, open_webcam, frames: int, fps: int, second
                 pass
         cdp.on("Page.screencastFrame", ack)
         cdp.send("Page.startScreencast", {"format": "jpeg", "quality": 10, "maxWidth": 320, "maxHeight": 240})
-        page.locator("#webcam-input button", has_text="Record").click()
-        page.locator("#webcam-output img").wait_for(timeout=60_000)
+        read_js, line = start(page)
         page.wait_for_timeout(3000)   # the stream settles (first frames, model warm)
-        page.evaluate(READ_FRAMES_JS, [frames, fps])
+        page.evaluate(read_js, [frames, fps])
         page.wait_for_timeout(seconds * 1000)
         samples = page.evaluate("window.__vd")
-        latency = page.locator("#detect-latency").inner_text() if page.locator("#detect-latency").count() else ""
+        latency = page.locator(line).inner_text() if line and page.locator(line).count() else ""
         cdp.send("Page.stopScreencast")
         b.close()
     return samples, latency
@@ -418,7 +445,8 @@ def echo_app():
     import gradio as gr
 
     from vision_demo.ui.common import live_webcam_options
-    from vision_demo.ui.detect_tab import STREAM_EVERY
+
+    STREAM_EVERY = 0.05   # what the Detect tab used with this component: the next capture soon after an answer
 
     with gr.Blocks() as demo:
         cam = gr.Image(sources=["webcam"], streaming=True, elem_id="webcam-input", height=330,
@@ -449,7 +477,7 @@ def row_webcam(app: App, seconds: float = 20) -> None:
         sync_expect(status).to_contain_text("640 px openvino", timeout=180_000)
         page.get_by_role("tab", name="Webcam", exact=True).click()
 
-    samples, latency = watch_stream(app.url, cam, detect_tab, frames, fps, seconds)
+    samples, latency = watch_stream(app.url, cam, detect_tab, start_live, frames, fps, seconds)
     if len(samples) < 3:
         row("4. webcam 320 px end to end", f"not measured (only {len(samples)} frames came back)")
         return
@@ -464,10 +492,12 @@ def row_webcam(app: App, seconds: float = 20) -> None:
     port = free_port()
     demo.launch(server_port=port, prevent_thread_lock=True, quiet=True)
     try:
-        echo, _ = watch_stream(f"http://127.0.0.1:{port}/", cam, lambda page: None, frames, fps, seconds)
+        echo, _ = watch_stream(f"http://127.0.0.1:{port}/", cam, lambda page: None, start_gradio_stream, frames, fps,
+                               seconds)
     finally:
         demo.close()
-    row("4. webcam ceiling: the same camera through a bare Gradio app that returns each frame unchanged",
+    row("4. for comparison: the same camera through Gradio's own streaming image, a bare app echoing each frame "
+        "(no model)",
         stream_figures(echo) if len(echo) >= 3 else f"not measured (only {len(echo)} frames)", "")
 
 

@@ -257,24 +257,65 @@ def test_where_does_it_look_shows_two_maps_side_by_side(page, app_url, tiny_scen
     assert page.outside_requests == [], page.outside_requests
 
 
+# The canvas scaled to 160x120, as grey levels (for comparing two drawn frames).
+GREY_JS = """c => { const t = document.createElement('canvas'); t.width = 160; t.height = 120;
+  const x = t.getContext('2d'); x.drawImage(c, 0, 0, 160, 120);
+  const d = x.getImageData(0, 0, 160, 120).data, g = [];
+  for (let i = 0; i < d.length; i += 4) g.push((d[i] + d[i + 1] + d[i + 2]) / 3);
+  return g; }"""
+
+
+def frames_shown(page) -> int:
+    return int(page.locator("#webcam-canvas").get_attribute("data-frames") or 0)
+
+
 def test_webcam_stream_gets_boxes_back(page, app_url):
+    import numpy as np
+
     page.goto(app_url, wait_until="load")
     open_tab(page, "Detect")
     page.get_by_role("tab", name="Webcam", exact=True).click()
-    page.get_by_text("Click to Access Webcam").click()
-    record = page.locator("#webcam-input button", has_text="Record")  # its aria-label says "capture photo"
-    record.wait_for(timeout=20_000)
-    record.click()
-    page.locator("#webcam-output img").wait_for(timeout=60_000)
-    expect(page.locator("#detections")).to_contain_text("Normal", timeout=30_000)
-    expect(page.locator("#detect-latency")).to_contain_text("fps", timeout=30_000)
-    latency = page.locator("#detect-latency").inner_text()
-    assert "runtime" in latency and "model input 320 px" in latency
-    # The boxes come back on the frame at the capture's size (the camera gives 640x480), not the model's 320 px.
-    size = page.locator("#webcam-output img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    page.locator("#webcam-start").click()
+    page.locator("#webcam-canvas[data-frames]").wait_for(timeout=60_000)
+    line = page.locator("#webcam-latency")
+    expect(line).to_contain_text("fps", timeout=30_000)
+    expect(line).to_contain_text("Normal", timeout=30_000)   # bus.jpg's people, named under the picture
+    latency = line.inner_text()
+    assert "runtime" in latency and "model input 320 px" in latency and "image 640×480 px" in latency, latency
+    # The frame is drawn at the capture's size (the camera gives 640x480), not the model's 320 px ...
+    size = page.locator("#webcam-canvas").evaluate("c => [c.width, c.height]")
     assert size == [640, 480], size
+    # ... with its boxes: pixels in exactly the palette's colours for Normal/Fall (a camera frame has ~none).
+    boxed = page.locator("#webcam-canvas").evaluate("""c => { const d = c.getContext('2d').getImageData(0, 0,
+        c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if ((d[i] === 255 && d[i + 1] === 56 && d[i + 2] === 56) ||
+            (d[i] === 56 && d[i + 1] === 56 && d[i + 2] === 255)) n++;
+        return n; }""")
+    assert boxed > 500, f"only {boxed} box-coloured pixels: no boxes drawn"
     shot(page, "5-webcam")
     print(f"\nwebcam: {latency}")
+
+    # Mirrored like a mirror by default; unticked, the next frames are the camera's own way round.
+    mirrored = np.array(page.locator("#webcam-canvas").evaluate(GREY_JS)).reshape(120, 160)
+    page.locator("#webcam-live .vd-live-mirror input").uncheck()
+    n = frames_shown(page)
+    page.wait_for_function(f"() => +document.querySelector('#webcam-canvas').dataset.frames > {n + 2}",
+                           timeout=30_000)
+    plain = np.array(page.locator("#webcam-canvas").evaluate(GREY_JS)).reshape(120, 160)
+    flipped, same = np.abs(mirrored - plain[:, ::-1]).mean(), np.abs(mirrored - plain).mean()
+    assert flipped < same / 2, (flipped, same)
+
+    # A setting changed on the page goes with the next frames.
+    page.locator("#webcam-size").select_option("480")
+    expect(line).to_contain_text("model input 480 px", timeout=30_000)
+
+    # Stop: the camera is released and no more frames are drawn.
+    page.locator("#webcam-stop").click()
+    expect(line).to_contain_text("Stopped")
+    n = frames_shown(page)
+    page.wait_for_timeout(1500)
+    assert frames_shown(page) == n
+    assert page.locator("#webcam-live video").evaluate("v => v.srcObject") is None
     assert page.outside_requests == [], page.outside_requests
 
 
@@ -627,13 +668,12 @@ def test_readme_screenshots(page, app_url):
     scroll_top(page)
     save_small(page, "detect")
     page.get_by_role("tab", name="Webcam", exact=True).click()
-    page.get_by_text("Click to Access Webcam").click()
-    page.locator("#webcam-input button", has_text="Record").click()
-    expect(page.locator("#detect-latency")).to_contain_text("live:", timeout=60_000)
+    page.locator("#webcam-start").click()
+    expect(page.locator("#webcam-latency")).to_contain_text("live:", timeout=60_000)
     time.sleep(2)
     scroll_top(page)
     save_small(page, "webcam")
-    page.locator("#webcam-input button", has_text="Stop").click()
+    page.locator("#webcam-stop").click()
 
     open_tab(page, "Train a detector")
     epochs = page.locator("#yolo-epochs input[type=number]")

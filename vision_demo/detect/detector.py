@@ -42,7 +42,7 @@ from vision_demo.errors import VisionDemoError
 @dataclass
 class Detection:
     boxes: list[dict]                 # {class_id, class_name, confidence, xyxy: [x1,y1,x2,y2] px, xywhn: [cx,cy,w,h] 0..1}
-    annotated: np.ndarray             # RGB uint8 with the boxes drawn
+    annotated: np.ndarray | None      # RGB uint8 with the boxes drawn (None: predict_frame(draw=False))
     timings_ms: dict[str, float]      # decode, preprocess, inference, postprocess, draw, total
     image_size: tuple[int, int]       # (width, height) of the image the boxes refer to
     weights: str = ""
@@ -157,26 +157,30 @@ class Detector:
             return self._run(engine, note, rgb, conf, iou, classes, imgsz, start, decode_ms)
 
     def predict_frame(self, frame, conf: float = 0.25, iou: float = 0.7, classes=None, imgsz: int = 320,
-                      runtime: str = "torch") -> Detection | None:
+                      runtime: str = "torch", draw: bool = True, start: float | None = None,
+                      wait_s: float = 0.0) -> Detection | None:
         """Webcam frames: latest frame wins. Returns None (the frame is dropped) while the model is busy.
 
         The model sees the frame letterboxed to `imgsz` (320 by default for live video: ~3x faster than 640);
         the boxes are drawn on the frame at the size it was captured, so the picture that comes back is as
         large and sharp as the one that went out. (Gradio's webcam sends the frame already mirrored like its
         preview, so the labels drawn here read the right way round.)
+        draw=False: boxes only (`annotated` is None), for a browser that draws them itself (detect/live.py).
+        start: when the frame arrived (perf_counter), if decoding began before this call.
+        wait_s: how long to wait for a busy model before dropping the frame (0: drop at once).
         """
         if frame is None:
             return None
         _check_imgsz(imgsz)
-        start = time.perf_counter()
+        start = time.perf_counter() if start is None else start
         rgb = self._decode(frame)
         decode_ms = (time.perf_counter() - start) * 1000
         engine, note = self.engine(runtime, imgsz, image_hw=rgb.shape[:2])   # an export of the frame's own shape
-        if not engine.lock.acquire(blocking=False):
+        if not (engine.lock.acquire(timeout=wait_s) if wait_s > 0 else engine.lock.acquire(blocking=False)):
             self.frames_dropped += 1
             return None
         try:
-            return self._run(engine, note, rgb, conf, iou, classes, imgsz, start, decode_ms)
+            return self._run(engine, note, rgb, conf, iou, classes, imgsz, start, decode_ms, draw)
         finally:
             engine.lock.release()
 
@@ -211,7 +215,7 @@ class Detector:
         return ids
 
     def _run(self, engine: Engine, note: str, rgb: np.ndarray, conf, iou, classes, imgsz, start: float,
-             decode_ms: float) -> Detection:
+             decode_ms: float, draw: bool = True) -> Detection:
         if not 0.0 <= float(conf) <= 1.0 or not 0.0 <= float(iou) <= 1.0:
             raise VisionDemoError(f"conf and iou must be between 0 and 1 (got conf={conf}, iou={iou})")
         class_ids = self._class_ids(classes)
@@ -225,7 +229,7 @@ class Detector:
                                           verbose=False)[0]
         boxes = _boxes(result, self.names)  # plain floats: nothing keeps a reference to tensors
         t_draw = time.perf_counter()
-        annotated = draw_boxes(rgb, boxes)
+        annotated = draw_boxes(rgb, boxes) if draw else None
         draw_ms = (time.perf_counter() - t_draw) * 1000
         speed = result.speed or {}
         timings = {"decode": decode_ms,

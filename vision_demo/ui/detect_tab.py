@@ -7,8 +7,9 @@ bundled person detector (offline), COCO models when cached or online, uploaded .
 
 Runtime switch: torch runs the .pt; OpenVINO / ONNX Runtime run the same weights exported once per image
 size (detect/export.py, in the background; torch answers meanwhile). The latency line names what ran.
-Webcam: a frame every 0.05 s at most (the browser sends the next one only after the answer, so a slow
-model lowers the frame rate instead of piling up latency), inference at 320 px unless another size is chosen.
+Webcam (ui/live_webcam.py): the browser sends a frame, gets its boxes back as JSON and draws them on that
+same frame; the next frame leaves once the answer is back, so a slow model lowers the frame rate instead of
+piling up latency. Inference at 320 px unless another size is chosen.
 """
 from __future__ import annotations
 
@@ -19,14 +20,13 @@ from pathlib import Path
 import gradio as gr
 
 from vision_demo.detect.export import input_shape
-from vision_demo.detect.stream_meter import StreamMeter
 from vision_demo.detect.weights import default_detector_key
 from vision_demo.errors import VisionDemoError
 from vision_demo.images import example_photos
 from vision_demo.jobs import JobRegistry
 from vision_demo.warmup import WARMUP
-from vision_demo.ui import iou_tab
-from vision_demo.ui.common import (WEBCAM_CAPTURE, check_server_folder, image_source, intro, live_webcam_options,
+from vision_demo.ui import iou_tab, live_webcam
+from vision_demo.ui.common import (WEBCAM_CAPTURE, _as_gr_error, check_server_folder, image_source, intro,
                                    upload_named, user_errors)
 from vision_demo.ui.projector import reveal
 
@@ -34,12 +34,6 @@ log = logging.getLogger(__name__)
 
 DETECTION_HEADERS = ["class", "confidence", "x1", "y1", "x2", "y2"]
 BUNDLED = ("person detector (bundled, classes Normal/Fall)", "person (bundled)")
-STREAM_SECONDS = 300   # one webcam stream holds a worker slot: give it back after 5 minutes
-STREAM_SLOTS = 40      # how many people may stream at once (a whole class)
-# Seconds between webcam captures at most. The browser sends no frame while one is pending, so a small value
-# never floods the server; it only shortens the wait for the next capture once an answer is back (measured
-# here with no model: 0.5 -> 2 fps, 0.1 -> 8-9.6 fps, 0.05 -> ~10 fps).
-STREAM_EVERY = 0.05
 WEBCAM_SIZES = (320, 480, 640)   # inference sizes offered for live video; 320 is ~3x faster than 640
 # The input torch runs for a 640x480 frame at 320 px: 320x256. The fast runtime is exported for that shape.
 WEBCAM_SHAPE = input_shape(WEBCAM_SIZES[0], WEBCAM_CAPTURE[::-1])
@@ -64,7 +58,7 @@ def latency_text(det, prefix: str = "", imgsz: int | None = None) -> str:
 
 
 
-DetectHandlers = namedtuple("DetectHandlers", "detect detect_if_image detect_frame list_weights upload_weights "
+DetectHandlers = namedtuple("DetectHandlers", "detect detect_if_image webcam_frame list_weights upload_weights "
                                               "class_choices redetect runtime_status")
 
 BUNDLED_NOTE = ("**This model sees people only.** It is a *fall detector*: each person is **Normal** (upright) or "
@@ -87,7 +81,6 @@ def model_note(names: dict) -> str:
 def make_handlers(registry: JobRegistry):
     """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
 
-    meter = StreamMeter()
 
     @user_errors
     def detect(image, weights, conf, iou, classes, request: gr.Request = None, runtime="auto"):
@@ -108,25 +101,29 @@ def make_handlers(registry: JobRegistry):
             return None, None, ""
         return detect(image, weights, conf, iou, classes, request, runtime)
 
-    @user_errors
-    def detect_frame(frame, weights, conf, iou, classes, request: gr.Request = None, runtime="auto", size=320):
-        """One webcam frame; while the model is busy the frame is dropped and the last result stays."""
+    def webcam_frame(payload, request: gr.Request = None) -> dict:
+        """One live webcam frame (the webcam view's server function): its boxes as JSON, {"busy": True} while
+        the model answers another frame, or {"error": message} (shown under the picture; the camera stops)."""
         from vision_demo.detect.detector import get_detector
+        from vision_demo.detect.live import detect_frame
 
-        check_server_folder(weights, request)
-        imgsz = int(size or WEBCAM_SIZES[0])
-        if imgsz not in WEBCAM_SIZES:
-            raise VisionDemoError(f"webcam size {size} is not offered: choose {', '.join(map(str, WEBCAM_SIZES))}")
-        det = get_detector(weights or None, registry=registry).predict_frame(
-            frame, conf=float(conf), iou=float(iou), classes=classes or None, imgsz=imgsz, runtime=runtime or "auto")
-        if det is None:
-            return gr.skip(), gr.skip(), gr.skip()
-        session = getattr(request, "session_hash", None) or "api"
-        fps = meter.tick(session)
-        if not meter.text_due(session):
-            return det.annotated, gr.skip(), gr.skip()
-        live = f"live: **{fps:.1f} fps** · frame → boxes {det.timings_ms['total']:.0f} ms on the server · "
-        return det.annotated, detection_rows(det), latency_text(det, live, imgsz)
+        try:
+            p = payload if isinstance(payload, dict) else {}
+            weights = p.get("weights")
+            check_server_folder(weights, request)
+            size = p.get("size") or WEBCAM_SIZES[0]
+            if str(size) not in map(str, WEBCAM_SIZES):
+                raise VisionDemoError(f"webcam size {size} is not offered: choose "
+                                      f"{', '.join(map(str, WEBCAM_SIZES))}")
+            try:
+                conf, iou = float(p.get("conf", 0.25)), float(p.get("iou", 0.7))
+            except (TypeError, ValueError):
+                raise VisionDemoError("conf and iou must be numbers between 0 and 1") from None
+            return detect_frame(get_detector(weights or None, registry=registry), p.get("image"), conf=conf,
+                                iou=iou, classes=p.get("classes") or None, imgsz=int(size),
+                                runtime=p.get("runtime") or "auto")
+        except Exception as err:   # the browser shows the message: never a traceback
+            return {"error": _as_gr_error(err, request).message}
 
     @user_errors
     def runtime_status(weights, runtime):
@@ -178,7 +175,7 @@ def make_handlers(registry: JobRegistry):
             return gr.skip(), gr.skip(), gr.skip()
         return detect(image, weights, conf, iou, classes, request, runtime)
 
-    return DetectHandlers(detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices,
+    return DetectHandlers(detect, detect_if_image, webcam_frame, list_weights, upload_weights, class_choices,
                           redetect, runtime_status)
 
 
@@ -191,7 +188,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     Returns the model picker with its refresh (the YOLO tab's detectors appear in it) and start(button):
     a button elsewhere (the lesson plan) that detects on bus.jpg.
     """
-    (detect, detect_if_image, detect_frame, list_weights, upload_weights, class_choices, redetect,
+    (detect, detect_if_image, webcam_frame, list_weights, upload_weights, class_choices, redetect,
      runtime_status) = make_handlers(registry)
     intro("**Detect.** YOLO looks at the whole image once and predicts every box in that one pass — fast enough "
           "for live video on a laptop CPU. Confidence drops the boxes the model is less sure of; NMS keeps only the "
@@ -230,19 +227,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                     gr.Examples([[p] for p in examples], inputs=[image], label="Examples (from Ultralytics)",
                                 example_labels=[Path(p).name for p in examples])
             with gr.Tab("Webcam"):
-                gr.Markdown("Press **Record**: up to 20 frames a second go to the server (the next one only after the "
-                            "answer: a slower model means fewer frames, never older ones). A class on the LAN needs "
-                            "HTTPS for the camera (see README: --ssl-certfile/--ssl-keyfile).")
-                webcam_size = gr.Radio(list(WEBCAM_SIZES), value=WEBCAM_SIZES[0], elem_id="webcam-size",
-                                       label="Model input size for live video (px): 320 is ~3× faster than 640")
-                with gr.Row(equal_height=True):
-                    # 640x480 asked of the camera: Gradio's default (up to 1920x1440) alone drops the stream to ~2 fps.
-                    # The browser mirrors the frame it sends like its preview, so boxes and labels come back unmirrored.
-                    webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input",
-                                      height=330, webcam_options=live_webcam_options())
-                    # JPEG: the frame comes back at the capture's size, and JPEG encodes several times faster than WebP.
-                    webcam_out = gr.Image(label="Boxes (live)", interactive=False, elem_id="webcam-output",
-                                          height=330, format="jpeg")
+                live_webcam.build(webcam_frame, WEBCAM_SIZES)
             iou_tab.build(registry, image, weights, conf, iou, runtime)   # IoU by hand: TP, FP and mAP on one picture
             latency = gr.Markdown(elem_id="detect-latency")
             table = gr.Dataframe(headers=DETECTION_HEADERS, label="Detections", interactive=False,
@@ -263,9 +248,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     # The class filter behaves like the sliders: a new choice, a new detection.
     classes.change(redetect, inputs, outputs, preprocess=False, concurrency_limit=8, concurrency_id="detect",
                    api_visibility="private")
-    webcam.stream(detect_frame, [webcam, weights, conf, iou, classes, runtime, webcam_size],
-                  [webcam_out, table, latency], stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS,
-                  concurrency_limit=STREAM_SLOTS, show_progress="hidden", api_visibility="private")
+    live_webcam.follow_settings(demo, [weights, conf, iou, classes, runtime])
     # The runtime line: on load, on every change of model or runtime, then each second while an export runs.
     runtime_timer = gr.Timer(1.0, active=False)
     status_io = dict(fn=runtime_status, inputs=[weights, runtime], outputs=[runtime_md, runtime_timer],

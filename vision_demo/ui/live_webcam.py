@@ -1,0 +1,209 @@
+"""The Detect tab's live webcam: the camera, the loop that sends frames, and the boxes drawn — in the browser.
+
+Gradio's own streaming webcam (`gr.Image(streaming=True)`) tops out here at ~9 frames/s and ~230 ms
+behind the camera with a 20 ms model, because every frame makes four trips: the browser encodes a PNG-sized
+data URL on its main thread, the server writes the answer to a file, the page is told its URL, then fetches
+and decodes it. This component keeps the picture in the browser instead:
+
+    camera -> <video> -> capture a frame (ImageBitmap) -> JPEG -> server.webcam_frame(...) -> boxes (JSON)
+                                    \\____________ kept ____________________________________/
+                                                   draw the *same* frame + its boxes on a <canvas>
+
+One frame is in flight at a time and a new one is captured as soon as the answer is back (latest frame
+wins: a slow model means fewer frames, never older ones). The call is Gradio's `server_functions` route
+(`/gradio_api/component_server`): same server, same login, no queue slot held for the stream's life.
+
+The model settings (model, thresholds, runtime) live in Gradio components; a JS-only event copies
+them into `window.vdLiveSettings` whenever one changes, and each frame carries them (the server checks
+them every time, as for any request).
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from vision_demo.ui.common import WEBCAM_CAPTURE
+
+STREAM_SECONDS = 300     # the camera stops itself after 5 minutes (a forgotten tab must not keep a core busy)
+MAX_FPS = 30             # never ask faster than a camera gives frames
+JPEG_QUALITY = 0.8       # ~40 KB a 640x480 frame: light on a classroom's wifi, sharp enough for the model
+
+HTML = """
+<div class="vd-live" id="webcam-live">
+  <div class="vd-live-bar">
+    <button class="vd-live-start" id="webcam-start">&#9654; Start camera</button>
+    <button class="vd-live-stop" id="webcam-stop" disabled>&#9632; Stop</button>
+    <label class="vd-live-mirror"><input type="checkbox" checked> mirror</label>
+    <label class="vd-live-size">model input <select id="webcam-size">@sizes</select> px
+      <span class="vd-live-hint">(320 is ~3× faster than 640)</span></label>
+  </div>
+  <video class="vd-live-video" playsinline muted></video>
+  <canvas class="vd-live-canvas" id="webcam-canvas" width="640" height="480"></canvas>
+  <div class="vd-live-line" id="webcam-latency"><b>Start camera</b>: each frame goes to the model and comes back
+    with its boxes, the next one as soon as the answer is back (a slower model means fewer frames, never older
+    ones). A class on the LAN needs HTTPS for the camera (README).</div>
+</div>
+"""
+
+CSS = """
+.vd-live-bar { display: flex; gap: 10px; align-items: center; flex-wrap: wrap; margin-bottom: 6px; }
+.vd-live-bar button { font-size: 1.05rem; font-weight: 600; padding: 6px 16px; border-radius: 8px;
+  border: 1px solid var(--border-color-primary); cursor: pointer; }
+.vd-live-start { background: var(--button-primary-background-fill); color: var(--button-primary-text-color); }
+.vd-live-bar button:disabled { opacity: 0.45; cursor: default; }
+.vd-live-video { position: absolute; width: 1px; height: 1px; opacity: 0; pointer-events: none; }
+.vd-live-size select { font-size: 1rem; padding: 2px 4px; border-radius: 6px; min-width: 4.5em; appearance: auto;
+  border: 1px solid var(--border-color-primary); background: var(--input-background-fill); color: inherit; }
+.vd-live-hint { opacity: 0.7; }
+.vd-live-canvas { display: block; width: 100%; max-height: 360px; object-fit: contain; background: #111;
+  border-radius: 8px; aspect-ratio: 4 / 3; }
+.vd-live-line { font-size: 0.95rem; margin-top: 6px; line-height: 1.35; }
+"""
+
+# `element`, `server` and `props` are given by gr.HTML (js_on_load). Template strings are avoided: the
+# component's templates would read them as its own placeholders.
+JS = """
+const W = props.capture_w, H = props.capture_h;
+const video = element.querySelector('video'), canvas = element.querySelector('canvas');
+const ctx = canvas.getContext('2d');
+const line = element.querySelector('.vd-live-line');
+const startBtn = element.querySelector('.vd-live-start'), stopBtn = element.querySelector('.vd-live-stop');
+const mirrorBox = element.querySelector('.vd-live-mirror input'), sizePick = element.querySelector('.vd-live-size select');
+const grab = document.createElement('canvas');
+const grabCtx = grab.getContext('2d');
+let stream = null, running = false, startedAt = 0;
+const shown = [], stale = [];   // when frames were drawn (for fps) and how old each was then (ms)
+
+function say(html) { line.innerHTML = html; }
+function esc(s) { return String(s).replace(/[&<>"]/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c])); }
+function median(xs) { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : 0; }
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+function toDataURL(blob) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader(); r.onload = () => resolve(r.result); r.onerror = reject; r.readAsDataURL(blob);
+  });
+}
+
+function draw(frame, answer) {
+  // The frame the model saw, mirrored if asked like the camera preview; boxes mirrored with it, labels not.
+  const w = frame.width, h = frame.height, mirror = mirrorBox.checked;
+  if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+  ctx.save();
+  if (mirror) { ctx.translate(w, 0); ctx.scale(-1, 1); }
+  ctx.drawImage(frame, 0, 0);
+  ctx.restore();
+  const lw = Math.max(2, Math.round(Math.max(w, h) / 240)), size = Math.max(14, Math.round(Math.max(w, h) / 30));
+  ctx.font = '600 ' + size + 'px sans-serif';
+  ctx.textBaseline = 'top';
+  for (const b of answer.boxes) {
+    let [x1, y1, x2, y2] = b.xyxy;
+    if (mirror) [x1, x2] = [w - x2, w - x1];
+    ctx.lineWidth = lw; ctx.strokeStyle = b.colour; ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    const text = b.name + ' ' + b.conf.toFixed(2), tw = ctx.measureText(text).width + 8;
+    const ty = y1 - size - 6 >= 0 ? y1 - size - 6 : y1;   // above the box, or inside at its top
+    ctx.fillStyle = b.colour; ctx.fillRect(x1 - lw / 2, ty, tw, size + 6);
+    ctx.fillStyle = '#fff'; ctx.fillText(text, x1 + 4, ty + 3);
+  }
+}
+
+function report(answer, capturedAt) {
+  const now = performance.now();
+  shown.push(now); stale.push(now - capturedAt);
+  while (shown.length && now - shown[0] > 2000) { shown.shift(); stale.shift(); }
+  canvas.dataset.frames = String((+canvas.dataset.frames || 0) + 1);   // one more frame on screen
+  if (now - (report.last || 0) < 500) return;   // the text twice a second: the picture is what must be fast
+  report.last = now;
+  const fps = shown.length > 1 ? (shown.length - 1) / ((shown[shown.length - 1] - shown[0]) / 1000) : 0;
+  const ms = answer.ms, note = answer.note ? ' · torch for now: ' + esc(answer.note) : '';
+  say('live: <b>' + fps.toFixed(1) + ' fps</b> · <b>' + Math.round(median(stale)) + ' ms</b> from capture to ' +
+      'boxes on screen · frame → boxes ' + Math.round(ms.total) + ' ms on the server (decode ' +
+      Math.round(ms.decode) + ', model ' + Math.round(ms.preprocess + ms.inference + ms.postprocess) + ') — ' +
+      'runtime <b>' + esc(answer.runtime) + '</b>' + note + ' · model input ' + esc(answer.size) +
+      ' px · image ' + answer.w + '×' + answer.h + ' px<br><b>' + esc(answer.summary) + '</b>');
+}
+
+async function loop() {
+  while (running) {
+    if (Date.now() - startedAt > props.stream_seconds * 1000) {
+      stop('Stopped after ' + Math.round(props.stream_seconds / 60) + ' minutes so a forgotten tab does not keep ' +
+           'the server busy: press <b>Start camera</b> again.');
+      return;
+    }
+    if (element.offsetParent === null) { stop('Stopped: the tab was left. Press <b>Start camera</b> again.'); return; }
+    const t0 = performance.now();
+    if (video.readyState < 2) { await sleep(30); continue; }
+    const frame = await createImageBitmap(video);
+    grab.width = frame.width; grab.height = frame.height;
+    grabCtx.drawImage(frame, 0, 0);
+    const blob = await new Promise(r => grab.toBlob(r, 'image/jpeg', props.jpeg_quality));
+    let answer = null;
+    try {
+      answer = await server.webcam_frame({image: await toDataURL(blob), ...window.vdLiveSettings,
+                                          size: sizePick.value});
+    } catch (err) { answer = {error: 'the server did not answer (' + esc(err) + ')'}; }
+    if (!running) { frame.close(); return; }
+    if (!answer) answer = {error: 'the server did not answer: is it still running?'};
+    if (answer.error) { frame.close(); stop('<b>' + esc(answer.error) + '</b>'); return; }
+    if (answer.busy) { frame.close(); await sleep(10); continue; }   // the model is on another frame: a newer one
+    draw(frame, answer); frame.close();
+    report(answer, t0);
+    const wait = 1000 / props.max_fps - (performance.now() - t0);
+    if (wait > 0) await sleep(wait);
+  }
+}
+
+function stop(message) {
+  running = false;
+  if (stream) stream.getTracks().forEach(t => t.stop());
+  stream = null; video.srcObject = null;
+  startBtn.disabled = false; stopBtn.disabled = true;
+  if (message) say(message);
+}
+
+startBtn.addEventListener('click', async () => {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    say('<b>This page cannot use a camera:</b> browsers allow it only on localhost or HTTPS. For a class on the ' +
+        'LAN start the app with --ssl-certfile/--ssl-keyfile (README).');
+    return;
+  }
+  startBtn.disabled = true;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({video: {width: {ideal: W}, height: {ideal: H}}, audio: false});
+  } catch (err) {
+    startBtn.disabled = false;
+    say('<b>No camera:</b> ' + esc(err.name === 'NotAllowedError' ? 'the browser was not allowed to use it (see the ' +
+        'camera icon in the address bar)' : err.name === 'NotFoundError' ? 'none is connected' : err.message || err));
+    return;
+  }
+  video.srcObject = stream;
+  await video.play().catch(() => {});
+  running = true; startedAt = Date.now(); stopBtn.disabled = false;
+  say('Camera on: the first frame goes to the model…');
+  loop();
+});
+stopBtn.addEventListener('click', () => stop('Stopped.'));
+"""
+
+# Copies the model settings into the page (no server round trip) whenever one of them changes.
+SETTINGS_JS = """(weights, conf, iou, classes, runtime) => {
+  window.vdLiveSettings = {weights, conf, iou, classes, runtime};
+  return [];
+}"""
+
+
+def build(webcam_frame, sizes: tuple[int, ...]) -> gr.HTML:
+    """The camera view; `webcam_frame(payload, request)` answers each frame (its name is the JS's); `sizes`:
+    the model input sizes offered, the first chosen."""
+    options = "".join(f'<option value="{s}">{s}</option>' for s in sizes)
+    return gr.HTML(HTML.replace("@sizes", options), html_template="${value}", css_template=CSS, js_on_load=JS, elem_id="webcam-live-block",
+                   server_functions=[webcam_frame], capture_w=WEBCAM_CAPTURE[0], capture_h=WEBCAM_CAPTURE[1],
+                   stream_seconds=STREAM_SECONDS, max_fps=MAX_FPS, jpeg_quality=JPEG_QUALITY)
+
+
+def follow_settings(demo: gr.Blocks, settings: list[gr.components.Component]) -> None:
+    """window.vdLiveSettings follows the controls: on load and on every change, in the browser only."""
+    io = dict(fn=None, inputs=settings, outputs=None, js=SETTINGS_JS, queue=False, api_visibility="private")
+    demo.load(**io)
+    for control in settings:
+        control.change(**io)
+
