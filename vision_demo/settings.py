@@ -129,6 +129,10 @@ def configure(work: str | os.PathLike | None = None, online_mode: bool | None = 
     # OpenVINO at 320 px 40-50 ms with spinning threads, 26-27 ms with PASSIVE; torch inference unchanged.
     # Read once when torch loads, so it is set here, before anything imports torch.
     put("OMP_WAIT_POLICY", "PASSIVE")
+    # `import ultralytics` sets OMP_NUM_THREADS=1 when it is unset ("reduced CPU utilization"): on a 2-core
+    # laptop that would train on one core. Say how many there are first (devices.use_all_cores keeps to it).
+    from vision_demo.devices import usable_cores
+    put("OMP_NUM_THREADS", str(usable_cores()))
     os.environ[_OURS] = ",".join(sorted(ours))
     _no_openvino_telemetry()
 

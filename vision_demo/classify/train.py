@@ -32,7 +32,7 @@ from vision_demo.classify.loop import (classification_report, evaluate, make_loa
                                        train_one_epoch)
 from vision_demo.classify.models import check_strategy
 from vision_demo.classify.pretrained import check_pretrained_available, default_backbone
-from vision_demo.devices import oom_as_advice
+from vision_demo.devices import oom_as_advice, use_all_cores
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobContext, JobRegistry
 
@@ -172,6 +172,7 @@ def run_training(config: TrainConfig, ctx: JobContext, registry: JobRegistry | N
 
     validate_config(config)
     started = time.perf_counter()
+    use_all_cores()   # a detection in this process may have left torch one thread (see devices.use_all_cores)
     with oom_as_advice(), archive.using(config.data):   # an extracted upload stays while we read it
         run = _prepare(config, ctx, registry)
         fit = _fit_frozen(run, ctx) if config.strategy == "frozen" else _fit_full(run, ctx)
@@ -310,6 +311,7 @@ def _fit_full(run: _Run, ctx: JobContext) -> _Fit:
 
 
 def _end_epoch(ctx: JobContext, fit: _Fit, epoch: int, epochs: int, loss: float, acc: float, seconds: float) -> None:
+    use_all_cores()   # (a detector loaded meanwhile may have taken threads away)
     entry = {"epoch": epoch, "train_loss": loss, "train_acc": acc, "val_loss": fit.evaluation["loss"],
              "val_acc": fit.evaluation["acc"], "seconds": seconds}
     fit.history.append(entry)

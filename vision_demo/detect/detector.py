@@ -220,13 +220,14 @@ class Detector:
             raise VisionDemoError(f"conf and iou must be between 0 and 1 (got conf={conf}, iou={iou})")
         class_ids = self._class_ids(classes)
         bgr = np.ascontiguousarray(rgb[..., ::-1])  # Ultralytics reads numpy arrays as OpenCV's BGR
-        from vision_demo.devices import oom_as_advice
+        from vision_demo.devices import oom_as_advice, use_all_cores
         device = self.device if engine.runtime == "torch" else "cpu"
         with oom_as_advice(" (for detection: lower imgsz)"):
             # An export is a static graph: it gets the input shape it was traced for (the same one torch runs).
             result = engine.model.predict(bgr, conf=float(conf), iou=float(iou), classes=class_ids,
                                           imgsz=list(engine.shape) if engine.shape else int(imgsz), device=device,
                                           verbose=False)[0]
+        use_all_cores()   # Ultralytics' first predict leaves torch one thread less for the whole process
         boxes = _boxes(result, self.names)  # plain floats: nothing keeps a reference to tensors
         t_draw = time.perf_counter()
         annotated = draw_boxes(rgb, boxes) if draw else None

@@ -99,6 +99,9 @@ class _Bridge:
         self._epoch_start = time.time()
 
     def on_train_epoch_start(self, trainer) -> None:
+        from vision_demo.devices import use_all_cores
+
+        use_all_cores()   # Ultralytics' trainer set torch to cores - 1 threads; we load data in this thread
         self._in_epoch, self._batch, self._epoch_start = True, 0, time.time()
 
     def on_train_batch_end(self, trainer) -> None:
