@@ -107,7 +107,7 @@ class Detector:
         image_hw: the (height, width) of the frames to come, for an export of exactly their input shape; None:
         the imgsz square (imgsz may also be an input shape (h, w) itself). "auto" and an export format start that export in the background (once) and answer
         with torch until it is ready; `wait=True` (the CLI) waits for it instead."""
-        from vision_demo.detect.export import EXPORTS, RUNTIMES, STRIDE, best_format, input_shape
+        from vision_demo.detect.export import RUNTIMES, STRIDE, choose, input_shape, installed_formats, waiting_for
 
         runtime = str(runtime or "auto").strip().lower()
         if runtime not in RUNTIMES:
@@ -120,17 +120,18 @@ class Detector:
         shape = input_shape(imgsz, image_hw)   # imgsz may already be a shape (h, w): the warm-up's
         if any(side % STRIDE for side in shape):
             return self.torch, f"exports need an image size that is a multiple of {STRIDE} (not {imgsz})"
-        fmt = best_format() if runtime == "auto" else runtime
-        if fmt is None:
+        formats = installed_formats() if runtime == "auto" else [runtime]
+        if not formats:
             return self.torch, "no fast runtime installed (pip install openvino)"
         with self._engines_lock:
-            loaded = self._engines.get((fmt, shape))
+            loaded = self._engines.get((formats[0], shape))   # the fastest one, already loaded: nothing to look up
         if loaded is not None:
             return loaded, ""
-        status = (EXPORTS.wait if wait else EXPORTS.request)(self.weights, shape, fmt)
-        if status.state != "ready":
-            return self.torch, status.text()
-        return self._load_export(fmt, shape, status.path), ""
+        chosen, seen = choose(self.weights, shape, runtime, wait=wait)
+        if chosen is None:
+            status = waiting_for(seen)
+            return self.torch, status.text() if status else f"no export for {runtime}"
+        return self._load_export(chosen.fmt, shape, chosen.path), ""
 
     def _load_export(self, fmt: str, shape: tuple[int, int], path: str) -> Engine:
         from ultralytics import YOLO

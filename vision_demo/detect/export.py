@@ -40,14 +40,18 @@ from vision_demo.errors import VisionDemoError
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "torch", "openvino", "onnx")   # what --runtime and the Detect tab's switch offer
-FORMATS = ("openvino", "onnx")                       # what can be exported, fastest first (auto takes the first present)
+RUNTIMES = ("auto", "torch", "openvino-int8", "openvino", "onnx")   # what --runtime and the Detect tab offer
+# What can be exported, fastest first: auto serves the first one whose export is ready and checked.
+FORMATS = ("openvino-int8", "openvino", "onnx")
 # The packages each format needs at export AND at inference (YOLO_AUTOINSTALL stays off: nothing is pip-installed).
-NEEDS = {"openvino": ("openvino",), "onnx": ("onnx", "onnxruntime")}
+NEEDS = {"openvino-int8": ("openvino", "nncf"), "openvino": ("openvino",), "onnx": ("onnx", "onnxruntime")}
 CHECK_IMAGES = ("bus.jpg", "zidane.jpg")             # Ultralytics' example photos: people, offline
 IOU_MIN = 0.85    # an exported box must overlap its torch twin this much (the graph is the same; only rounding
 CONF_TOL = 0.05   # and the letterbox differ) and its confidence differ by at most this much
 CONF_MARGIN = 0.1  # boxes within this of the threshold may appear in one runtime only: they are not compared
+# INT8 rounds every weight and activation to 256 levels: a weak box's edges move a few pixels more than
+# float rounding moves them (measured on bus.jpg at 320x256: IoU 0.82 with torch's twin).
+TOLERANCE = {"openvino-int8": (0.75, 0.1)}           # format -> (IOU_MIN, CONF_TOL) where not the float ones
 
 
 STRIDE = 32      # YOLO's coarsest feature map is 1/32 of the input: both sides must be multiples of it
@@ -108,8 +112,12 @@ def missing_packages(fmt: str) -> list[str]:
 
 
 def best_format() -> str | None:
-    """The fastest exported runtime installed here (OpenVINO, then ONNX Runtime), or None."""
-    return next((fmt for fmt in FORMATS if not missing_packages(fmt)), None)
+    """The fastest exported runtime installed here (OpenVINO INT8, OpenVINO, then ONNX Runtime), or None."""
+    return next(iter(installed_formats()), None)
+
+
+def installed_formats() -> list[str]:
+    return [fmt for fmt in FORMATS if not missing_packages(fmt)]
 
 
 _digests: dict[tuple[str, int, int], str] = {}
@@ -137,7 +145,8 @@ def export_folder(digest: str, imgsz, fmt: str) -> Path:
 
 
 def _model_path(folder: Path, fmt: str) -> Path:
-    return folder / ("model_openvino_model" if fmt == "openvino" else "model.onnx")
+    return folder / {"openvino": "model_openvino_model", "openvino-int8": "model_int8_openvino_model",
+                     "onnx": "model.onnx"}[fmt]
 
 
 def find_export(digest: str, imgsz, fmt: str) -> Path | None:
@@ -152,11 +161,12 @@ def find_export(digest: str, imgsz, fmt: str) -> Path | None:
 
 
 # ---- checking an export against torch ------------------------------------------------------------------
-def compare_boxes(reference: list[dict], candidate: list[dict], conf: float = 0.25) -> str | None:
+def compare_boxes(reference: list[dict], candidate: list[dict], conf: float = 0.25, iou_min: float = IOU_MIN,
+                  conf_tol: float = CONF_TOL) -> str | None:
     """None when both lists show the same objects, else what differs.
 
     Every box clearly above the threshold (conf + CONF_MARGIN) in one list needs a twin in the other: same
-    class, IoU >= IOU_MIN, confidence within CONF_TOL. Boxes near the threshold are not compared: rounding
+    class, IoU >= iou_min, confidence within conf_tol. Boxes near the threshold are not compared: rounding
     may push one just under it in one runtime only."""
     for name, ours, theirs in (("torch", reference, candidate), ("export", candidate, reference)):
         for box in ours:
@@ -164,12 +174,12 @@ def compare_boxes(reference: list[dict], candidate: list[dict], conf: float = 0.
                 continue
             twins = [(b, iou(box["xyxy"], b["xyxy"])) for b in theirs if b["class_id"] == box["class_id"]]
             best, overlap = max(twins, key=lambda t: t[1], default=(None, 0.0))
-            if best is None or overlap < IOU_MIN:
+            if best is None or overlap < iou_min:
                 return (f"a {box['class_name']} box ({box['confidence']:.2f}) of {name} has no twin in the other "
-                        f"runtime (best IoU {overlap:.2f} < {IOU_MIN})")
-            if abs(best["confidence"] - box["confidence"]) > CONF_TOL:
+                        f"runtime (best IoU {overlap:.2f} < {iou_min})")
+            if abs(best["confidence"] - box["confidence"]) > conf_tol:
                 return (f"a {box['class_name']} box: confidence {box['confidence']:.2f} in {name} against "
-                        f"{best['confidence']:.2f} (more than {CONF_TOL} apart)")
+                        f"{best['confidence']:.2f} (more than {conf_tol} apart)")
     return None
 
 
@@ -192,6 +202,39 @@ def _boxes_of(model, image, shape, conf: float) -> list[dict]:
 
 
 # ---- the export job ------------------------------------------------------------------------------------
+def calibration_set(folder: Path, weights, images: list[str] | None = None) -> Path:
+    """A data.yaml over pictures for INT8 calibration, written under `folder`: the example photos (or a trained
+    job's validation images), each also mirrored and cropped four ways (the quantizer needs the range of
+    every activation, and these are all the real photos there are offline). Ultralytics reads only `val`."""
+    from PIL import ImageOps
+
+    from vision_demo.images import load_rgb
+
+    out = folder / "calibration" / "images"
+    out.mkdir(parents=True)
+    n = 0
+    for source in [*check_images(), *(images or [])][:24]:
+        im = load_rgb(source)
+        w, h = im.size
+        crops = [im.crop((int(w * fx), int(h * fy), int(w * (fx + 0.75)), int(h * (fy + 0.75))))
+                 for fx, fy in ((0, 0), (0.25, 0), (0, 0.25), (0.25, 0.25))]
+        for variant in (im, *crops):
+            for picture in (variant, ImageOps.mirror(variant)):
+                picture.save(out / f"{n:03d}.jpg", quality=92)
+                n += 1
+    names = _names_of(weights)
+    yaml_path = folder / "calibration" / "data.yaml"
+    yaml_path.write_text(json.dumps({"path": str(out.parent), "train": "images", "val": "images",
+                                     "names": names}))   # JSON is YAML
+    return yaml_path
+
+
+def _names_of(weights) -> dict[int, str]:
+    from ultralytics import YOLO
+
+    return {int(k): str(v) for k, v in YOLO(str(weights), task="detect").names.items()}
+
+
 def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = None) -> dict:
     """Job body: export, check against torch, then move into place. Raises VisionDemoError saying why not.
     images: the photos to check the boxes on besides the example photos (a trained job's validation images:
@@ -216,9 +259,15 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
         ctx.emit("progress", fraction=0.05, message="copying the weights")
         shutil.copyfile(weights, build / "model.pt")
         ctx.emit("progress", fraction=0.1, message=f"tracing the network into a static {shape_text(shape)} {fmt} graph")
+        options = {}
+        if fmt == "openvino-int8":
+            ctx.emit("progress", fraction=0.1, message=f"tracing into a {shape_text(shape)} graph, then measuring "
+                                                        "its activations on the example photos to pick 8-bit scales")
+            options = dict(int8=True, data=str(calibration_set(build, weights, images)))
         try:
-            YOLO(str(build / "model.pt"), task="detect").export(format=fmt, imgsz=list(shape), device="cpu",
-                                                                 verbose=False)
+            logging.getLogger("nncf").setLevel(logging.WARNING)   # (it logs every layer it leaves in float)
+            YOLO(str(build / "model.pt"), task="detect").export(format=fmt.removesuffix("-int8"), imgsz=list(shape),
+                                                                 device="cpu", verbose=False, **options)
         except Exception as err:  # the exporter fails in many ways (tracing, converter, disk): one line for a person
             log.exception("%s export of %s failed", fmt, weights)
             raise VisionDemoError(f"{fmt} export failed ({type(err).__name__}: {str(err)[:200]}); serving torch") from err
@@ -232,9 +281,10 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
         ctx.emit("progress", fraction=0.6, message="checking the boxes against torch on the example photos")
         reference, candidate = YOLO(weights, task="detect"), YOLO(str(model_path), task="detect")
         checks = []
+        iou_min, conf_tol = TOLERANCE.get(fmt, (IOU_MIN, CONF_TOL))
         for image in [*check_images(), *(images or [])]:
             a, b = _boxes_of(reference, image, shape, 0.25), _boxes_of(candidate, image, shape, 0.25)
-            diff = compare_boxes(a, b)
+            diff = compare_boxes(a, b, 0.25, iou_min, conf_tol)
             checks.append({"image": Path(image).name, "torch_boxes": len(a), "export_boxes": len(b), "differs": diff})
             if diff:
                 raise VisionDemoError(f"the {fmt} export disagrees with torch on {Path(image).name}: {diff}; "
@@ -337,6 +387,38 @@ class Exports:
 EXPORTS = Exports()
 
 
+def choose(weights, shape, runtime: str = "auto", start: bool = True, wait: bool = False):
+    """Which export answers `runtime` at input `shape`: (its ready status, or None for torch; the statuses
+    looked at, fastest first).
+
+    "auto" tries FORMATS fastest first: the first one ready and checked is served. One that failed its check
+    (INT8 may move boxes too far on some model) is passed over for the next. While a faster one is still
+    exporting, a slower one already on disk answers meanwhile; none is started behind it (exports take turns).
+    start=False only reads the state; wait=True (the CLI) waits for each export instead."""
+    formats = installed_formats() if runtime == "auto" else [runtime]
+    seen, busy = [], False
+    for fmt in formats:
+        if busy or not start:
+            status = EXPORTS.request(weights, shape, fmt, start=False)
+        else:
+            status = (EXPORTS.wait if wait else EXPORTS.request)(weights, shape, fmt)
+        seen.append(status)
+        if status.state == "ready":
+            return status, seen
+        busy = busy or status.state in ("exporting", "missing")
+    return None, seen
+
+
+def waiting_for(seen) -> ExportStatus | None:
+    """Of the statuses `choose` looked at, the one torch is standing in for: an export running, else one not
+    started yet, else the first that failed."""
+    for state in ("exporting", "missing"):
+        status = next((st for st in seen if st.state == state), None)
+        if status is not None:
+            return status
+    return seen[0] if seen else None
+
+
 def runtime_summary(weights, runtime: str = "auto", sizes=(320, 640), device: str = "cpu") -> tuple[str, bool]:
     """(one line for the Detect tab: what answers at each size, True while an export is still running).
     sizes: squares' sides or input shapes (h, w). Reads state only: exports start when a detection asks for
@@ -346,18 +428,26 @@ def runtime_summary(weights, runtime: str = "auto", sizes=(320, 640), device: st
         return "Runtime: **torch** (the .pt as trained, eager PyTorch).", False
     if not str(device).startswith("cpu"):
         return f"Runtime: **torch** on {device} (OpenVINO / ONNX exports are for CPUs; on a GPU torch is the fast path).", False
-    fmt = best_format() if runtime == "auto" else runtime
-    if fmt is None:
+    if runtime == "auto" and best_format() is None:
         return "Runtime: **torch** (no fast runtime installed: pip install openvino).", False
-    statuses = [EXPORTS.request(weights, size, fmt, start=False) for size in sizes]
-    parts = []
-    for st in statuses:
-        if st.state == "ready":
-            parts.append(f"{shape_text(st.imgsz)} **{fmt}**")
-        elif st.state == "exporting":
-            parts.append(f"{shape_text(st.imgsz)} torch for now ({fmt} export {100 * st.progress:.0f} %: {st.message})")
-        elif st.state == "missing":
-            parts.append(f"{shape_text(st.imgsz)} torch until the {fmt} export (it starts with the first detection at that size)")
+    parts, busy = [], False
+    for size in sizes:
+        shape = input_shape(size)
+        chosen, seen = choose(weights, shape, runtime, start=False)
+        other = waiting_for([st for st in seen if st is not chosen])
+        busy = busy or any(st.state == "exporting" for st in seen)
+        if chosen is not None:
+            faster = (f" (the faster {other.fmt} is exporting: {100 * other.progress:.0f} %)"
+                      if other is not None and other.state == "exporting" else "")
+            parts.append(f"{shape_text(shape)} **{chosen.fmt}**{faster}")
+        elif other is None:
+            parts.append(f"{shape_text(shape)} **torch**")
+        elif other.state == "exporting":
+            parts.append(f"{shape_text(shape)} torch for now ({other.fmt} export {100 * other.progress:.0f} %: "
+                         f"{other.message})")
+        elif other.state == "missing":
+            parts.append(f"{shape_text(shape)} torch until the {other.fmt} export (it starts with the first "
+                         "detection at that size)")
         else:
-            parts.append(f"{shape_text(st.imgsz)} **torch**: {st.message}")
-    return "Runtime: " + " · ".join(parts) + ".", any(st.state == "exporting" for st in statuses)
+            parts.append(f"{shape_text(shape)} **torch**: {other.message}")
+    return "Runtime: " + " · ".join(parts) + ".", busy

@@ -38,8 +38,8 @@ WEBCAM_SIZES = (320, 480, 640)   # inference sizes offered for live video; 320 i
 # The input torch runs for a 640x480 frame at 320 px: 320x256. The fast runtime is exported for that shape.
 WEBCAM_SHAPE = input_shape(WEBCAM_SIZES[0], WEBCAM_CAPTURE[::-1])
 IMAGE_SIZE = 640       # inference size for a single image: small objects matter more than speed there
-RUNTIME_CHOICES = [("auto (fastest installed)", "auto"), ("torch", "torch"), ("OpenVINO", "openvino"),
-                   ("ONNX Runtime", "onnx")]
+RUNTIME_CHOICES = [("auto (fastest ready)", "auto"), ("torch", "torch"), ("OpenVINO INT8", "openvino-int8"),
+                   ("OpenVINO", "openvino"), ("ONNX Runtime", "onnx")]
 
 
 def detection_rows(det) -> list[list]:
