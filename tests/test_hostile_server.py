@@ -155,3 +155,50 @@ def test_a_visitor_queues_at_most_a_few_jobs_behind_the_teachers_and_sees_no_pat
         order.append((final.started, job_id))
     assert sorted(order)[0][1] == teacher_ids[0]     # the teacher's job ran first, though queued last
     assert not no_network
+
+
+def _webcam_call(url: str, payload, session: str = "hostile-session") -> tuple[int, object]:
+    """POST one frame to the webcam view's server function as the page does (/gradio_api/component_server/),
+    from 127.0.0.2: (HTTP status, decoded answer)."""
+    import http.client
+    import json
+    from urllib.parse import urlparse
+
+    config = json.loads(urlopen_text(url + "config"))
+    component = next(c["id"] for c in config["components"] if "webcam_frame" in (c.get("props") or {}).get("server_fns", []))
+    body = json.dumps({"data": payload, "component_id": component, "fn_name": "webcam_frame", "session_hash": session})
+    where = urlparse(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60, source_address=("127.0.0.2", 0))
+    try:
+        conn.request("POST", "/gradio_api/component_server/", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        text = response.read().decode()
+        return response.status, (json.loads(text) if text.startswith(("{", "[")) else text)
+    finally:
+        conn.close()
+
+
+def urlopen_text(url: str) -> str:
+    from urllib.request import urlopen
+
+    with urlopen(url, timeout=30) as r:
+        return r.read().decode()
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"image": "data:image/jpeg;base64," + "QUFB" * 1_100_000}, "over 3 MB"),
+    ({"image": "data:image/svg+xml;base64,PHN2Zz48L3N2Zz4="}, "data:image/jpeg;base64"),
+    ({"image": "data:image/png;base64,iVBORw0KGgo="}, "image"),                       # a PNG header, no picture
+    ({"image": "data:image/jpeg;base64,QUFB", "weights": "/etc/passwd"}, "can only be opened from the server"),
+    ({"image": "data:image/jpeg;base64,QUFB", "weights": "../../../etc/passwd"}, "can only be opened from the server"),
+    ("not even a dict", "data:image/jpeg;base64"),
+])
+def test_webcam_frames_from_a_student_get_a_message_and_the_server_goes_on(server, payload, message):
+    """The live webcam's frames reach a server function, not a queued event: a hostile page sends anything."""
+    url, student, _, _ = server
+    with FileSystemWatch() as watch:
+        status, answer = _webcam_call(url, payload)
+    assert status == 200 and set(answer) == {"error"} and message in answer["error"], (status, answer)
+    _no_server_paths(answer["error"])
+    assert watch.new_outside() == {} and watch.links_outside() == []
+    _still_answers(student)
