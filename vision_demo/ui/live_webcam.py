@@ -115,7 +115,7 @@ function report(answer, capturedAt) {
   report.last = now;
   const fps = shown.length > 1 ? (shown.length - 1) / ((shown[shown.length - 1] - shown[0]) / 1000) : 0;
   const ms = answer.ms, note = answer.note ? ' · torch for now: ' + esc(answer.note) : '';
-  say('live: <b>' + fps.toFixed(1) + ' fps</b> · <b>' + Math.round(median(stale)) + ' ms</b> from capture to ' +
+  say('live: <b>' + (shown.length > 1 ? fps.toFixed(1) + ' fps' : 'first frames') + '</b> · <b>' + Math.round(median(stale)) + ' ms</b> from capture to ' +
       'boxes on screen · frame → boxes ' + Math.round(ms.total) + ' ms on the server (decode ' +
       Math.round(ms.decode) + ', model ' + Math.round(ms.preprocess + ms.inference + ms.postprocess) + ') — ' +
       'runtime <b>' + esc(answer.runtime) + '</b>' + note + ' · model input ' + esc(answer.size) +
