@@ -193,7 +193,6 @@ def row_latency() -> None:
     bgr = frame[..., ::-1].copy()
     from vision_demo.detect.sliding_window import median_ms
 
-    from vision_demo.devices import use_all_cores
 
     from ultralytics.utils.torch_utils import select_device
 

@@ -204,3 +204,21 @@ def test_on_a_gpu_torch_stays_and_says_so(detector):
         detector.device = real
     text, busy = runtime_summary(detector.weights, "auto", device="cuda:0")
     assert "torch" in text and "GPU" in text and busy is False
+
+
+@pytest.mark.slow
+def test_the_warm_up_follows_a_failed_int8_export_with_the_float_one(detector):
+    """No request may come at that size for a while: the warm-up itself starts the next runtime."""
+    from vision_demo.detect import export
+    from vision_demo.warmup import Warmup
+
+    digest = export.weights_digest(detector.weights)
+    blocked = export.export_folder(digest, 416, "openvino-int8")
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("in the way")   # the INT8 export fails (it cannot be moved into place)
+    warm = Warmup()
+    warm.start(export_sizes=(416,))
+    warm._thread.join(300)
+    assert warm.state == "ready" and not warm._thread.is_alive()
+    assert export.find_export(digest, 416, "openvino") is not None
+    assert "416 px **openvino**" in export.runtime_summary(detector.weights, "auto", (416,))[0]

@@ -51,6 +51,13 @@ class Warmup:
             self.state, self.error = "failed", f"{type(err).__name__}: {err}"
             return
         self.state, self.seconds = "ready", time.perf_counter() - start
+        # Then see the exports through, here in the background: one that fails its check (INT8 on some model
+        # and size) is followed by the next runtime, which no request at that size might otherwise start.
+        for size in self.export_sizes:
+            try:
+                detector.engine("auto", size, wait=True)
+            except Exception:  # the Detect tab's runtime line says what failed; the app goes on with torch
+                log.exception("export at %s failed", size)
 
     def text(self) -> str:
         if self.state == "ready":
