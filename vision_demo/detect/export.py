@@ -207,8 +207,8 @@ def _boxes_of(model, image, shape, conf: float) -> list[dict]:
 
 
 # ---- the export job ------------------------------------------------------------------------------------
-def calibration_set(folder: Path, weights, images: list[str] | None = None) -> Path:
-    """A data.yaml over pictures for INT8 calibration, written under `folder`: the example photos (or a trained
+def calibration_set(folder: Path, names: dict[int, str], images: list[str] | None = None) -> Path:
+    """A data.yaml over pictures for INT8 calibration, written under `folder`: the example photos (and a trained
     job's validation images), each also mirrored and cropped four ways (the quantizer needs the range of
     every activation, and these are all the real photos there are offline). Ultralytics reads only `val`."""
     from PIL import ImageOps
@@ -227,17 +227,10 @@ def calibration_set(folder: Path, weights, images: list[str] | None = None) -> P
             for picture in (variant, ImageOps.mirror(variant)):
                 picture.save(out / f"{n:03d}.jpg", quality=92)
                 n += 1
-    names = _names_of(weights)
     yaml_path = folder / "calibration" / "data.yaml"
     yaml_path.write_text(json.dumps({"path": str(out.parent), "train": "images", "val": "images",
                                      "names": names}))   # JSON is YAML
     return yaml_path
-
-
-def _names_of(weights) -> dict[int, str]:
-    from ultralytics import YOLO
-
-    return {int(k): str(v) for k, v in YOLO(str(weights), task="detect").names.items()}
 
 
 def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = None) -> dict:
@@ -263,15 +256,18 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
     try:
         ctx.emit("progress", fraction=0.05, message="copying the weights")
         shutil.copyfile(weights, build / "model.pt")
-        ctx.emit("progress", fraction=0.1, message=f"tracing the network into a static {shape_text(shape)} {fmt} graph")
+        reference = YOLO(weights, task="detect")   # torch: its class names now, its boxes for the check
         options = {}
         if fmt == "openvino-int8":
             ctx.emit("progress", fraction=0.1, message=f"tracing into a {shape_text(shape)} graph, then measuring "
                                                         "its activations on the example photos to pick 8-bit scales")
-            options = dict(int8=True, data=str(calibration_set(build, weights, images)))
+            names = {int(k): str(v) for k, v in reference.names.items()}
+            options = dict(int8=True, data=str(calibration_set(build, names, images)))
             import nncf
 
             nncf.set_log_level(logging.WARNING)   # (at INFO it logs each of the ~60 layers it leaves in float)
+        else:
+            ctx.emit("progress", fraction=0.1, message=f"tracing the network into a static {shape_text(shape)} {fmt} graph")
         try:
             YOLO(str(build / "model.pt"), task="detect").export(format=fmt.removesuffix("-int8"), imgsz=list(shape),
                                                                  device="cpu", verbose=False, **options)
@@ -286,7 +282,7 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
         export_s = time.perf_counter() - started
 
         ctx.emit("progress", fraction=0.6, message="checking the boxes against torch on the example photos")
-        reference, candidate = YOLO(weights, task="detect"), YOLO(str(model_path), task="detect")
+        candidate = YOLO(str(model_path), task="detect")
         checks = []
         iou_min, conf_tol = TOLERANCE.get(fmt, (IOU_MIN, CONF_TOL))
         for image in [*check_images(), *(images or [])]:
