@@ -14,7 +14,8 @@ Runtimes: `runtime="torch"` runs the .pt in PyTorch; "openvino" / "onnx" run the
 once per input shape (export.py: a background job, checked against torch before it is used): webcam frames
 get the exact shape torch would run for them (640x480 at 320 px is 320x256), a still image the imgsz square
 (one export for photos of every aspect ratio); "auto" takes
-the fastest one installed. Until an export is ready, or when it failed, torch answers and
+the fastest one that is ready and passed its check (OpenVINO INT8, then float, then ONNX Runtime). Until one
+is ready, or when all failed, torch answers and
 `Detection.runtime_note` says why. On a GPU torch is already the fast path: it is kept.
 
     det = detector.predict("bus.jpg", imgsz=320, runtime="auto")
@@ -164,9 +165,9 @@ class Detector:
 
         The model sees the frame letterboxed to `imgsz` (320 by default for live video: ~3x faster than 640);
         the boxes are drawn on the frame at the size it was captured, so the picture that comes back is as
-        large and sharp as the one that went out. (Gradio's webcam sends the frame already mirrored like its
-        preview, so the labels drawn here read the right way round.)
-        draw=False: boxes only (`annotated` is None), for a browser that draws them itself (detect/live.py).
+        large and sharp as the one that went out.
+        draw=False: boxes only (`annotated` is None), for a browser that draws them itself (detect/live.py:
+        it mirrors the frame for display and writes the labels unmirrored).
         start: when the frame arrived (perf_counter), if decoding began before this call.
         wait_s: how long to wait for a busy model before dropping the frame (0: drop at once).
         """

@@ -49,13 +49,13 @@ def colour_hex(class_id: int) -> str:
 def detect_frame(detector, data_url, conf: float = 0.25, iou: float = 0.7, classes=None, imgsz: int = 320,
                  runtime: str = "auto") -> dict:
     """Boxes for one frame as JSON-ready data, or {"busy": True} when the model is answering another frame."""
-    from vision_demo.images import load_rgb
-    import numpy as np
     import time
 
+    from vision_demo.images import load_rgb
+
     start = time.perf_counter()
-    rgb = np.asarray(load_rgb(frame_bytes(data_url), MAX_FRAME_PIXELS, name="the webcam frame"))
-    det = detector.predict_frame(rgb, conf=conf, iou=iou, classes=classes, imgsz=imgsz, runtime=runtime,
+    image = load_rgb(frame_bytes(data_url), MAX_FRAME_PIXELS, name="the webcam frame")   # decoded once, checked
+    det = detector.predict_frame(image, conf=conf, iou=iou, classes=classes, imgsz=imgsz, runtime=runtime,
                                  draw=False, start=start, wait_s=WAIT_FOR_MODEL_S)
     if det is None:
         return {"busy": True}

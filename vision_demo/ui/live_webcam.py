@@ -1,11 +1,11 @@
 """The Detect tab's live webcam: the camera, the loop that sends frames, and the boxes drawn — in the browser.
 
 Gradio's own streaming webcam (`gr.Image(streaming=True)`) tops out here at ~9 frames/s and ~230 ms
-behind the camera with a 20 ms model, because every frame makes four trips: the browser encodes a PNG-sized
-data URL on its main thread, the server writes the answer to a file, the page is told its URL, then fetches
+behind the camera with a 20 ms model, because every frame makes four trips: the browser encodes a data URL
+on its main thread, the server writes the answer to a file, the page is told its URL, then fetches
 and decodes it. This component keeps the picture in the browser instead:
 
-    camera -> <video> -> capture a frame (ImageBitmap) -> JPEG -> server.webcam_frame(...) -> boxes (JSON)
+    camera -> <video> -> capture a frame (a canvas) -> JPEG -> server.webcam_frame(...) -> boxes (JSON)
                                     \\____________ kept ____________________________________/
                                                    draw the *same* frame + its boxes on a <canvas>
 
@@ -132,20 +132,20 @@ async function loop() {
     if (element.offsetParent === null) { stop('Stopped: the tab was left. Press <b>Start camera</b> again.'); return; }
     const t0 = performance.now();
     if (video.readyState < 2) { await sleep(30); continue; }
-    const frame = await createImageBitmap(video);
-    grab.width = frame.width; grab.height = frame.height;
-    grabCtx.drawImage(frame, 0, 0);
+    // The frame stays in `grab` until it is drawn with its boxes: the next one is captured after that.
+    grab.width = video.videoWidth; grab.height = video.videoHeight;
+    grabCtx.drawImage(video, 0, 0);
     const blob = await new Promise(r => grab.toBlob(r, 'image/jpeg', props.jpeg_quality));
     let answer = null;
     try {
       answer = await server.webcam_frame({image: await toDataURL(blob), ...window.vdLiveSettings,
                                           size: sizePick.value});
     } catch (err) { answer = {error: 'the server did not answer (' + esc(err) + ')'}; }
-    if (!running) { frame.close(); return; }
+    if (!running) return;
     if (!answer) answer = {error: 'the server did not answer: is it still running?'};
-    if (answer.error) { frame.close(); stop('<b>' + esc(answer.error) + '</b>'); return; }
-    if (answer.busy) { frame.close(); await sleep(10); continue; }   // the model is on another frame: a newer one
-    draw(frame, answer); frame.close();
+    if (answer.error) { stop('<b>' + esc(answer.error) + '</b>'); return; }
+    if (answer.busy) { await sleep(10); continue; }   // the model is on another frame: send a newer one
+    draw(grab, answer);
     report(answer, t0);
     const wait = 1000 / props.max_fps - (performance.now() - t0);
     if (wait > 0) await sleep(wait);
