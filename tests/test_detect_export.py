@@ -222,3 +222,17 @@ def test_the_warm_up_follows_a_failed_int8_export_with_the_float_one(detector):
     assert warm.state == "ready" and not warm._thread.is_alive()
     assert export.find_export(digest, 416, "openvino") is not None
     assert "416 px **openvino**" in export.runtime_summary(detector.weights, "auto", (416,))[0]
+
+
+def test_a_shut_down_exports_starts_no_export(detector):
+    """At exit the export registry is shut down; a thread still asking (the warm-up moving on to the next format
+    after its export was cancelled) must not start a converter that the interpreter then kills halfway: that
+    aborts the whole process ("terminate called without an active exception", exit 134)."""
+    from vision_demo.detect import export
+
+    exports = export.Exports()
+    exports.registry()
+    exports.shutdown()
+    status = exports.request(detector.weights, 288, "openvino")
+    assert (status.state, status.message) == ("unavailable", "the app is stopping")
+    assert exports._jobs == {} and exports.registry().snapshot() == []

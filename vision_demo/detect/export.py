@@ -322,6 +322,7 @@ class Exports:
         self._jobs: dict[tuple[str, tuple[int, int], str], str] = {}   # (sha256, input shape, format) -> job id
         self._registry = None
         self._registry_root: Path | None = None
+        self._closed = False   # shut down (the process is exiting): no export starts any more
 
     def registry(self):
         from vision_demo.jobs import JobRegistry
@@ -340,7 +341,7 @@ class Exports:
         """Cancel waiting exports and let a running one end (at exit: a converter thread killed halfway
         aborts the whole process with 'terminate called without an active exception')."""
         with self._lock:
-            registry = self._registry
+            registry, self._closed = self._registry, True
         if registry is not None:
             registry.shutdown(cancel=True, timeout=timeout)
 
@@ -364,6 +365,8 @@ class Exports:
             if job_id is None:
                 if not start:
                     return ExportStatus(fmt, imgsz, "missing", message="not exported yet")
+                if self._closed:   # e.g. the warm-up moving on to the next format after a cancelled export
+                    return ExportStatus(fmt, imgsz, "unavailable", message="the app is stopping")
                 job_id = registry.submit("export", f"{fmt} export, {shape_text(imgsz)}: {Path(weights).name}",
                                          {"weights": str(weights), "imgsz": list(imgsz), "format": fmt},
                                          lambda ctx: export_job(ctx, str(weights), imgsz, fmt, images))
