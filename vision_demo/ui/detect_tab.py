@@ -5,8 +5,8 @@ two boxes may overlap before non-maximum suppression keeps only the stronger one
 bundled person detector (offline), COCO models when cached or online, uploaded .pt files
 (opened with the safe loader only), and detectors trained on the "Train a detector" tab.
 
-Runtime switch: torch runs the .pt; OpenVINO / ONNX Runtime run the same weights exported once per image
-size (detect/export.py, in the background; torch answers meanwhile). The latency line names what ran.
+Runtime switch: torch runs the .pt; OpenVINO (INT8 or float) / ONNX Runtime run the same weights exported
+once per image size (detect/export.py, in the background; torch answers meanwhile). The latency line names what ran.
 Webcam (ui/live_webcam.py): the browser sends a frame, gets its boxes back as JSON and draws them on that
 same frame; the next frame leaves once the answer is back, so a slow model lowers the frame rate instead of
 piling up latency. Inference at 320 px unless another size is chosen.
@@ -47,12 +47,12 @@ def detection_rows(det) -> list[list]:
     return [[b["class_name"], round(b["confidence"], 3), *[round(v) for v in b["xyxy"]]] for b in det.boxes]
 
 
-def latency_text(det, prefix: str = "", imgsz: int | None = None) -> str:
+def latency_text(det, imgsz: int | None = None) -> str:
     t = det.timings_ms
     parts = " · ".join(f"{k} {v:.0f} ms" for k, v in t.items() if k != "total")
     size = f" · model input {imgsz} px" if imgsz else ""
     note = f" · torch for now: {det.runtime_note}" if det.runtime_note else ""
-    return (f"{prefix}**{det.summary()}** — runtime **{det.runtime}**{note} — {parts} · "
+    return (f"**{det.summary()}** — runtime **{det.runtime}**{note} — {parts} · "
             f"image {det.image_size[0]}×{det.image_size[1]} px{size}")
 
 
@@ -80,7 +80,6 @@ def model_note(names: dict) -> str:
 
 def make_handlers(registry: JobRegistry):
     """The tab's callbacks bound to one registry, by name (tests call them without a server)."""
-
 
     @user_errors
     def detect(image, weights, conf, iou, classes, request: gr.Request = None, runtime="auto"):
