@@ -273,7 +273,7 @@ def test_init_from_a_broken_or_foreign_checkpoint_is_a_clear_error(tmp_path):
 
     def init_from(path):
         return _load_init(model, TrainConfig(model="resnet18", strategy="finetune", init_from=str(path)),
-                          classes, None, None)
+                          classes, None)
 
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"garbage" * 10)

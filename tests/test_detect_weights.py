@@ -110,3 +110,26 @@ def test_upload_is_refused_when_the_safe_loader_is_not_supported(tmp_path, monke
     from vision_demo import settings
     uploads = settings.work_dir() / "weights" / "uploads"
     assert not [p for p in uploads.glob("unsafe-env-*.pt")] and not list(uploads.glob(".partial-*"))
+
+
+def test_job_weights_are_looked_up_in_the_registry_the_caller_holds(tmp_path):
+    """"job:<id>" names a job of a registry that is passed in (the UI's, the CLI's, a running job's context);
+    detect/ never reaches for the default registry itself."""
+    from vision_demo.detect import train
+    from vision_demo.jobs import JobRegistry
+
+    best = tmp_path / "best.pt"
+    best.write_bytes(b"weights")
+    registry = JobRegistry(tmp_path / "jobs")
+    finished = registry.submit("detect", "trained", {}, lambda ctx: {"best_weights": str(best)})
+    assert registry.wait(finished, 5).status == "finished"
+    assert resolve_weights(f"job:{finished}", registry=registry) == best
+    with pytest.raises(VisionDemoError, match="no job registry was given"):
+        resolve_weights(f"job:{finished}")
+    with pytest.raises(VisionDemoError, match="no detection job 'nope'"):
+        resolve_weights("job:nope", registry=registry)
+    # A YOLO training job that starts from another job's weights finds them through its own context.
+    config = train.YoloTrainConfig(weights=f"job:{finished}")
+    seen = registry.submit("test", "start weights", {}, lambda ctx: {"start": train._start_weights(config, ctx)})
+    assert tuple(registry.wait(seen, 5).result["start"]) == (str(best), "job")
+    registry.shutdown()

@@ -283,3 +283,70 @@ def test_progress_is_sent_a_few_times_a_second_whatever_the_loop_asks(tmp_path):
     registry.wait(registry.submit("test", "busy", {}, busy), 5)
     assert 2 <= len(seen) <= 5 and seen[-1].data["message"] == "last batch"
     registry.shutdown()
+
+
+RUNNER_MODULE = '''
+import os
+MADE = []                                   # the configs the runner turned into jobs, in this process
+
+def job_from_config(config):
+    MADE.append(dict(config))
+    return lambda ctx: {"square": config["n"] ** 2, "pid": os.getpid()}
+'''
+
+
+def test_a_job_is_its_kind_and_config_alone_and_the_runner_is_imported_by_name(tmp_path, monkeypatch):
+    """submit(kind, name, config) with no function: the registry imports the kind's "module:function" on first
+    use and makes the job from the saved config when it starts; an unknown kind is refused at once."""
+    import sys
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "squares_kind.py").write_text(RUNNER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    monkeypatch.delitem(sys.modules, "squares_kind", raising=False)
+    registry = JobRegistry(tmp_path / "jobs", kinds={"square": "squares_kind:job_from_config"})
+    assert "squares_kind" not in sys.modules                   # named, not imported, until a job of it comes
+    config = {"n": 7}
+    job_id = registry.submit("square", "seven squared", config)
+    config["n"] = 8                                            # the caller's dict is not the job's
+    assert registry.wait(job_id, 5).result["square"] == 49
+    assert sys.modules["squares_kind"].MADE == [{"n": 7}]
+    with pytest.raises(VisionDemoError, match="no way to run a 'sqare' job"):
+        registry.submit("sqare", "a typo", {"n": 1})
+    assert len(registry.snapshot()) == 1                       # nothing was queued for it
+    registry.shutdown()
+
+
+def test_queued_jobs_of_a_named_kind_resume_with_no_runners_given(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "squares_kind2.py").write_text(RUNNER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    kinds = {"square": "squares_kind2:job_from_config"}
+    first = JobRegistry(tmp_path / "jobs", kinds=kinds)
+    gate = threading.Event()
+    first.submit("test", "blocker", {}, lambda ctx: gate.wait(5) and {})
+    waiting = first.submit("square", "three squared", {"n": 3})
+    reloaded = JobRegistry(tmp_path / "jobs", kinds=kinds)     # the next process, before the first one ran it
+    assert reloaded.resume() == [waiting]
+    assert reloaded.wait(waiting, 5).result["square"] == 9
+    gate.set()
+    first.shutdown()
+    reloaded.shutdown()
+    assert sys.modules["squares_kind2"].MADE == [{"n": 3}]
+
+
+def test_the_job_system_imports_no_feature(tmp_path):
+    """jobs names its kinds' runners; importing it and opening a registry loads neither classify nor detect."""
+    import subprocess
+    import sys
+
+    from vision_demo.jobs import KINDS
+
+    code = ("import sys, vision_demo.jobs as j; j.JobRegistry(sys.argv[1]); "
+            "print(sorted(m for m in sys.modules if m.startswith(('vision_demo.classify', 'vision_demo.detect'))))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    assert {"classify", "captured", "detect"} <= set(KINDS)

@@ -13,8 +13,15 @@ Three separate things, as in transformers' Trainer:
 - listeners: plain functions `listener(event)` added with `registry.add_listener`.
 
     registry = JobRegistry(settings.subdir("jobs"), max_concurrent=1)
-    job_id = registry.submit("classify", "ResNet-18 · scratch", config, train_fn, epochs=4)
+    job_id = registry.submit("classify", "ResNet-18 · scratch", config, epochs=4)   # run by its kind's runner
+    job_id = registry.submit("export", "ONNX download", {}, lambda ctx: {...})       # a local function
     registry.wait(job_id).result["test_acc"]
+
+Kinds: a job is (kind, config) alone. `KINDS` names each kind's runner as "module:function" (the way the
+catalogue names builders), imported on first use: `runner(config) -> JobFn` turns the plain JSON config back
+into the job function when the job starts (and again after a restart), so nothing but the kind and the config
+has to reach whoever runs it. The job system imports no feature: the features import it. A genuinely local
+job (an export of a file in this process) still passes its own function.
 
 The queue is first come, first served, with one exception for a shared server: jobs of visitors
 (`owner="<address>"`) wait behind those of the server itself (`owner=None`: the teacher's browser, the
@@ -22,8 +29,7 @@ CLI), so a class queueing jobs never starves the teacher's demonstration. `regis
 counts a visitor's queued and running jobs, for a per-visitor limit.
 
 Restart: a job that was running when the process died is marked failed ("interrupted"); jobs still
-queued stay queued and run again once `registry.resume(runners)` is given a function per kind that turns
-a saved config back into a job (`runners={"classify": fn(config) -> JobFn, ...}`).
+queued stay queued and run again after `registry.resume()`, through the runner of their kind.
 """
 from __future__ import annotations
 
@@ -41,6 +47,7 @@ import traceback
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from importlib import import_module
 from typing import Any, Callable
 
 from vision_demo.errors import JobCancelled, VisionDemoError
@@ -148,6 +155,11 @@ class JobContext:
         self.emit("progress", **data)
         return True
 
+    def get(self, job_id: str) -> JobState:
+        """A copy of another job's state (KeyError if there is none): what a job may read of the others, e.g. a
+        fine-tune the folder of its frozen run. Anything with this `get` stands for the registry in a lookup."""
+        return self._registry.get(job_id)
+
     def check_stop(self) -> None:
         """Call between batches: raises JobCancelled when a stop was requested."""
         if self.control.stop_requested:
@@ -159,7 +171,22 @@ class JobContext:
 
 
 JobFn = Callable[[JobContext], dict]
+Runner = Callable[[dict[str, Any]], JobFn]   # a kind's runner: the saved config -> the job function
 Listener = Callable[[Event], None]
+
+# Every kind that runs from (kind, config) alone. "captured" (a student's webcam classes) is classification
+# kept off the Train & compare tab.
+KINDS: dict[str, str] = {
+    "classify": "vision_demo.classify.train:job_from_config",
+    "captured": "vision_demo.classify.train:job_from_config",
+    "detect": "vision_demo.detect.train:job_from_config",
+}
+
+
+def load_runner(name: str) -> Runner:
+    """"module:function" -> the function (the module is imported now, on first use of its kind)."""
+    module, _, function = name.partition(":")
+    return getattr(import_module(module), function)
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
@@ -171,8 +198,10 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 class JobRegistry:
     """Lock-protected jobs keyed by id, a FIFO queue, `max_concurrent` worker threads."""
 
-    def __init__(self, root: str | os.PathLike, max_concurrent: int = 1):
+    def __init__(self, root: str | os.PathLike, max_concurrent: int = 1, kinds: dict[str, str | Runner] | None = None):
+        """kinds: kind -> its runner, as "module:function" or a function (default: KINDS)."""
         self.root = Path(root)
+        self._kinds: dict[str, str | Runner] = dict(KINDS if kinds is None else kinds)
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_concurrent = max(1, int(max_concurrent))
         self._lock = threading.RLock()
@@ -211,23 +240,33 @@ class JobRegistry:
             self._done[state.id] = done
         self._waiting.sort(key=lambda i: self._states[i].created)
 
-    def resume(self, runners: dict[str, Callable[[dict[str, Any]], JobFn]]) -> list[str]:
-        """Queue again the jobs that were waiting when the last process stopped, oldest first, each through the
-        runner of its kind. A job whose kind has no runner, or whose config no longer makes a job, is failed
-        with the reason. Returns the ids queued."""
+    def runner(self, kind: str) -> Runner:
+        """The runner of a kind, imported on first use; VisionDemoError for a kind this registry cannot run."""
+        with self._lock:
+            runner = self._kinds.get(kind)
+        if runner is None:
+            raise VisionDemoError(f"no way to run a {kind!r} job in this program (kinds: {', '.join(self._kinds)})")
+        if isinstance(runner, str):
+            runner = load_runner(runner)
+            with self._lock:
+                self._kinds[kind] = runner
+        return runner
+
+    def resume(self, runners: dict[str, Runner] | None = None) -> list[str]:
+        """Queue again the jobs that were waiting when the last process stopped, oldest first, each run by the
+        runner of its kind (`runners` replace the registry's own for the kinds they name). A job whose kind has
+        no runner, or whose config no longer makes a job, is failed with the reason. Returns the ids queued."""
         with self._lock:
             waiting, self._waiting = self._waiting, []
         queued = []
         for job_id in waiting:
             state = self._states[job_id]
             try:
-                fn = runners[state.kind](state.config)
-            except KeyError:
-                fn, why = None, f"no way to run a {state.kind!r} job in this program"
+                fn = runners[state.kind](state.config) if runners and state.kind in runners else None
+                if fn is None:
+                    self.runner(state.kind)   # the job function is made from the config when it starts
             except VisionDemoError as err:
-                fn, why = None, str(err)
-            if fn is None:
-                self._emit(job_id, "failed", {"error": f"could not be resumed after the restart: {why}"})
+                self._emit(job_id, "failed", {"error": f"could not be resumed after the restart: {err}"})
                 self._done[job_id].set()
                 continue
             self._enqueue(job_id, fn)
@@ -302,10 +341,13 @@ class JobRegistry:
             state.message = state.error or ""
 
     # ---- submitting and running --------------------------------------------------------
-    def submit(self, kind: str, name: str, config: dict[str, Any], fn: JobFn, epochs: int = 0,
+    def submit(self, kind: str, name: str, config: dict[str, Any], fn: JobFn | None = None, epochs: int = 0,
                owner: str | None = None, depends_on: list[str] | None = None) -> str:
-        """Queue `fn` and return its id at once; it runs when a worker is free.
+        """Queue a job and return its id at once; it runs when a worker is free.
 
+        fn: None (the rule) -> the job is (kind, config) alone: the kind's runner makes the job function from
+        the config when the job starts (VisionDemoError now for a kind with no runner). A function: a local job,
+        run as it is (it cannot be resumed after a restart nor run anywhere else).
         owner: None for the server itself, else a visitor's key: their jobs wait behind the server's.
         depends_on: ids of jobs that must have finished before `fn` starts (with two workers a fine-tune would
         otherwise start before its frozen run ends); if one of them fails or is cancelled, so is this job."""
@@ -314,6 +356,8 @@ class JobRegistry:
             unknown = [d for d in depends_on if d not in self._states]
         if unknown:
             raise VisionDemoError(f"depends on unknown job(s) {', '.join(unknown)}")
+        if fn is None:
+            self.runner(kind)
         job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         out_dir = self.root / job_id
         out_dir.mkdir(parents=True)
@@ -327,7 +371,7 @@ class JobRegistry:
         self._enqueue(job_id, fn)
         return job_id
 
-    def _enqueue(self, job_id: str, fn: JobFn) -> None:
+    def _enqueue(self, job_id: str, fn: JobFn | None) -> None:
         with self._lock:
             self._start_workers()
             priority = 0 if self._states[job_id].owner is None else 1
@@ -356,7 +400,7 @@ class JobRegistry:
                 self._done[job_id].set()
                 _free_memory()  # the next job starts with the memory this one held
 
-    def _run(self, job_id: str, fn: JobFn) -> None:
+    def _run(self, job_id: str, fn: JobFn | None) -> None:
         with self._lock:
             state, control = self._states[job_id], self._controls[job_id]
             if state.done or control.stop_requested:  # cancelled while it waited: cancel() reported it
@@ -368,6 +412,8 @@ class JobRegistry:
         ctx = JobContext(self, state, control)
         try:
             self._wait_for_dependencies(state, ctx)
+            if fn is None:   # (kind, config): made here, from the saved config, as another process would
+                fn = self.runner(state.kind)(copy.deepcopy(state.config))
             result = fn(ctx)
         except JobCancelled:
             self._emit(job_id, "cancelled", {"message": f"cancelled by the user at epoch {state.epoch}"})
@@ -505,16 +551,3 @@ def finished_result(job_or_folder: str, kinds: tuple[str, ...], registry: JobReg
     if not isinstance(result, dict):
         raise VisionDemoError(f"{path}: not a result.json of a train run")
     return result, str(result.get("name") or result.get("model_label") or path.parent.name), None
-
-
-def default_runners(registry: JobRegistry) -> dict[str, Callable[[dict[str, Any]], JobFn]]:
-    """The app's kinds of job, for registry.resume(): how a saved config becomes a job again."""
-    def classify(config: dict[str, Any]) -> JobFn:
-        from vision_demo.classify.train import job_from_config
-        return job_from_config(registry, config)
-
-    def detect(config: dict[str, Any]) -> JobFn:
-        from vision_demo.detect.train import job_from_config
-        return job_from_config(config)
-
-    return {"classify": classify, "detect": detect, "captured": classify}   # captured: webcam classes

@@ -112,13 +112,17 @@ def validate_config(config: TrainConfig) -> None:
             raise VisionDemoError(f"unknown device {config.device!r}: use cpu, cuda, cuda:1 or mps") from None
 
 
-def _resolve_checkpoint(init_from: str, ctx: JobContext | None, registry: JobRegistry | None) -> Path:
-    """A job id or folder (or model.pt) -> the checkpoint path. A job id names a finished job: the fine-tune
-    job depends on its frozen run (JobRegistry's depends_on), so that one has ended before this runs."""
+def _resolve_checkpoint(init_from: str, ctx: JobContext | None) -> Path:
+    """A job id or folder (or model.pt) -> the checkpoint path. A job id names a finished job of the same
+    registry (read through ctx): the fine-tune job depends on its frozen run (JobRegistry's depends_on), so that
+    one has ended before this runs."""
     path = Path(init_from).expanduser()
     if not path.exists():
-        if registry is not None and init_from in {s.id for s in registry.snapshot()}:
-            state = registry.get(init_from)
+        try:
+            state = ctx.get(init_from) if ctx is not None else None
+        except KeyError:
+            state = None
+        if state is not None:
             if state.status != "finished":
                 raise VisionDemoError(f"cannot start from job {init_from}: it ended {state.status} "
                                       f"({state.error or state.message}); run it again first")
@@ -140,12 +144,12 @@ def _resolve_checkpoint(init_from: str, ctx: JobContext | None, registry: JobReg
     return path
 
 
-def _load_init(model, config: TrainConfig, classes: list[str], ctx, registry) -> tuple[str, str]:
+def _load_init(model, config: TrainConfig, classes: list[str], ctx) -> tuple[str, str]:
     """Start from a finished run's weights (its trained head on the same ImageNet backbone).
     Returns (checkpoint path, where that run's backbone weights came from)."""
     from vision_demo.classify.predict import read_checkpoint
 
-    path = _resolve_checkpoint(str(config.init_from), ctx, registry)
+    path = _resolve_checkpoint(str(config.init_from), ctx)
     ckpt = read_checkpoint(path, name=str(path), hint="give the job id of a finished frozen run")
     if ckpt["model"] != config.model:
         raise VisionDemoError(f"{path} holds a {ckpt['model']} model, not {config.model}: start from a run of the same model")
@@ -161,7 +165,7 @@ def _load_init(model, config: TrainConfig, classes: list[str], ctx, registry) ->
     return str(path), str(ckpt.get("weights_source", "none"))
 
 
-def run_training(config: TrainConfig, ctx: JobContext, registry: JobRegistry | None = None) -> dict[str, Any]:
+def run_training(config: TrainConfig, ctx: JobContext) -> dict[str, Any]:
     """The job function: the recipe at the top of this module. Returns the result dict, saved as result.json:
     the run's options (model, strategy, weights_source, device, img_size, lr, ...), `epochs` (one entry per
     epoch: train/val loss and accuracy, seconds), test_acc / test_loss, confusion_matrix, per_class,
@@ -174,7 +178,7 @@ def run_training(config: TrainConfig, ctx: JobContext, registry: JobRegistry | N
     started = time.perf_counter()
     use_all_cores()   # a detection in this process may have left torch one thread (see devices.use_all_cores)
     with oom_as_advice(), archive.using(config.data):   # an extracted upload stays while we read it
-        run = _prepare(config, ctx, registry)
+        run = _prepare(config, ctx)
         fit = _fit_frozen(run, ctx) if config.strategy == "frozen" else _fit_full(run, ctx)
         return _result(run, fit, ctx, started)
 
@@ -206,7 +210,7 @@ class _Fit:
     extraction: dict[str, Any] | None = None
 
 
-def _prepare(config: TrainConfig, ctx: JobContext, registry: JobRegistry | None) -> _Run:
+def _prepare(config: TrainConfig, ctx: JobContext) -> _Run:
     """Steps 1-2: the data (bad files skipped and reported), seeds, device, the model with its strategy."""
     import torch
     from torch import nn
@@ -232,7 +236,7 @@ def _prepare(config: TrainConfig, ctx: JobContext, registry: JobRegistry | None)
     model, weights_source = build_model(config.model, len(data.classes), pretrained=pretrained)
     init_checkpoint = None
     if config.init_from:
-        init_checkpoint, weights_source = _load_init(model, config, data.classes, ctx, registry)
+        init_checkpoint, weights_source = _load_init(model, config, data.classes, ctx)
     params = apply_strategy(model, config.model, config.strategy)
     trainable_params, total_params = count_parameters(model)
     model.to(device)
@@ -368,11 +372,12 @@ def _result(run: _Run, fit: _Fit, ctx: JobContext, started: float) -> dict[str, 
 
 # ---- submitting ---------------------------------------------------------------------------------------
 
-def job_from_config(registry: JobRegistry, config: TrainConfig | dict[str, Any]):
-    """The job function for a config (a saved one too: JobRegistry.resume after a restart)."""
+def job_from_config(config: TrainConfig | dict[str, Any]):
+    """The runner of the "classify" and "captured" kinds (jobs.KINDS): the job function for a config, a saved
+    one too (the registry makes it when the job starts, and again after a restart)."""
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
-    return lambda ctx: run_training(config, ctx, registry)
+    return lambda ctx: run_training(config, ctx)
 
 
 def submit(registry: JobRegistry, config: TrainConfig, owner: str | None = None, kind: str = "classify") -> str:
@@ -395,8 +400,8 @@ def submit(registry: JobRegistry, config: TrainConfig, owner: str | None = None,
         if state is not None and state.done and state.status != "finished":
             raise VisionDemoError(f"--init-from {config.init_from}: that job ended {state.status}; start from a finished run")
     depends_on = [config.init_from] if config.init_from and config.init_from in {s.id for s in registry.snapshot()} else []
-    return registry.submit(kind, config.label, asdict(config), job_from_config(registry, config),
-                           epochs=int(config.epochs), owner=owner, depends_on=depends_on)
+    return registry.submit(kind, config.label, asdict(config), epochs=int(config.epochs), owner=owner,
+                           depends_on=depends_on)
 
 
 def submit_preset(registry: JobRegistry, preset: str, owner: str | None = None, backbone: str | None = None,

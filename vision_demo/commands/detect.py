@@ -64,13 +64,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     slide.set_defaults(func=_sliding)
 
 
+def _registry_of(weights):
+    """The work folder's job registry when the weights name a job ("job:<id>"), else None (not opened)."""
+    if not str(weights or "").strip().startswith("job:"):
+        return None
+    from vision_demo.jobs import default_registry
+    return default_registry()
+
+
 def _detect(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from vision_demo.detect.detector import get_detector
     from vision_demo.errors import BadImageError
 
-    detector = get_detector(args.weights)
+    detector = get_detector(args.weights, registry=_registry_of(args.weights))
     # A fast runtime is exported once per (weights, imgsz) and kept in the work folder: the first run waits
     # for it (seconds), later runs find it. If it cannot be made, torch answers and we say why.
     engine, note = detector.engine(args.runtime, args.imgsz, wait=True)
@@ -148,7 +156,8 @@ def _sliding(args: argparse.Namespace) -> int:
 
     try:
         cost = sliding_window_cost(tuple(args.image_size), tuple(args.windows), args.stride, args.classifier,
-                                   args.classifier_size, args.weights, args.yolo_imgsz)
+                                   args.classifier_size, args.weights, args.yolo_imgsz,
+                                   registry=_registry_of(args.weights))
     except ValueError as err:
         raise VisionDemoError(str(err)) from err
     print(format_cost(cost))

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vision_demo.detect.boxes import boxes_from_result
 from vision_demo.errors import VisionDemoError
 
 
@@ -235,7 +236,7 @@ class Detector:
                                           imgsz=list(engine.shape) if engine.shape else int(imgsz), device=device,
                                           verbose=False)[0]
         use_all_cores()   # Ultralytics' first predict leaves torch one thread less for the whole process
-        boxes = _boxes(result, self.names)  # plain floats: nothing keeps a reference to tensors
+        boxes = boxes_from_result(result, self.names)  # plain floats: nothing keeps a reference to tensors
         t_draw = time.perf_counter()
         annotated = draw_boxes(rgb, boxes) if draw else None
         draw_ms = (time.perf_counter() - t_draw) * 1000
@@ -258,17 +259,6 @@ def _check_imgsz(imgsz) -> None:
         ok = False
     if not ok:
         raise VisionDemoError(f"imgsz {imgsz} is out of range: use 320 (fast) to 1280 (small objects)")
-
-
-def _boxes(result, names: dict[int, str]) -> list[dict]:
-    if result.boxes is None or len(result.boxes) == 0:
-        return []
-    b = result.boxes.cpu()
-    xyxy, xywhn = b.xyxy.numpy().tolist(), b.xywhn.numpy().tolist()
-    cls, confs = b.cls.numpy().astype(int).tolist(), b.conf.numpy().tolist()
-    return [{"class_id": c, "class_name": names.get(c, str(c)), "confidence": round(float(p), 4),
-             "xyxy": [round(float(v), 1) for v in box], "xywhn": [round(float(v), 5) for v in boxn]}
-            for c, p, box, boxn in zip(cls, confs, xyxy, xywhn)]
 
 
 # Distinct colours that read on a projector (RGB).

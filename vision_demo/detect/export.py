@@ -44,6 +44,7 @@ from pathlib import Path
 
 from vision_demo import settings
 from vision_demo.detect.box_match import iou
+from vision_demo.detect.boxes import boxes_from_result
 from vision_demo.errors import VisionDemoError
 
 log = logging.getLogger(__name__)
@@ -234,14 +235,12 @@ def load_export(path, fmt: str, shape):
 
 
 def _boxes_of(model, image, shape, conf: float) -> list[dict]:
-    from vision_demo.detect.detector import _boxes
-
     # rect=False: torch letterboxes to exactly the static export's shape (by default it pads only to a
     # multiple of 32 for each image, which moves the weaker boxes a little). Same input, so any difference is
     # the export's.
     result = model.predict(str(image), imgsz=list(input_shape(shape)), conf=conf, device="cpu", rect=False,
                            verbose=False)[0]
-    return _boxes(result, {int(k): str(v) for k, v in model.names.items()})
+    return boxes_from_result(result, {int(k): str(v) for k, v in model.names.items()})
 
 
 # ---- the export job ------------------------------------------------------------------------------------

@@ -81,13 +81,14 @@ def measure_classifier_ms(classifier: str = "resnet18", size: int = 224, runs: i
         return _measured[key]
 
 
-def measure_yolo_ms(weights=None, imgsz: int = 640, runs: int = 5) -> float:
-    """One YOLO pass (preprocess + inference + NMS) over a whole image, with the chosen detector."""
+def measure_yolo_ms(weights=None, imgsz: int = 640, runs: int = 5, registry=None) -> float:
+    """One YOLO pass (preprocess + inference + NMS) over a whole image, with the chosen detector (registry: where
+    "job:<id>" weights are looked up)."""
     import numpy as np
 
     from vision_demo.detect.detector import get_detector
 
-    detector = get_detector(weights)
+    detector = get_detector(weights, registry=registry)
     key = ("yolo", detector.weights, int(imgsz))
     with _measure_lock:
         if key in _measured:
@@ -108,12 +109,12 @@ def measure_yolo_ms(weights=None, imgsz: int = 640, runs: int = 5) -> float:
 
 
 def sliding_window_cost(image_size=(640, 640), window_sizes=(64, 128, 256), stride_fraction=0.5,
-                        classifier="resnet18", classifier_size=224, weights=None, yolo_imgsz=640) -> dict:
+                        classifier="resnet18", classifier_size=224, weights=None, yolo_imgsz=640, registry=None) -> dict:
     """Measured cost of one classifier pass and one YOLO pass; the sliding-window estimate; the speedup."""
     scales = count_windows(image_size, window_sizes, stride_fraction)
     passes = sum(row["n_windows"] for row in scales)
     classifier_ms = measure_classifier_ms(classifier, classifier_size)
-    yolo_ms = measure_yolo_ms(weights, yolo_imgsz)
+    yolo_ms = measure_yolo_ms(weights, yolo_imgsz, registry=registry)
     sliding_seconds = passes * classifier_ms / 1000
     yolo_seconds = yolo_ms / 1000
     return {

