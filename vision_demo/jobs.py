@@ -517,4 +517,9 @@ def default_runners(registry: JobRegistry) -> dict[str, Callable[[dict[str, Any]
         from vision_demo.detect.train import job_from_config
         return job_from_config(config)
 
-    return {"classify": classify, "detect": detect, "captured": classify}   # captured: webcam classes
+    def probe(config: dict[str, Any]) -> JobFn:
+        from vision_demo.classify.probe import job_from_config
+        return job_from_config(config)
+
+    return {"classify": classify, "detect": detect, "captured": classify,   # captured: webcam classes
+            "probe": probe}                                                 # the Inside tab's linear probe

@@ -113,5 +113,7 @@ def summary(rows: list[dict], frozen: dict | None = None) -> str:
         parts.append(f"frozen {frozen['test_acc']:.1%}")
     parts += [f"k={'all' if r['all'] else r['k']} {r['test_acc']:.1%} ({r['trainable_params']:,} weights, "
               f"{r['wall_seconds']:.0f} s)" for r in rows]
-    return (f"best: the last {best['k']} block(s) unfrozen, {best['test_acc']:.1%} test accuracy. "
+    which = f"all {best['k']} blocks" if best["all"] else ("the head alone" if best["k"] == 0 else
+                                                          f"the last {best['k']} block(s)")
+    return (f"best: {which} unfrozen, {best['test_acc']:.1%} test accuracy. "
             + "; ".join(parts))
