@@ -73,7 +73,7 @@ class TrainConfig:
         if self.train_fraction < 1:
             label += f" ({self.train_fraction:.0%} of the data)"
         if self.unfreeze_blocks is not None:
-            label += f" (last {self.unfreeze_blocks} blocks)"
+            label += " (head only)" if self.unfreeze_blocks == 0 else f" (last {self.unfreeze_blocks} blocks)"
         return label
 
     @classmethod
