@@ -29,7 +29,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vision_demo.commands import captured, classify, data, detect, gradcam, prefetch
+    from vision_demo.commands import captured, classify, data, detect, gradcam, inside, prefetch
     from vision_demo.commands import export as export_command
 
     parser = OneLineParser(prog="python -m vision_demo",
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_command.register(sub)
     captured.register(sub)
     gradcam.register(sub)
+    inside.register(sub)
     return parser
 
 

@@ -180,6 +180,7 @@ KINDS: dict[str, str] = {
     "classify": "vision_demo.classify.train:job_from_config",
     "captured": "vision_demo.classify.train:job_from_config",
     "detect": "vision_demo.detect.train:job_from_config",
+    "probe": "vision_demo.classify.probe:job_from_config",   # the Inside tab's linear probe
 }
 
 

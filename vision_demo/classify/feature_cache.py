@@ -172,6 +172,12 @@ def _write_cache(path: Path, tensors: dict) -> None:
                 os.unlink(tmp)
 
 
+def write_tensors(path: Path, tensors: dict) -> None:
+    """Save any dict of tensors (the probe's per-stage features) the same atomic way; a failed write is logged."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_cache(path, tensors)
+
+
 def train_head_epoch(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, optimizer, criterion,
                      batch_size: int, generator: torch.Generator,
                      check_stop: Callable[[], None] | None = None) -> tuple[float, float, float]:

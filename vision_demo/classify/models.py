@@ -218,15 +218,30 @@ def finetune_modules(model: nn.Module, name: str) -> list[nn.Module]:
     return [model.get_submodule(path) for path in CATALOG[name].finetune]
 
 
-def apply_strategy(model: nn.Module, name: str, strategy: str) -> list[nn.Parameter]:
-    """Set requires_grad for the strategy and return the parameters the optimizer should update."""
+def unfrozen_modules(model: nn.Module, name: str, k: int) -> list[nn.Module]:
+    """The last `k` of the catalog's `blocks` and the head: what "unfreeze the last k blocks" trains."""
+    spec = CATALOG[name]
+    if not 0 <= int(k) <= len(spec.blocks):
+        raise VisionDemoError(f"{name} has {len(spec.blocks)} blocks: unfreeze 0 (the head only) to "
+                              f"{len(spec.blocks)} (all), not {k}")
+    return [model.get_submodule(path) for path in spec.last_blocks(int(k))]
+
+
+def apply_strategy(model: nn.Module, name: str, strategy: str, unfreeze_blocks: int | None = None) -> list[nn.Parameter]:
+    """Set requires_grad for the strategy and return the parameters the optimizer should update.
+    unfreeze_blocks (finetune only): train the last k blocks + the head instead of the catalog's `finetune`."""
     check_strategy(name, strategy)
     if strategy == "scratch":
         trainable = [model]
     else:
         # Freezing = no gradients: autograd does not even build the graph through frozen layers,
         # so the backward pass (and the memory it needs) shrinks to the trainable part.
-        trainable = [head_of(model, name)] if strategy == "frozen" else finetune_modules(model, name)
+        if strategy == "frozen":
+            trainable = [head_of(model, name)]
+        elif unfreeze_blocks is not None:
+            trainable = unfrozen_modules(model, name, unfreeze_blocks)
+        else:
+            trainable = finetune_modules(model, name)
         model.requires_grad_(False)
     for module in trainable:
         module.requires_grad_(True)

@@ -55,6 +55,7 @@ class TrainConfig:
     name: str | None = None           # label shown in plots; default e.g. "EfficientNet-Lite0 · frozen"
     cache_features: bool = False      # frozen: also keep extracted features on disk (WORK/feature_cache)
     train_fraction: float = 1.0       # train on this share of the training images (stratified, seeded): the sweep
+    unfreeze_blocks: int | None = None  # finetune: the last k blocks of the catalog's `blocks` (+ head) train
 
     @property
     def learning_rate(self) -> float:
@@ -71,6 +72,8 @@ class TrainConfig:
             label += " (no normalization)"
         if self.train_fraction < 1:
             label += f" ({self.train_fraction:.0%} of the data)"
+        if self.unfreeze_blocks is not None:
+            label += " (head only)" if self.unfreeze_blocks == 0 else f" (last {self.unfreeze_blocks} blocks)"
         return label
 
     @classmethod
@@ -98,6 +101,15 @@ def validate_config(config: TrainConfig) -> None:
         raise VisionDemoError(f"batch size must be between 1 and 1024, not {config.batch_size}")
     if config.lr is not None and not (0 < float(config.lr) < 1 and math.isfinite(config.lr)):
         raise VisionDemoError(f"learning rate must be between 0 and 1 (e.g. 1e-3), not {config.lr}")
+    if config.unfreeze_blocks is not None:
+        from vision_demo.classify.catalog import CATALOG
+
+        blocks = len(CATALOG[config.model].blocks)
+        if config.strategy != "finetune":
+            raise VisionDemoError("unfreeze_blocks says how many blocks fine-tuning trains: use it with --strategy finetune")
+        if not 0 <= int(config.unfreeze_blocks) <= blocks:
+            raise VisionDemoError(f"{config.model} has {blocks} blocks: unfreeze 0 (the head only) to {blocks} (all), "
+                                  f"not {config.unfreeze_blocks}")
     if config.init_from and config.strategy == "scratch":
         raise VisionDemoError("--init-from starts from a trained model: use it with --strategy finetune (or frozen)")
     data = str(config.data or "scenes")
@@ -237,7 +249,7 @@ def _prepare(config: TrainConfig, ctx: JobContext) -> _Run:
     init_checkpoint = None
     if config.init_from:
         init_checkpoint, weights_source = _load_init(model, config, data.classes, ctx)
-    params = apply_strategy(model, config.model, config.strategy)
+    params = apply_strategy(model, config.model, config.strategy, unfreeze_blocks=config.unfreeze_blocks)
     trainable_params, total_params = count_parameters(model)
     model.to(device)
 
@@ -352,6 +364,7 @@ def _result(run: _Run, fit: _Fit, ctx: JobContext, started: float) -> dict[str, 
         "seed": int(config.seed), "init_from": run.init_checkpoint,
         "classes": list(data.classes), "epochs": fit.history,
         "train_fraction": float(config.train_fraction), "train_images": len(data.train),
+        "unfreeze_blocks": config.unfreeze_blocks,
         "test_acc": float(evaluation["acc"]), "test_loss": float(evaluation["loss"]),
         **report,
         "wall_seconds": time.perf_counter() - started,

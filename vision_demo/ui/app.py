@@ -53,7 +53,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
             with gr.Tab("4 · Try a model", id="try") as try_page:
                 try_job, list_try_jobs = try_tab.build(demo, registry)
             with gr.Tab("5 · Inside the model", id="inside") as inside_page:
-                inside_ui = inside_tab.build()
+                inside_ui = inside_tab.build(registry)
             with gr.Tab("6 · Detect", id="detect") as detect_page:
                 detect_ui = detect_tab.build(demo, registry)
             with gr.Tab("7 · Train a detector", id="yolo"):
@@ -64,6 +64,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
         # Across tabs: the data set chosen on tab 1 is what tab 3 trains on.
         for event in data_events:
             event.success(lambda source: source, data_source, train_ui.data, api_visibility="private", queue=False)
+            event.success(lambda source: source, data_source, inside_ui.data, api_visibility="private", queue=False)
         # A student's own classes, trained on the Train & compare tab: its data box gets the set, the tab opens.
         classes_ui.use_button.click(classes_ui.use_in_train, classes_ui.set_box, train_ui.data, api_visibility="private"
                                     ).success(lambda: gr.Tabs(selected="train"), None, tabs, api_visibility="private")
@@ -74,7 +75,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
         try_page.select(list_try_jobs, try_job, try_job, api_visibility="private")
         detect_page.select(detect_ui.list_weights, detect_ui.weights, detect_ui.picker_outputs,
                            api_visibility="private")
-        inside_page.select(inside_ui.fill, None, inside_ui.fill_outputs, api_visibility="private")
+        inside_page.select(inside_ui.fill, inside_ui.data, inside_ui.fill_outputs, api_visibility="private")
         # The lesson plan's buttons start what each tab starts.
         starters = {ex.key: train_ui.start_exercise(ex.key) for ex in lesson_tab.EXERCISES if ex.tab == "train"}
         starters.update(inside=inside_ui.start, detect=detect_ui.start, yolo=yolo_ui.start, sliding=sliding_ui.start)
