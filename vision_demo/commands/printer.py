@@ -41,7 +41,8 @@ class Printer:
         elif event.type == "failed":
             line = f"{name} | FAILED: {d.get('error')}"
         else:
-            line = f"{name} | {event.type}" + (f": {d['message']}" if d.get("message") else "")
+            message = d.get("message")   # "started" / "finished" say it all; a message that repeats them adds nothing
+            line = f"{name} | {event.type}" + (f": {message}" if message and message != event.type else "")
         print(line, file=self.stream or sys.stdout, flush=True)  # resolved now: capsys/redirects see it
 
 
