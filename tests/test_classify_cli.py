@@ -26,7 +26,8 @@ def test_train_writes_result_json(squares, tmp_path, capsys):
     result = json.loads((out / "result.json").read_text())
     assert RESULT_KEYS <= set(result)
     assert result["normalize"] is False and result["seed"] == 3 and len(result["epochs"]) == 2
-    assert "test acc" in printed and f"{result['test_acc']:.3f}" in printed
+    assert "test acc" in printed and f"{result['test_acc']:.1%}" in printed   # a percentage, as in the app
+    assert "started: started" not in printed and "finished: finished" not in printed and "| finished" in printed
     assert result["trainable_params"] == result["total_params"] == 24_086 - 3 * 65   # 3 classes, not 6
     assert f"{result['trainable_params']:,} / {result['total_params']:,}" in printed
     assert (out / "jobs").is_dir()
@@ -63,6 +64,21 @@ def test_bad_options_are_one_line_and_a_nonzero_exit(args, code, message, capsys
     err = capsys.readouterr().err
     assert got == code
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_refused_run_leaves_no_empty_out_folder(tmp_path, capsys):
+    out = tmp_path / "runs" / "x"
+    code = main(["train", "--data", str(tmp_path / "missing"), "--out", str(out)])
+    assert code == 1 and "data not found" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()   # neither runs/x/jobs nor the folders above it
+
+
+def test_a_lone_finetune_says_where_it_starts(squares, tmp_path, capsys):
+    code = main(["train", "--data", squares, "--strategy", "finetune", "--epochs", "1", "--img-size", "32",
+                 "--batch-size", "8", "--out", str(tmp_path / "ft")])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "finetune starts from the ImageNet weights" in printed and "--init-from" in printed
 
 
 def test_a_failed_job_is_a_nonzero_exit_with_its_error(tmp_path, capsys):

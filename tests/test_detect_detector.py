@@ -160,3 +160,50 @@ def test_out_of_memory_becomes_the_lesson_advice_with_the_detection_hint(detecto
     with pytest.raises(RuntimeError, match="other"):
         with oom_as_advice():
             raise RuntimeError("other")
+
+
+# ---- box labels that read on a projector (issue 20, item 1) ------------------------------------------------
+
+def test_box_labels_say_what_the_bundled_classes_mean(detector):
+    from vision_demo.detect.detector import box_label, class_meanings
+
+    meanings = class_meanings(detector.names)
+    assert box_label({"class_name": "Normal", "confidence": 0.684}, meanings) == "person · upright 0.68"
+    assert box_label({"class_name": "Fall", "confidence": 0.5}, meanings) == "person · fallen 0.50"
+    assert class_meanings({0: "circle", 1: "square"}) == {}          # other models' names are their own
+    assert box_label({"class_name": "circle", "confidence": 0.9}, {}) == "circle 0.90"
+
+
+@pytest.mark.parametrize("photo, shown", [("bus.jpg", (360, 320)), ("zidane.jpg", (360, 320)), ("bus.jpg", None)])
+def test_labels_are_readable_at_the_shown_size_and_never_overlap(detector, photo, shown):
+    """The Detect tab shows bus.jpg (810x1080) 237x316 px: its labels must still be >= 16 px high on screen,
+    inside the picture and apart from each other (they were 8 px and overlapping: "Normal 0.Normal 0.38")."""
+    from vision_demo.detect.detector import LABEL_PX, class_meanings, label_layout
+
+    det = detector.predict(str(asset(photo)), imgsz=640, runtime="torch", shown=shown)
+    assert len(det.boxes) >= 2
+    width, height = det.image_size
+    layout = label_layout(width, height, det.boxes, shown, class_meanings(det.names))
+    assert all(text.startswith("person · upright ") for text in layout.texts)
+    for i, (x1, y1, x2, y2) in enumerate(layout.rects):
+        assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height, (layout.rects[i], width, height)
+        assert (y2 - y1) / layout.per_css_px >= LABEL_PX, "label text smaller than LABEL_PX on screen"
+        for other in layout.rects[i + 1:]:
+            assert not (x1 < other[2] and other[0] < x2 and y1 < other[3] and other[1] < y2), (layout.rects[i], other)
+    # and it is what draw_boxes painted: each label's background is its box's colour
+    colour = np.array([255, 56, 56])
+    for x1, y1, x2, y2 in layout.rects:
+        assert (det.annotated[y1 + 1, x1 + 1] == colour).all()
+
+
+def test_crowded_labels_are_stacked_apart():
+    """Ten boxes at nearly the same place: ten labels, none on another, all inside the picture."""
+    from vision_demo.detect.detector import place_labels
+
+    boxes = [{"xyxy": [100 + i, 200 + i, 180 + i, 400], "confidence": 0.5 + i / 100} for i in range(10)]
+    sizes = [(150, 30)] * 10
+    corners = place_labels(boxes, sizes, 640, 480)
+    rects = [(x, y, x + w, y + h) for (x, y), (w, h) in zip(corners, sizes)]
+    assert all(0 <= x1 and x2 <= 640 and 0 <= y1 and y2 <= 480 for x1, y1, x2, y2 in rects)
+    assert all(not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+               for i, a in enumerate(rects) for b in rects[i + 1:])

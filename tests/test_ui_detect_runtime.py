@@ -75,7 +75,7 @@ def test_webcam_frame_gives_boxes_in_the_capture_size_and_names_the_runtime(hand
     (dict(image="https://example.com/cat.jpg"), "data:image/jpeg;base64"),
     (dict(image="data:image/jpeg;base64,@@@@"), "not valid base64"),
     (dict(image="data:image/jpeg;base64," + "QUFB" * 1_100_000), "over 3 MB"),
-    (dict(image="data:image/png;base64,aGVsbG8gd29ybGQ="), "not an image PIL can read"),   # bytes, no picture
+    (dict(image="data:image/png;base64,aGVsbG8gd29ybGQ="), "is not an image (JPEG, PNG"),   # bytes, no picture
     (dict(weights="/etc/passwd"), "can only be opened from the server itself"),         # a path from a visitor: refused
 ])
 def test_webcam_frame_answers_bad_input_with_a_message(handlers, bad, message):

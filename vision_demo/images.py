@@ -99,8 +99,11 @@ def _open(source, label: str, limit: int) -> Image.Image:
         raise BadImageError(f"{label}: its header claims a gigantic picture (a decompression bomb); "
                             f"images above {limit:,} pixels are refused") from None
     except UnidentifiedImageError:
-        raise BadImageError(f"{label}: is not an image PIL can read "
-                            f"(expected one of {', '.join(IMAGE_SUFFIXES)})") from None
+        suffix = Path(label).suffix.lower()   # a path, or the name an upload came with
+        if suffix in IMAGE_SUFFIXES:   # named like a picture, but its bytes are not one
+            raise BadImageError(f"{label}: is not an image inside, although named {suffix} (damaged, or another "
+                                f"kind of file renamed): save it again as a JPEG or PNG") from None
+        raise BadImageError(f"{label}: is not an image (JPEG, PNG, BMP, WebP, TIFF and GIF files work)") from None
     except PermissionError:
         raise BadImageError(f"{label}: permission denied") from None
     except _BAD_DECODE as err:

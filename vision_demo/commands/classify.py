@@ -11,6 +11,7 @@ and OUT/comparison.json. Ctrl-C cancels the running job cleanly (exit 130).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -86,6 +87,24 @@ def _registry(out: str | None):
     return JobRegistry(Path(out).expanduser() / "jobs", max_concurrent=workers)
 
 
+@contextlib.contextmanager
+def _removed_if_empty_on_error(out: str | None):
+    """A run refused before it started leaves no empty OUT/jobs behind: the folders this command made are
+    removed again when they are still empty (a job that ran keeps its files, for the post-mortem)."""
+    if out is None:
+        yield
+        return
+    root = Path(out).expanduser()
+    made = [p for p in [root / "jobs", root, *root.parents] if not p.exists()]   # deepest first
+    try:
+        yield
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):   # not empty (or gone): keep it
+                folder.rmdir()
+        raise
+
+
 def _common_config(args) -> dict:
     return dict(data=args.data, epochs=args.epochs, img_size=args.img_size, batch_size=args.batch_size,
                 normalize=args.normalize, device=args.device, seed=args.seed)
@@ -106,13 +125,14 @@ def format_table(rows: list[dict]) -> str:
     import pandas as pd
 
     header = ["model", "strategy", "weights", "test acc", "wall s", "img/s", "trainable / total params"]
+    # test acc as a percentage, like the app and the README ("37.2%", not 0.372)
     lines = []
     for row in rows:
         if row["status"] != "finished":
             lines.append([row["model"], row["strategy"], "-", row["status"], "-", "-", (row["error"] or "")[:60]])
             continue
         ips = row["images_per_second"]
-        lines.append([row["model"], row["strategy"], row["weights_source"], f"{row['test_acc']:.3f}",
+        lines.append([row["model"], row["strategy"], row["weights_source"], f"{row['test_acc']:.1%}",
                       f"{row['wall_seconds']:.1f}", f"{ips:.0f}" if ips else "-",
                       f"{row['trainable_params']:,} / {row['total_params']:,}"])
     return pd.DataFrame(lines, columns=header).to_string(index=False, justify="left")
@@ -137,12 +157,18 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainConfig(model=args.model, strategy=args.strategy, lr=args.lr, init_from=args.init_from,
                          **_common_config(args))
-    registry = _registry(args.out)
-    job_id = submit(registry, config)     # bad options fail here, before anything runs
-    print(f"job {job_id}: {config.label} on {config.data} ({registry.root / job_id})", flush=True)
-    with printing(registry, [job_id]):
-        [state] = wait_for(registry, [job_id])
-    _fail_if_any([state])
+    with _removed_if_empty_on_error(args.out):
+        registry = _registry(args.out)
+        job_id = submit(registry, config)     # bad options fail here, before anything runs
+        print(f"job {job_id}: {config.label} on {config.data} ({registry.root / job_id})", flush=True)
+        if config.strategy == "finetune" and not config.init_from:
+            # A lone fine-tune trains the last stages and a fresh head from the ImageNet weights, so it scores
+            # about like (or below) a frozen run; the lesson's fine-tune continues from the frozen run's head.
+            print("finetune starts from the ImageNet weights and a new random head, not from a frozen run "
+                  "(for that: --init-from runs/frozen, the --out folder or job id of a finished frozen run)", flush=True)
+        with printing(registry, [job_id]):
+            [state] = wait_for(registry, [job_id])
+        _fail_if_any([state])
     out = Path(args.out).expanduser() if args.out else Path(state.out_dir)
     _write_json(out / "result.json", state.result)
     print(format_table([_row(state)]))
@@ -155,9 +181,10 @@ def _compare(args: argparse.Namespace) -> int:
     from vision_demo.classify.train import submit_compare
     from vision_demo.commands.printer import printing, wait_for
 
-    registry = _registry(args.out)
-    t0 = time.perf_counter()
-    job_ids = submit_compare(registry, backbone=args.backbone, **_common_config(args))
+    with _removed_if_empty_on_error(args.out):
+        registry = _registry(args.out)
+        t0 = time.perf_counter()
+        job_ids = submit_compare(registry, backbone=args.backbone, **_common_config(args))
     print(f"queued {len(job_ids)} jobs under {registry.root}", flush=True)
     with printing(registry, job_ids):
         states = wait_for(registry, job_ids)
@@ -208,9 +235,10 @@ def _sweep(args: argparse.Namespace) -> int:
         except AssertionError:
             raise VisionDemoError("--models takes MODEL:STRATEGY pairs, e.g. simple_cnn:scratch "
                                   "efficientnet_lite0:frozen") from None
-    registry = _registry(args.out)
-    t0 = time.perf_counter()
-    job_ids = submit_sweep(registry, fractions=args.fractions, runs=runs, **_common_config(args))
+    with _removed_if_empty_on_error(args.out):
+        registry = _registry(args.out)
+        t0 = time.perf_counter()
+        job_ids = submit_sweep(registry, fractions=args.fractions, runs=runs, **_common_config(args))
     print(f"queued {len(job_ids)} jobs under {registry.root}", flush=True)
     with printing(registry, job_ids, every=30.0):
         states = wait_for(registry, job_ids)
@@ -224,7 +252,7 @@ def _sweep(args: argparse.Namespace) -> int:
     print("fraction  train images  model               strategy  test acc")
     for row in rows:
         print(f"{row['fraction']:>8.0%}  {row['train_images']:>12}  {row['model']:<18}  {row['strategy']:<8}  "
-              f"{row['test_acc']:.3f}")
+              f"{row['test_acc']:.1%}")
     if gap:
         widest = max(gap, key=gap.get)
         print("pretrained - scratch: " + ", ".join(f"{f:.0%} {g * 100:+.1f} points" for f, g in gap.items()) +

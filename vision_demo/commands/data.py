@@ -1,4 +1,5 @@
-"""`data scenes OUT` (the offline classification set) and `data shapes OUT` (the offline YOLO set)."""
+"""`data scenes OUT` (the offline classification set), `data shapes OUT` (the offline YOLO set) and
+`data photos OUT` (bus.jpg and zidane.jpg, the example photos pip installs with Ultralytics)."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     shapes.add_argument("--seed", type=int, default=0)
     shapes.set_defaults(func=_shapes)
 
+    photos = kinds.add_parser("photos", help="copy the example photos (bus.jpg, zidane.jpg) into a folder, "
+                                             "for detect and gradcam")
+    photos.add_argument("out", help="folder to write")
+    photos.set_defaults(func=_photos)
+
 
 def _scenes(args: argparse.Namespace) -> int:
     from vision_demo.datasets.scenes import write_scenes
@@ -37,4 +43,24 @@ def _shapes(args: argparse.Namespace) -> int:
 
     yaml_path = write_shapes(args.out, train=args.train, val=args.val, size=args.size, seed=args.seed)
     print(f"wrote {yaml_path}")
+    return 0
+
+
+def _photos(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from vision_demo.errors import VisionDemoError
+    from vision_demo.images import example_photos
+
+    photos = example_photos()
+    if not photos:
+        raise VisionDemoError("the example photos are missing: they come with ultralytics (pip install -r requirements.txt)")
+    out = Path(args.out).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        copied = [shutil.copyfile(photo, out / Path(photo).name) for photo in photos]
+    except OSError as err:
+        raise VisionDemoError(f"cannot write into {out} ({err.strerror or err}): give a writable folder") from None
+    print("wrote " + ", ".join(str(p) for p in copied))
     return 0

@@ -14,7 +14,9 @@ from vision_demo.jobs import Event, JobRegistry
 _SKIP = {"epoch", "seconds", "message"}
 
 
-def _fmt(value) -> str:
+def _fmt(value, key: str = "") -> str:
+    if isinstance(value, float) and key.endswith("acc"):
+        return f"{value:.1%}"       # accuracies as the app and the tables show them: 75.0%, not 0.75
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -36,12 +38,13 @@ class Printer:
             percent = f"{100 * d.get('fraction', 0.0):.0f}%"
             line = f"  {name} | {d.get('message') or percent}"
         elif event.type == "epoch_end":
-            metrics = " ".join(f"{k} {_fmt(v)}" for k, v in d.items() if k not in _SKIP and not isinstance(v, (list, dict)))
+            metrics = " ".join(f"{k} {_fmt(v, k)}" for k, v in d.items() if k not in _SKIP and not isinstance(v, (list, dict)))
             line = f"{name} | epoch {d.get('epoch')} | {metrics} | {_fmt(d.get('seconds', 0.0))} s"
         elif event.type == "failed":
             line = f"{name} | FAILED: {d.get('error')}"
         else:
-            line = f"{name} | {event.type}" + (f": {d['message']}" if d.get("message") else "")
+            message = d.get("message")   # "started" / "finished" say it all; a message that repeats them adds nothing
+            line = f"{name} | {event.type}" + (f": {message}" if message and message != event.type else "")
         print(line, file=self.stream or sys.stdout, flush=True)  # resolved now: capsys/redirects see it
 
 

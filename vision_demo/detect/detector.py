@@ -29,6 +29,7 @@ returned, so latency never grows with a queue of stale frames (the UI keeps show
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -154,15 +155,17 @@ class Detector:
 
     # ---- public ------------------------------------------------------------------------------
     def predict(self, image, conf: float = 0.25, iou: float = 0.7, classes=None, imgsz: int = 640,
-                runtime: str = "torch") -> Detection:
-        """Boxes for one image (path, bytes, PIL image or RGB numpy array). BadImageError on a bad image."""
+                runtime: str = "torch", shown: tuple[int, int] | None = None) -> Detection:
+        """Boxes for one image (path, bytes, PIL image or RGB numpy array). BadImageError on a bad image.
+        shown: the (width, height) in CSS px of the area the page fits the picture into; labels are sized for it."""
         start = time.perf_counter()
         _check_imgsz(imgsz)
         rgb = self._decode(image)
         decode_ms = (time.perf_counter() - start) * 1000
         engine, note = self.engine(runtime, imgsz)
         with engine.lock:
-            return self._run(engine, note, rgb, conf, iou, classes, imgsz, start, decode_ms)
+            return self._run(engine, note, rgb, conf, iou, classes, imgsz, start, decode_ms,
+                             shown=shown)
 
     def predict_frame(self, frame, conf: float = 0.25, iou: float = 0.7, classes=None, imgsz: int = 320,
                       runtime: str = "torch", draw: bool = True, start: float | None = None,
@@ -223,7 +226,7 @@ class Detector:
         return ids
 
     def _run(self, engine: Engine, note: str, rgb: np.ndarray, conf, iou, classes, imgsz, start: float,
-             decode_ms: float, draw: bool = True) -> Detection:
+             decode_ms: float, draw: bool = True, shown: tuple[int, int] | None = None) -> Detection:
         if not 0.0 <= float(conf) <= 1.0 or not 0.0 <= float(iou) <= 1.0:
             raise VisionDemoError(f"conf and iou must be between 0 and 1 (got conf={conf}, iou={iou})")
         class_ids = self._class_ids(classes)
@@ -238,7 +241,7 @@ class Detector:
         use_all_cores()   # Ultralytics' first predict leaves torch one thread less for the whole process
         boxes = boxes_from_result(result, self.names)  # plain floats: nothing keeps a reference to tensors
         t_draw = time.perf_counter()
-        annotated = draw_boxes(rgb, boxes) if draw else None
+        annotated = draw_boxes(rgb, boxes, shown, class_meanings(self.names)) if draw else None
         draw_ms = (time.perf_counter() - t_draw) * 1000
         speed = result.speed or {}
         timings = {"decode": decode_ms,
@@ -265,26 +268,125 @@ def _check_imgsz(imgsz) -> None:
 _PALETTE = [(255, 56, 56), (56, 56, 255), (0, 200, 90), (255, 157, 0), (170, 0, 255), (0, 190, 210),
             (255, 0, 170), (120, 120, 0), (0, 120, 255), (200, 80, 0)]
 
+# What the bundled fall detector's two class names mean, said in the box label itself: a class reads the
+# picture, not the paragraph above it ("Normal" alone reads as "nothing special here").
+CLASS_MEANINGS = {"Normal": "person · upright", "Fall": "person · fallen"}
+LABEL_PX = 16          # label text height on screen, in CSS pixels: readable from the back of a classroom
+SHOWN_LONG_SIDE = 800  # with no shown size given (the CLI's --save): the picture as a viewer fits it on screen
 
-def draw_boxes(rgb: np.ndarray, boxes: list[dict]) -> np.ndarray:
-    """A copy of `rgb` with each box and its "name 0.87" label drawn (OpenCV: no fonts to download)."""
-    import cv2
 
-    out = np.ascontiguousarray(rgb, dtype=np.uint8).copy()
-    h, w = out.shape[:2]
-    thick = max(1, round(max(h, w) / 400))
-    scale = max(0.4, max(h, w) / 1200)
+def class_meanings(names) -> dict[str, str]:
+    """{class name: what to write on its boxes} for a model whose names need saying (the bundled one), else {}."""
+    return dict(CLASS_MEANINGS) if set(dict(names).values()) == set(CLASS_MEANINGS) else {}
+
+
+def box_label(box: dict, meanings: dict[str, str] | None = None) -> str:
+    """ "person · upright 0.68": the class (with its meaning where the name needs one) and the confidence."""
+    return f"{(meanings or {}).get(box['class_name'], box['class_name'])} {box['confidence']:.2f}"
+
+
+@functools.lru_cache(maxsize=16)
+def _label_font(px: int):
+    """A bold TrueType font of `px` pixels: DejaVu Sans Bold from matplotlib (installed with Ultralytics; found
+    without importing it), else Pillow's own scalable font. Nothing is downloaded."""
+    import importlib.util
+
+    from PIL import ImageFont
+
+    spec = importlib.util.find_spec("matplotlib")
+    if spec and spec.origin:
+        path = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
+        if path.is_file():
+            return ImageFont.truetype(str(path), px)
+    return ImageFont.load_default(size=px)
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_labels(boxes: list[dict], sizes: list[tuple[int, int]], width: int, height: int) -> list[tuple[int, int]]:
+    """Top-left corners for the labels so that no two overlap and each stays inside the picture.
+
+    The most confident box is placed first. Each label tries, in order: just above its box, inside its top
+    edge, just below it, inside its bottom edge; when all four touch a placed label it is stacked right above
+    or below a placed label, the free spot nearest its box winning (a line then joins it to its box).
+    """
+    placed: list[tuple[int, int, int, int]] = []
+    corners: list[tuple[int, int]] = [(0, 0)] * len(boxes)
+    for i in sorted(range(len(boxes)), key=lambda i: -boxes[i]["confidence"]):
+        (lw, lh), (x1, y1, x2, y2) = sizes[i], (int(round(v)) for v in boxes[i]["xyxy"])
+        x = min(max(0, x1), max(0, width - lw))
+        top, bottom = max(0, height - lh), y1 - lh
+
+        def free(y):
+            return 0 <= y <= top and not any(_overlaps((x, y, x + lw, y + lh), r) for r in placed)
+
+        first = [min(max(0, y), top) for y in (y1 - lh, y1, y2, y2 - lh)]
+        stacked = sorted({y for r in placed for y in (r[1] - lh, r[3])}, key=lambda y: abs(y - bottom))
+        y = next((y for y in first + stacked if free(y)), first[0])   # no room at all: the first, overlapping
+        placed.append((x, y, x + lw, y + lh))
+        corners[i] = (x, y)
+    return corners
+
+
+@dataclass
+class LabelLayout:
+    """Where draw_boxes writes each box's label, in the picture's pixels (tests read it too)."""
+    texts: list[str]
+    rects: list[tuple[int, int, int, int]]   # x1, y1, x2, y2 of each label's filled background
+    per_css_px: float                        # picture pixels per CSS pixel at the size it is shown
+    font_px: int
+    pad: int
+    line: int                                # the boxes' line width
+
+
+def label_layout(width: int, height: int, boxes: list[dict], shown: tuple[int, int] | None = None,
+                 meanings: dict[str, str] | None = None) -> LabelLayout:
+    """Size the labels for the size the picture is shown at (LABEL_PX high on screen) and place them apart.
+
+    shown: the (width, height) in CSS pixels of the area the page fits the picture into (None: a viewer's
+    window, SHOWN_LONG_SIDE): a 4000 px photo shown 320 px tall gets letters 200 px high.
+    """
+    if shown:    # the picture is scaled to fit the area: by its width or its height, whichever is tighter
+        per_css_px = max(width / shown[0], height / shown[1])
+    else:
+        per_css_px = max(1.0, max(width, height) / SHOWN_LONG_SIDE)
+    font_px = max(10, round(LABEL_PX * per_css_px))
+    font = _label_font(font_px)
+    pad = max(1, round(3 * per_css_px))
+    texts = [box_label(b, meanings) for b in boxes]
+    sizes = []
+    for text in texts:
+        left, top, right, bottom = font.getbbox(text)
+        sizes.append((right - left + 2 * pad, bottom - top + 2 * pad))
+    corners = place_labels(boxes, sizes, width, height)
+    rects = [(x, y, x + lw, y + lh) for (x, y), (lw, lh) in zip(corners, sizes)]
+    return LabelLayout(texts, rects, per_css_px, font_px, pad, max(2, round(2.5 * per_css_px)))
+
+
+def draw_boxes(rgb: np.ndarray, boxes: list[dict], shown: tuple[int, int] | None = None,
+               meanings: dict[str, str] | None = None) -> np.ndarray:
+    """A copy of `rgb` with each box and its label ("person · upright 0.68") drawn: labels sized for the size
+    the picture is shown at, never overlapping one another, the boxes' lines under them (label_layout)."""
+    from PIL import Image, ImageDraw
+
+    out = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    layout = label_layout(out.width, out.height, boxes, shown, meanings)
+    font, pad, thick = _label_font(layout.font_px), layout.pad, layout.line
+    draw = ImageDraw.Draw(out)
     for b in boxes:
+        draw.rectangle([round(v) for v in b["xyxy"]], outline=_PALETTE[b["class_id"] % len(_PALETTE)], width=thick)
+    for b, text, (x, y, x2, y2) in zip(boxes, layout.texts, layout.rects):
         colour = _PALETTE[b["class_id"] % len(_PALETTE)]
-        x1, y1, x2, y2 = (int(round(v)) for v in b["xyxy"])
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick, cv2.LINE_AA)
-        text = f"{b['class_name']} {b['confidence']:.2f}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, thick - 1))
-        ty = y1 - 2 if y1 - th - base - 2 >= 0 else y1 + th + base + 2  # above the box, or inside at the top
-        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 2, ty + 1), colour, -1)
-        cv2.putText(out, text, (x1 + 1, ty - base + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
-                    max(1, thick - 1), cv2.LINE_AA)
-    return out
+        lw, lh = x2 - x, y2 - y
+        bx1, by1, _, by2 = (round(v) for v in b["xyxy"])
+        if not by1 - lh - 1 <= y <= by2 + 1:   # stacked away from its box: a line says whose label it is
+            draw.line([(x + lw // 2, y + lh if y < by1 else y), (x + lw // 2, by1)], fill=colour, width=thick)
+        draw.rectangle([x, y, x2 - 1, y2 - 1], fill=colour)
+        left, top, _, _ = font.getbbox(text)
+        draw.text((x + pad - left, y + pad - top), text, fill=(255, 255, 255), font=font)
+    return np.asarray(out)
 
 
 MAX_DETECTORS = 4   # models kept loaded (each job's weights and each upload would otherwise stay in memory)

@@ -62,7 +62,8 @@ def validate_config(config: YoloTrainConfig) -> YoloTrainConfig:
 
 
 def default_name(config: YoloTrainConfig) -> str:
-    data = Path(str(config.data)).stem if config.data else "shapes"
+    path = Path(str(config.data)) if config.data else Path("shapes")
+    data = path.parent.name if path.stem == "data" and path.parent.name else path.stem   # data/shapes/data.yaml: "shapes"
     if config.scratch:
         return f"YOLOv8n from scratch · {data}"
     start = "person detector" if config.weights in (None, "", "person (bundled)") else Path(str(config.weights)).name

@@ -38,6 +38,10 @@ WEBCAM_SIZES = (320, 480, 640)   # inference sizes offered for live video; 320 i
 # The input torch runs for a 640x480 frame at 320 px: 320x256. The fast runtime is exported for that shape.
 WEBCAM_SHAPE = input_shape(WEBCAM_SIZES[0], WEBCAM_CAPTURE[::-1])
 IMAGE_SIZE = 640       # inference size for a single image: small objects matter more than speed there
+OUTPUT_HEIGHT = 320    # the Boxes picture's height on the page (CSS px)
+# The area the page fits the Boxes picture into at 1280x720 (CSS px; measured: half the right column):
+# its labels are drawn for that size, so they read on the projector whatever the photo's resolution.
+OUTPUT_SHOWN = (360, OUTPUT_HEIGHT)
 RUNTIME_CHOICES = [("auto (fastest ready)", "auto"), ("torch", "torch"), ("OpenVINO INT8", "openvino-int8"),
                    ("OpenVINO bf16", "openvino-bf16"), ("OpenVINO f32", "openvino"), ("ONNX Runtime", "onnx")]
 
@@ -91,7 +95,7 @@ def make_handlers(registry: JobRegistry):
         detector = get_detector(weights or None, registry=registry)
         with upload_named(image):
             det = detector.predict(source, conf=float(conf), iou=float(iou), classes=classes or None,
-                                   imgsz=IMAGE_SIZE, runtime=runtime or "auto")
+                                   imgsz=IMAGE_SIZE, runtime=runtime or "auto", shown=OUTPUT_SHOWN)
         return det.annotated, detection_rows(det), latency_text(det, imgsz=IMAGE_SIZE)
 
     def detect_if_image(image, weights, conf, iou, classes, request: gr.Request = None, runtime="auto"):
@@ -220,7 +224,8 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                 with gr.Row():
                     image = gr.Image(label="Image", sources=["upload", "clipboard"], type="filepath",
                                      elem_id="detect-input", height=320)
-                    annotated = gr.Image(label="Boxes", interactive=False, elem_id="detect-output", height=320)
+                    annotated = gr.Image(label="Boxes", interactive=False, elem_id="detect-output",
+                                         height=OUTPUT_HEIGHT)
                 examples = example_photos()
                 if examples:
                     gr.Examples([[p] for p in examples], inputs=[image], label="Examples (from Ultralytics)",

@@ -10,6 +10,7 @@ Train tab's live plots, the YOLO tab's loss/mAP curves and the tests all use the
 from __future__ import annotations
 
 import html
+import re
 import time
 from collections import Counter
 from typing import Any, Iterable
@@ -82,14 +83,17 @@ def history_figure(states: Iterable[JobState], series=CLASSIFY_LOSS, title: str 
                               f"<br><i>job {state.id}</i><extra></extra>",
                 line=dict(color=_color(i), dash=dash, width=3), marker=dict(size=6),
             ))
-    # No legend: the job table next to the charts is it (a coloured dot per job, the same colours), and a
-    # legend of eight long names would cover the axis titles or push the plot off a 1280×720 screen.
-    # Hovering a line names it, with the job id.
+    # No legend box (eight long names would cover the axis titles or push the plot off a 1280×720 screen):
+    # each job's name is written at the end of its line instead, in its colour (end_labels). Hovering a line
+    # names it too, with the job id.
+    labels = end_labels(states, names, series, percent)
     fig.update_layout(
         title=dict(text=title, font=dict(size=FONT_SIZE + 2)), xaxis_title="epoch", yaxis_title=yaxis,
         uirevision="keep", font=dict(size=FONT_SIZE), height=300, showlegend=False,
         margin=dict(l=60, r=10, t=40, b=50), template="plotly_white",
     )
+    if labels:
+        fig.update_layout(annotations=labels)   # one call: add_annotation validates the whole layout each time
     fig.update_xaxes(dtick=1, rangemode="tozero")
     fixed = [AXIS_RANGES[key] for key, _, _ in series if key in AXIS_RANGES]
     if fixed:
@@ -101,6 +105,59 @@ def history_figure(states: Iterable[JobState], series=CLASSIFY_LOSS, title: str 
         fig.add_annotation(text="no finished epoch yet:<br>the curves appear after each job's first epoch",
                            showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(color="#555"))
     return fig
+
+
+END_LABEL_CHARS = 22   # a line-end name: ~170 px at FONT_SIZE, inside plots ~370 px wide (two side by side)
+
+
+def short_name(name: str, limit: int = END_LABEL_CHARS) -> str:
+    """A job's name short enough for the end of its line: "Lite0 · fine-tuned" for "EfficientNet-Lite0 ·
+    fine-tuned (from frozen)"; what is still too long is cut with an ellipsis (the hover has the whole name)."""
+    short = name.replace("EfficientNet-Lite0", "Lite0").replace(" (from frozen)", "")
+    short = re.sub(r" \((\d+%) of the data\)", r" \1", short)
+    # detectors: "YOLO fine-tuned from person detector · shapes #2" -> "pretrained #2" (the plot is of one data set)
+    short = re.sub(r"^YOLO fine-tuned from person detector · \S+", "pretrained", short)
+    short = re.sub(r"^YOLO fine-tuned from (\S+) · \S+", r"from \1", short)
+    short = re.sub(r"^YOLOv8n from scratch · \S+", "scratch", short)
+    return short if len(short) <= limit else short[:limit - 1].rstrip() + "…"
+
+
+def end_labels(states: list[JobState], names: dict[str, str], series, percent: bool = False) -> list[dict]:
+    """Each job's short name inside the plot's right edge, level with the end of its first series' line (the
+    solid one where there is one), in the job's colour on a pale backing; labels that would touch are pushed
+    apart. Inside, not in a margin: the two plots share half a 1280 px screen, a margin would halve them."""
+    scale = 100 if percent else 1
+    ends = []   # (y at the last epoch, job index, job id)
+    keys = sorted(series, key=lambda s: s[2] != "solid")
+    for i, state in enumerate(states):
+        for key, _, _ in keys:
+            values = [h[key] for h in state.history if "epoch" in h and isinstance(h.get(key), (int, float))]
+            if values:
+                ends.append((values[-1] * scale, i, state.id))
+                break
+    if not ends:
+        return []
+    fixed = [AXIS_RANGES[key] for key, _, _ in series if key in AXIS_RANGES]
+    if fixed:
+        low, high = min(r[0] for r in fixed) * scale, max(r[1] for r in fixed) * scale * 1.02
+    else:
+        every = [h[k] * scale for s in states for h in s.history for k, _, _ in series
+                 if "epoch" in h and isinstance(h.get(k), (int, float))]
+        low, high = min(every), max(every)
+    span = (high - low) or 1.0
+    gap = (FONT_SIZE + 3) / 210          # one line of text, as a share of the plot's height (300 - margins)
+    placed = []
+    for y, i, job_id in sorted(ends):
+        at = min(max((y - low) / span, 0.0), 1.0)
+        if placed and at < placed[-1][0] + gap:
+            at = placed[-1][0] + gap
+        placed.append((at, i, job_id))
+    if placed[-1][0] > 1.0:              # the stack ran off the top: shift it down as a whole
+        shift = placed[-1][0] - 1.0
+        placed = [(at - shift, i, job_id) for at, i, job_id in placed]
+    return [dict(text=html.escape(short_name(names[job_id])), x=1.0, xref="paper", xanchor="right", xshift=-2,
+                 y=at, yref="paper", yanchor="middle", showarrow=False, font=dict(color=_color(i), size=FONT_SIZE),
+                 bgcolor="rgba(255,255,255,0.75)", hovertext=html.escape(names[job_id])) for at, i, job_id in placed]
 
 
 def time_left(states: Iterable[JobState], now: float | None = None) -> float | None:
@@ -271,13 +328,13 @@ def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
         return gr.Dropdown(choices=choices, value=keep_choice(current, choices, previous))
 
     def refresh(job_ids, show_all, cancel_choice, inspect_choice, shown):
-        states = registry.snapshot(None if show_all else (job_ids or []), kind=kind)
         shown = dict(shown or {})
+        states = on_the_board(registry.snapshot(None if show_all else (job_ids or []), kind=kind), shown)
         # The page and the training share the same cores: every output sent is JSON encoded, streamed,
         # diffed and redrawn. So a tick sends only news: the figures when some job finished an epoch (not
         # on every batch), the progress table when a percentage or message moved, the timer when it stops.
         curves = changed(shown, "curves", [(s.id, len(s.history)) for s in states])
-        progress = progress_html(states)
+        progress = progress_html(states) + cleared_note(shown)
         out = [progress if changed(shown, "progress", [progress]) else gr.skip()]
         out += [history_figure(states, series, title, yaxis, percent=percent) if curves else gr.skip()
                 for series, title, yaxis, percent in charts]
@@ -292,6 +349,53 @@ def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
         return (*out, timer, shown)
 
     return refresh
+
+
+# ---- clear the board: finished runs hidden from this page (kept on disk), listed again on demand -----------
+
+def on_the_board(states: Iterable[JobState], shown: dict | None) -> list[JobState]:
+    """The jobs this page shows: all but the finished ones its "Clear the board" hid (`shown["hidden"]`)."""
+    hidden = set((shown or {}).get("hidden") or [])
+    return [s for s in states if s.id not in hidden]
+
+
+def cleared_note(shown: dict | None) -> str:
+    hidden = (shown or {}).get("hidden") or []
+    if not hidden:
+        return ""
+    return (f'<p class="vd-empty">{len(hidden)} ended run{"s" * (len(hidden) != 1)} cleared from the board '
+            f"(still on disk: <i>Show cleared runs</i> lists them again).</p>")
+
+
+def board_buttons(prefix: str):
+    """'Clear the board' and 'Show cleared runs' under a tab's progress table: (clear, show) buttons."""
+    import gradio as gr
+
+    with gr.Row(equal_height=True):
+        clear = gr.Button("Clear the board (hide ended runs)", size="sm", elem_id=f"{prefix}-clear-board")
+        show = gr.Button("Show cleared runs", size="sm", elem_id=f"{prefix}-show-cleared")
+    return clear, show
+
+
+def wire_board(registry, kind: str, buttons, refresh, inputs, outputs) -> None:
+    """Clear hides every ended job now shown (finished, failed, cancelled) from this page; Show lists them again.
+    Nothing is deleted: the jobs stay in the registry and on disk, for the API, the CLI and other pages.
+    inputs/outputs: the tab's refresh wiring, [job_ids, show_all, cancel, inspect, shown] -> [..., shown]."""
+    clear, show = buttons
+    job_ids, show_all, shown = inputs[0], inputs[1], inputs[-1]
+
+    def clear_board(job_ids, show_all, shown):
+        states = registry.snapshot(None if show_all else (job_ids or []), kind=kind)
+        hidden = set((shown or {}).get("hidden") or []) | {s.id for s in states if s.done}
+        return {"hidden": sorted(hidden)}      # a fresh `shown`: the next refresh redraws everything
+
+    def show_cleared(shown):
+        return {}
+
+    clear.click(clear_board, [job_ids, show_all, shown], shown, api_visibility="private", concurrency_limit=None
+                ).then(refresh, inputs, outputs, api_visibility="private", concurrency_limit=None)
+    show.click(show_cleared, shown, shown, api_visibility="private", concurrency_limit=None
+               ).then(refresh, inputs, outputs, api_visibility="private", concurrency_limit=None)
 
 
 def job_controls(show_all_label: str, cancel_id: str | None = None):
@@ -367,7 +471,7 @@ def watch(registry, kind: str):
     import gradio as gr  # only the UI calls this; keeps job_view itself importable without gradio
 
     def wake(job_ids, show_all, shown):
-        states = registry.snapshot(None if show_all else (job_ids or []), kind=kind)
+        states = on_the_board(registry.snapshot(None if show_all else (job_ids or []), kind=kind), shown)
         news = (shown or {}).get("jobs") != fingerprint(states)
         return gr.Timer(active=True) if news or not all_done(states) else gr.skip()
 

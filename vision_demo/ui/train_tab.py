@@ -237,6 +237,7 @@ def build(registry: JobRegistry):
         with gr.Column(scale=3):
             started, progress, loss_plot, acc_plot = job_view.live_panel(
                 "job-progress", [("Loss", "loss-plot"), ("Accuracy", "acc-plot")])
+            board = job_view.board_buttons("train")
     table = gr.Dataframe(headers=job_view.COMPARISON_HEADERS, label="Comparison (finished jobs)",
                          interactive=False, elem_id="comparison", wrap=True, column_widths=job_view.COMPARISON_WIDTHS,
                          elem_classes=["vd-table"])
@@ -285,6 +286,7 @@ def build(registry: JobRegistry):
     timer.tick(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, show_progress="hidden",
                api_visibility="private")
     show_all.change(refresh, refresh_inputs, refresh_outputs, concurrency_limit=None, api_visibility="private")
+    job_view.wire_board(registry, "classify", board, refresh, refresh_inputs, refresh_outputs)
     # A slow watch wakes the 1 s timer when a job appears that this page did not start (the teacher's, a reload).
     gr.Timer(5.0).tick(job_view.watch(registry, "classify"), [job_ids, show_all, shown], timer, concurrency_limit=None,
                        show_progress="hidden", api_visibility="private")

@@ -114,6 +114,7 @@ def build(registry: JobRegistry):
         with gr.Column(scale=3):
             started, progress, loss_plot, map_plot = job_view.live_panel(
                 "yolo-progress", [("Losses", "yolo-loss"), ("mAP", "yolo-map")])
+            board = job_view.board_buttons("yolo")
     inspect_choice = gr.Dropdown([], label="Finished detection job (newest first)", allow_custom_value=True)
     metrics = gr.Dataframe(headers=job_view.PER_CLASS_HEADERS, label="Final metrics per class", interactive=False,
                            elem_id="yolo-metrics", elem_classes=["vd-table"])
@@ -127,6 +128,7 @@ def build(registry: JobRegistry):
     inputs = [job_ids, show_all, cancel_choice, inspect_choice, shown]
     timer.tick(refresh, inputs, outputs, concurrency_limit=None, show_progress="hidden", api_visibility="private")
     show_all.change(refresh, inputs, outputs, concurrency_limit=None, api_visibility="private")
+    job_view.wire_board(registry, "detect", board, refresh, inputs, outputs)
     gr.Timer(5.0).tick(job_view.watch(registry, "detect"), [job_ids, show_all, shown], timer, concurrency_limit=None,
                        show_progress="hidden", api_visibility="private")
     check_btn.click(check_data, [data, zip_file], [report, data], api_visibility="undocumented",

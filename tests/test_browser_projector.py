@@ -1,0 +1,169 @@
+"""The class projector: every tab at 1280×720 with finished jobs on it, in normal and presenter mode.
+
+One server holds what a lesson leaves behind: the four strategies of "Compare all four" (tiny scenes, 1 epoch),
+"pretrained vs scratch" on a tiny shapes set (1 epoch), and a Your-classes set of two uploaded classes trained
+three ways (frozen, fine-tuned, scratch). One page then walks every tab, first normally, then in presenter mode,
+and on each tab finds no text cut off by its box (CLIPPED_JS) and no text past the window's right edge or past
+the right edge of a box that scrolls or clips it (PAST_EDGE_JS). Presenter mode must make the prose, the tables,
+the labels, the buttons and the plots' text at least 1.2× larger. Screenshots: tests/artifacts/projector-*.png.
+
+    python -m pytest -q tests/test_browser_projector.py -s
+"""
+import re
+from urllib.parse import urlparse
+
+import pytest
+
+from conftest import serve_fresh_app
+from test_browser import CHROMIUM, CLIPPED_JS, TABS, VIEWPORT, open_tab, shot, wait_for_jobs
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser,
+              pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
+                                 reason="needs Debian's chromium: apt-get install chromium")]
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+# Text (each text node's own box, so a wide block with short text is fine) that ends past the right edge of the
+# window, or past the right edge of an ancestor that clips or scrolls it: a reader cannot see it without
+# scrolling sideways (a table wider than its column, "now" and half of "progress" gone).
+PAST_EDGE_JS = """() => {
+  const bad = [], W = document.documentElement.clientWidth;
+  const unseen = e => { for (let n = e; n; n = n.parentElement) { const c = n.classList;
+      if (c && (c.contains('sr-only') || c.contains('visually-hidden') || c.contains('hidden'))) return true; }
+    return false; };
+  const walk = document.createTreeWalker(document.querySelector('.gradio-container'), NodeFilter.SHOW_TEXT);
+  for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+    const text = node.textContent.trim();
+    const e = node.parentElement;
+    if (!text || !e || !e.getClientRects().length || unseen(e)) continue;
+    const s = getComputedStyle(e);
+    if (s.visibility === 'hidden' || s.display === 'none' || +s.opacity === 0) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const r = range.getBoundingClientRect();
+    if (!r.width) continue;
+    let right = W, who = 'the window';
+    for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+      const o = getComputedStyle(a);
+      if (/hidden|clip|auto|scroll/.test(o.overflowX)) {
+        const ar = a.getBoundingClientRect();
+        if (ar.right < right) { right = ar.right; who = a.tagName + '#' + a.id + '.' + String(a.className).slice(0, 24); }
+      }
+    }
+    if (r.right > right + 2) bad.push(`${text.slice(0, 40)} ends at x=${Math.round(r.right)}, past ${who} (${Math.round(right)})`);
+  }
+  return bad;
+}"""
+
+# The font size (px) of the first visible element of each kind on the open tab; null where the tab has none.
+FONT_SIZES_JS = """(selectors) => {
+  const out = {};
+  for (const [kind, selector] of Object.entries(selectors)) {
+    const e = [...document.querySelectorAll(selector)].find(e => e.getClientRects().length);
+    out[kind] = e ? parseFloat(getComputedStyle(e).fontSize) : null;
+  }
+  return out;
+}"""
+KINDS = {"prose": ".vd-intro p", "table": "table.vd-jobs td, .vd-table td", "label": "[data-testid='block-info']",
+         "button": "button.primary, button.lg", "plot": ".js-plotly-plot .xtick text, .js-plotly-plot .ytick text"}
+
+
+@pytest.fixture(scope="module")
+def lesson_server(tmp_path_factory, tiny_scenes):
+    """A server with the jobs a lesson leaves: compare all four, pretrained vs scratch on shapes."""
+    from vision_demo.classify.train import submit_compare
+    from vision_demo.datasets.shapes import write_shapes
+    from vision_demo.detect.train import YoloTrainConfig, submit as submit_yolo
+
+    shapes = write_shapes(tmp_path_factory.mktemp("shapes"), train=8, val=4, size=96, seed=2)
+    with serve_fresh_app(tmp_path_factory.mktemp("projector_jobs")) as (url, registry):
+        ids = submit_compare(registry, data=tiny_scenes, epochs=1, img_size=48, batch_size=8)
+        ids += [submit_yolo(registry, YoloTrainConfig(data=str(shapes), scratch=scratch, epochs=1, imgsz=96, batch=4))
+                for scratch in (False, True)]
+        for job_id in ids:
+            registry.wait(job_id, timeout=600)
+        assert [s.status for s in registry.snapshot(ids)] == ["finished"] * len(ids)
+        yield url
+
+
+def pictures(folder, name: str, colour: tuple, n: int = 6) -> list[str]:
+    from PIL import Image, ImageDraw
+
+    paths = []
+    for i in range(n):
+        img = Image.new("RGB", (96, 96), colour)
+        ImageDraw.Draw(img).ellipse((10 + 5 * i, 10, 60 + 5 * i, 70), fill=(255 - colour[0], 200, 40 * i))
+        path = folder / f"{name}_{i}.png"
+        img.save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_every_tab_fits_the_projector_normal_and_presenter(lesson_server, tmp_path):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        outside = []
+
+        def guard(route):
+            if route.request.url.startswith(("data:", "blob:")) or urlparse(route.request.url).hostname == "127.0.0.1":
+                return route.continue_()
+            outside.append(route.request.url)
+            return route.abort()
+
+        page.route("**/*", guard)
+        page.goto(lesson_server, wait_until="load")
+        page.locator("#lesson-1").wait_for(timeout=60_000)
+
+        # Your classes: two uploaded classes, trained three ways (what a class does there, without a camera).
+        open_tab(page, "Your classes")
+        page.locator("#classes-active input").first.wait_for(timeout=30_000)
+        names = page.locator("#classes-names textarea")
+        names.fill("red, blue")
+        names.press("Enter")
+        expect(page.locator("#classes-active")).to_contain_text("blue (0)", timeout=20_000)
+        for name, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+            page.locator("#classes-active label", has_text=name).click()
+            with page.expect_file_chooser() as chooser:
+                page.locator("#classes-upload").click()
+            chooser.value.set_files(pictures(tmp_path, name, colour))
+            expect(page.locator("#classes-active")).to_contain_text(f"{name} (6)", timeout=30_000)
+        page.locator("#classes-finetune input").check()
+        page.locator("#classes-scratch input").check()
+        page.locator("#classes-train").click()
+        expect(page.locator("#classes-progress")).not_to_contain_text(re.compile("running|waiting"), timeout=240_000)
+        expect(page.locator("#classes-progress")).to_contain_text("done")
+
+        problems, sizes = {}, {}
+        for mode in ("normal", "presenter"):
+            if mode == "presenter":
+                page.locator("#presenter-mode input").check()
+                page.wait_for_function("document.body.classList.contains('vd-presenter')", timeout=5_000)
+            for tab in TABS:
+                open_tab(page, tab)
+                page.wait_for_timeout(2500)   # tables, plots and galleries of the tab are drawn
+                if tab == "Train & compare":
+                    page.locator("#job-progress tr[title^='job ']").first.wait_for(timeout=20_000)
+                    page.locator("#acc-plot .js-plotly-plot").wait_for(timeout=20_000)
+                if tab == "Train a detector":
+                    page.locator("#yolo-progress tr[title^='job ']").first.wait_for(timeout=20_000)
+                page.wait_for_timeout(800)   # plots re-measure after the tab is shown
+                found = page.evaluate(CLIPPED_JS) + page.evaluate(PAST_EDGE_JS)
+                if found:
+                    problems[f"{tab} ({mode})"] = found
+                sizes[(tab, mode)] = page.evaluate(FONT_SIZES_JS, KINDS)
+                shot(page, f"projector-{mode}-" + re.sub(r"\W+", "-", tab).strip("-").lower())
+        browser.close()
+
+    assert not problems, problems
+    # presenter mode: each kind of text at least 1.2x larger, on every tab that shows it
+    smaller = {f"{tab}: {kind} {sizes[(tab, 'normal')][kind]} -> {sizes[(tab, 'presenter')][kind]} px"
+               for tab in TABS for kind in KINDS
+               if sizes[(tab, "normal")][kind] and sizes[(tab, "presenter")][kind]
+               and sizes[(tab, "presenter")][kind] < 1.2 * sizes[(tab, "normal")][kind]}
+    assert not smaller, sorted(smaller)
+    for kind in KINDS:   # and each kind was measured somewhere (a selector that matches nothing checks nothing)
+        assert any(sizes[(tab, "normal")][kind] for tab in TABS), kind
+    assert outside == [], outside
