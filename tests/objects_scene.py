@@ -17,8 +17,10 @@ BALL_AT = (150, 250)      # centre of the ball in the fake camera's frames
 BOOK_AT = (450, 230)      # centre of the book
 
 
-def scene(seed: int = 0, jitter: float = 12.0, ball=True, book=True, ball_at=BALL_AT, book_at=BOOK_AT):
-    """(picture, [(class, x1, y1, x2, y2)]) for one seed."""
+def scene(seed: int = 0, jitter: float = 12.0, ball=True, book=True, ball_at=BALL_AT, book_at=BOOK_AT,
+          size_jitter: bool = True):
+    """(picture, [(class, x1, y1, x2, y2)]) for one seed; jitter 0 and size_jitter False: the objects exactly at
+    ball_at / book_at with their standard sizes (what the fake camera shows)."""
     rng = np.random.default_rng(seed)
     base = np.array([186, 160, 128]) + rng.integers(-20, 20, size=3)
     pixels = base + rng.normal(0, 9, size=(H, W, 3))
@@ -30,14 +32,14 @@ def scene(seed: int = 0, jitter: float = 12.0, ball=True, book=True, ball_at=BAL
     boxes = []
     if ball:
         cx, cy = (np.asarray(ball_at) + rng.normal(0, jitter, 2))
-        r = 55 + rng.uniform(-6, 6)
+        r = 55 + (rng.uniform(-6, 6) if size_jitter else 0)
         cx, cy = np.clip(cx, r + 2, W - r - 2), np.clip(cy, r + 2, H - r - 2)
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(235, 110, 20))
         draw.ellipse([cx - r * 0.5, cy - r * 0.6, cx - r * 0.1, cy - r * 0.2], fill=(255, 200, 140))
         boxes.append(("ball", cx - r, cy - r, cx + r, cy + r))
     if book:
         cx, cy = (np.asarray(book_at) + rng.normal(0, jitter, 2))
-        w, h = 120 + rng.uniform(-8, 8), 160 + rng.uniform(-8, 8)
+        w, h = (120 + rng.uniform(-8, 8), 160 + rng.uniform(-8, 8)) if size_jitter else (120, 160)
         cx, cy = np.clip(cx, w / 2 + 2, W - w / 2 - 2), np.clip(cy, h / 2 + 2, H - h / 2 - 2)
         draw.rectangle([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], fill=(25, 40, 120))
         draw.rectangle([cx - w / 2, cy - h / 2, cx - w / 2 + 14, cy + h / 2], fill=(220, 220, 200))
