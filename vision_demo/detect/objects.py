@@ -12,7 +12,7 @@ each, 32 train / 8 val; the shared 2-core CPU under a load of 4-8, so times are 
 
     recipe (imgsz 320, batch 16)    s/epoch   mAP50 by epoch 2 / 4 / 6 / 10        12 epochs, wall
     backbone frozen (freeze 10)     ~10-20    0.74 / 0.91 / 0.995 / 0.995           224 s
-    all layers train (freeze 0)     ~22-33    0.63 / 0.65 / 0.86 / 0.92             ~390 s
+    all layers train (freeze 0)     ~22-33    0.63 / 0.65 / 0.86 / 0.92             353 s
 
 - freeze 10 (the backbone, layers 0-9): with 30-odd pictures the backbone's features are what we want to
   keep, and not back-propagating through it halves an epoch and learns faster; from scratch nothing is frozen;
