@@ -84,6 +84,7 @@ def test_capture_box_train_and_see_live_boxes_on_the_objects(served, camera):
         page.route("**/*", guard)
         page.goto(url, wait_until="load")
         page.get_by_role("tab", name=re.compile(r"Your objects$")).click()
+        expect(page.locator("#objects-classes")).to_contain_text("1 · mug (0)", timeout=30_000)   # the set is open
         names = page.locator("#objects-names textarea")
         names.fill("ball, book")
         names.press("Enter")
