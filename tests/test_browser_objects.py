@@ -132,6 +132,7 @@ def test_capture_box_train_and_see_live_boxes_on_the_objects(served, camera):
             expect(page.locator("#objects-where")).to_contain_text(f"picture {min(i + 2, n)} / {n}")
         expect(page.locator("#objects-classes")).to_contain_text(f"1 · ball ({PICTURES})")
         expect(page.locator("#objects-classes")).to_contain_text(f"2 · book ({PICTURES})")
+        expect(page.locator("#objects-status")).to_contain_text(f"ball {PICTURES} boxes")   # the panel follows
         boxed_s = time.perf_counter() - t0
         # What the server stored is what was drawn (the stored picture is the camera's 640x480 frame).
         stored = [b for pic in s.pictures() for b in s.boxes(pic)]

@@ -443,10 +443,12 @@ class ObjectSet:
         return {"train": sorted(train), "val": sorted(val)}
 
     def data_yaml(self) -> str:
-        """data.yaml with paths relative to itself (no absolute `path:`: the set is unzipped anywhere)."""
+        """data.yaml with paths relative to itself. No `path:` at all: Ultralytics then reads the splits beside
+        the yaml wherever the set is unzipped (an absolute one names this server's folder, a relative one —
+        even `.` — resolves against the current directory or Ultralytics' datasets_dir, not the yaml's)."""
         import yaml
 
-        return yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val",
+        return yaml.safe_dump({"train": "images/train", "val": "images/val",
                                "names": dict(enumerate(self.classes()))}, sort_keys=False)
 
     def zip_to(self, target: Path, seed: int = 0) -> Path:

@@ -203,7 +203,7 @@ function save() {
                         return; }
     S.counts = answer.counts; drawClasses();
     if (picture === S.pic) { say('Saved ' + boxes.length + ' box' + (boxes.length === 1 ? '' : 'es') + ' on picture ' + (S.idx + 1) + '.'); }
-    element.dispatchEvent(new CustomEvent('vd-saved'));
+    trigger('change');   // the panel beside the editor re-reads the counts
   });
   draw(); status();
   return S.saving;
@@ -348,7 +348,7 @@ $('objects-capture').addEventListener('click', async () => {
     if (i >= 0) await show(i);
     say('&#10004; ' + taken + ' new pictures' + (proposed ? ', with ' + proposed + ' boxes proposed by your detector: check them (Enter accepts)' :
         ': drag a box around each object, → for the next picture') + '.');
-    element.dispatchEvent(new CustomEvent('vd-saved'));
+    trigger('change');   // the panel beside the editor re-reads the counts
   }
 });
 

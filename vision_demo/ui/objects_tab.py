@@ -237,7 +237,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     job_ids, started = gr.State([]), gr.JSON(visible=False)
     with gr.Row(equal_height=False):
         with gr.Column(scale=6, min_width=420):
-            objects_editor.build(h.server_functions)
+            editor = objects_editor.build(h.server_functions)
         with gr.Column(scale=4, min_width=340):
             names = gr.Textbox(", ".join(("mug", "phone")), label="Objects (1–6, commas; Enter to apply)",
                                elem_id="objects-names")
@@ -284,5 +284,8 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     refresh_io = dict(fn=h.refresh, inputs=[set_box, result_choice], outputs=[progress, plot, result_choice, timer],
                       concurrency_limit=None, show_progress="hidden", **private)
     timer.tick(**refresh_io)
+    # The editor saved boxes or captured pictures (its JS triggers `change`): the counts beside it follow.
+    editor.change(user_errors(lambda set_id: status_line(ObjectSet.for_id(set_id))), set_box, status,
+                  concurrency_limit=None, show_progress="hidden", trigger_mode="always_last", **private)
     result_choice.change(h.show_result, result_choice, [metrics, gallery, where], **private)
     return ObjectsTab(store, set_box)
