@@ -156,9 +156,11 @@ def test_the_zip_is_a_yolo_set_the_app_reads_back_and_nothing_is_written_outside
     work = settings.work_path()
     outside_before = {k: v for k, v in tree(work).items() if not k.startswith(f"objects/{s.id}/")}
     exported = s.export_zip()
-    assert exported.parent == s.folder / "exports" and s.export_zip() == exported   # same content, same file
+    assert s.export_zip() == exported and s.owns_export(exported)   # same content, same file
+    assert s.id not in str(exported)   # a job's data path is public (/job_status): the id is the set's key
     after = {k: v for k, v in tree(work).items() if not k.startswith(f"objects/{s.id}/")}
-    assert after == outside_before
+    assert set(after) - set(outside_before) == {str(exported.relative_to(work))}   # the training zip, nothing else
+    assert all(after[k] == v for k, v in outside_before.items())
     with zipfile.ZipFile(exported) as zf:
         names = zf.namelist()
         data_yaml = zf.read("data.yaml").decode()
@@ -172,6 +174,10 @@ def test_the_zip_is_a_yolo_set_the_app_reads_back_and_nothing_is_written_outside
     assert report.counts["train"]["background"] + report.counts["val"]["background"] == 2
     assert report.counts["train"]["instances"] + report.counts["val"]["instances"] == 10
     assert find_set("desk").id == s.id and find_set(s.id).id == s.id
+    other = make_set(n_ball=2, n_book=2, n_background=0)
+    assert not other.owns_export(exported) and not s.owns_export(other.export_zip())
+    s.clear()
+    assert not exported.exists() and not s.folder.exists() and other.exports()
     with pytest.raises(VisionDemoError, match="no object set called"):
         find_set("nobody's")
 
@@ -185,3 +191,16 @@ def test_a_proposal_waits_for_review_and_is_gone_once_boxes_are_saved():
     s.set_boxes(pic, s.proposed(pic))
     assert s.proposed(pic) == [] and s.counts()["ball"] == 1
     assert json.loads((s.folder / "set.json").read_text())["classes"] == ["ball", "book"]
+
+
+def test_prune_removes_old_sets_then_the_least_recently_used_beyond_the_quota(monkeypatch):
+    from vision_demo.datasets.objects import prune
+
+    old, used, fresh = make_set(1, 1, 0), make_set(1, 1, 0), make_set(1, 1, 0)
+    now = __import__("time").time()
+    os.utime(old.folder, (now - 15 * 86400,) * 2)
+    os.utime(used.folder, (now - 3600,) * 2)
+    assert prune(now) == [old.id] and not old.folder.exists()
+    monkeypatch.setattr(settings, "OBJECTS_TOTAL_BYTES", fresh.total_bytes() + 1)
+    assert prune(now) == [used.id]   # over the quota: the least recently used goes; sets used in the last 10 minutes stay
+    assert fresh.exists() and not used.folder.exists()

@@ -40,6 +40,7 @@ OBJECTS_MAX_PICTURES = 300           # pictures per set
 OBJECTS_MAX_BOXES = 50               # boxes on one picture
 OBJECTS_MAX_BYTES = 60 * 1024**2     # one set on disk (a 640x480 JPEG is ~40 KB: 300 pictures and 3 zips fit)
 OBJECTS_SIDE = 640                   # pictures are stored downscaled to this longest side (training uses 320 px)
+OBJECTS_TOTAL_BYTES = 2 * 1024**3    # all object sets together; the least recently used go first beyond it
 
 
 # A Hugging Face Space: it sets SPACE_ID (and SPACE_AUTHOR_NAME, SPACE_REPO_NAME, SYSTEM=spaces). Its disk is

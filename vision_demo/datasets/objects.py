@@ -18,7 +18,8 @@ The zip is an ordinary YOLO data set: the Train-a-detector tab and `yolo-train -
 they take any upload (same extraction limits, same confinement checks), and the one-click training of this
 set trains on exactly that zip. Everything here comes from an untrusted browser: the id is 32 hex digits,
 picture names are ours, boxes are checked (inside the picture, a real size, a known class, finite numbers)
-and refused with one sentence, and nothing is written outside the set's folder. This module never imports torch.
+and refused with one sentence, and nothing is written outside the set's folder but the training zips
+(WORK/datasets/objects/, named by a hash of the id: see export_key). This module never imports torch.
 """
 from __future__ import annotations
 
@@ -400,7 +401,10 @@ class ObjectSet:
         return True
 
     def clear(self) -> None:
+        """Remove the set: pictures, boxes, names, and its training zips."""
         with self._lock:
+            for path in self.exports():
+                path.unlink(missing_ok=True)
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def touch(self) -> None:
@@ -467,22 +471,43 @@ class ObjectSet:
         os.replace(tmp, target)
         return target
 
+    def export_key(self) -> str:
+        """What names this set's training zips: a hash of the id, never the id itself. A job's config (its data
+        path) is shown to anyone who asks /job_status, and the id is the key to the set."""
+        import hashlib
+
+        return hashlib.sha256(f"vision_demo objects {self.id}".encode()).hexdigest()[:16]
+
     def export_zip(self, seed: int = 0) -> Path:
-        """The zip a training job reads, inside the set's folder (exports/<content>.zip): the same pictures and
-        boxes give the same file, and an older one stays while a job may still read it (the newest 3 are kept)."""
+        """The zip a training job reads: WORK/datasets/objects/<export key>-<content>.zip. The same pictures and
+        boxes give the same file; an older one stays while a job may still read it (the newest 3 are kept).
+        It is the only thing a set writes outside its folder, and clear() removes it too."""
         import hashlib
 
         split = self.split(seed)
         digest = hashlib.sha1(json.dumps([self.classes(), split, [
             (self.folder / "labels" / f"{s}.txt").read_text() for part in split.values() for s in part]]).encode())
-        target = self.folder / "exports" / f"objects-{digest.hexdigest()[:12]}.zip"
+        target = exports_root() / f"{self.export_key()}-{digest.hexdigest()[:12]}.zip"
         with self._lock:
             if not target.is_file():
                 self.zip_to(target, seed)
             os.utime(target)
-            for old in sorted(target.parent.glob("objects-*.zip"), key=lambda p: p.stat().st_mtime)[:-3]:
+            for old in self.exports()[:-3]:
                 old.unlink(missing_ok=True)
         return target
+
+    def exports(self) -> list[Path]:
+        """This set's training zips, oldest first."""
+        return sorted(exports_root().glob(f"{self.export_key()}-*.zip"), key=lambda p: p.stat().st_mtime)
+
+    def owns_export(self, path) -> bool:
+        """True when `path` is one of this set's training zips (what a job trained on)."""
+        p = Path(str(path or ""))
+        return p.parent == exports_root() and p.name.startswith(f"{self.export_key()}-") and p.suffix == ".zip"
+
+
+def exports_root() -> Path:
+    return settings.subdir("datasets", "objects")
 
 
 def _scaled(box, scale: float):
@@ -522,13 +547,28 @@ def find_set(name_or_id) -> ObjectSet:
     return matches[0]
 
 
-def prune(now: float | None = None) -> list[str]:
-    """Remove sets nobody used for settings.CAPTURED_KEEP_DAYS; returns their ids."""
+def prune(now: float | None = None, keep_recent: float = 600.0) -> list[str]:
+    """Remove sets nobody used for settings.CAPTURED_KEEP_DAYS, then the least recently used ones while all sets
+    together exceed settings.OBJECTS_TOTAL_BYTES (never one used in the last `keep_recent` seconds). Their ids."""
     now = time.time() if now is None else now
-    removed = []
-    for s in list_sets():
-        with contextlib.suppress(OSError):
-            if now - s.folder.stat().st_mtime > settings.CAPTURED_KEEP_DAYS * 86400:
-                shutil.rmtree(s.folder, ignore_errors=True)
-                removed.append(s.id)
+    removed, kept = [], []
+    for s in reversed(list_sets()):   # oldest first
+        try:
+            mtime = s.folder.stat().st_mtime
+        except OSError:
+            continue
+        if now - mtime > settings.CAPTURED_KEEP_DAYS * 86400:
+            s.clear()
+            removed.append(s.id)
+        else:
+            kept.append((mtime, s, s.total_bytes()))
+    total = sum(size for _, _, size in kept)
+    for mtime, s, size in kept:
+        if total <= settings.OBJECTS_TOTAL_BYTES:
+            break
+        if now - mtime < keep_recent:
+            continue
+        s.clear()
+        total -= size
+        removed.append(s.id)
     return removed

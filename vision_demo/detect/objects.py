@@ -24,8 +24,6 @@ each, 32 train / 8 val; the shared 2-core CPU under a load of 4-8, so times are 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from vision_demo.errors import VisionDemoError
 
 EPOCHS = 10          # 2 x 20 pictures: mAP50 0.995 by epoch 6 here (see above); 10 for harder objects
@@ -63,9 +61,7 @@ def submit_objects(registry, objects, epochs: int = EPOCHS, imgsz: int = IMGSZ, 
 
 def jobs_of(registry, objects) -> list:
     """The detection jobs that trained on this set's zips (oldest first)."""
-    folder = Path(objects.folder)
-    return [s for s in registry.snapshot(kind="detect")
-            if Path(str(s.config.get("data", ""))).parent == folder / "exports"]
+    return [s for s in registry.snapshot(kind="detect") if objects.owns_export(s.config.get("data"))]
 
 
 def best_job(states) -> str | None:
