@@ -1,7 +1,8 @@
 """Your objects in a real browser, end to end: a fake camera shows a ball and a book at known places; the page
 captures a burst into the set, the boxes are drawn with the mouse (keys pick the class and the next picture,
 undo and move are used on the way), one click trains, and the trained detector's live boxes on the Detect
-tab's webcam land on the two objects. Then label assist: a new burst arrives with the detector's boxes.
+tab's webcam land on the two objects. Then label assist (a new burst arrives with the detector's boxes) and the
+tab's own live view.
 
 Heavy (a YOLO fine-tune, ~2-4 minutes on the 2-core CPU): marked slow. Setup as in test_browser.py.
 """
@@ -161,7 +162,7 @@ def test_capture_box_train_and_see_live_boxes_on_the_objects(served, camera):
                     body = response.json()
                 except Exception:   # not JSON: not an answer with boxes
                     return
-                if isinstance(body, dict) and "boxes" in body:
+                if isinstance(body, dict) and "boxes" in body and "summary" in body:   # a detection's answer
                     answers.append(body)
 
         page.on("response", on_response)
@@ -197,6 +198,19 @@ def test_capture_box_train_and_see_live_boxes_on_the_objects(served, camera):
         page.locator("#objects-editor").focus()
         page.keyboard.press("Enter")
         saved(page, len(proposed))
+
+        # 6. Live boxes in the tab itself: the camera with the detector's boxes on the editor's canvas.
+        answers.clear()
+        page.locator("#objects-live").click()
+        page.wait_for_function("() => +(document.querySelector('#objects-canvas').dataset.live || 0) > 2",
+                               timeout=60_000)
+        expect(page.locator("#objects-where")).to_contain_text("live ·")
+        page.locator("#objects-live").click()   # back to editing
+        expect(page.locator("#objects-where")).to_contain_text("picture", timeout=20_000)
+        last = [a for a in answers if a["boxes"]][-1]
+        found_here = {c: max((iou(b["xyxy"], TRUTH[c]) for b in last["boxes"] if b["name"] == c), default=0.0)
+                      for c in TRUTH}
+        assert all(v >= 0.5 for v in found_here.values()), (found_here, last["boxes"])
         assert outside == [], outside
         browser.close()
     print(f"\nYour objects, browser: capture + {PICTURES} pictures boxed {boxed_s:.0f} s, training {train_s:.0f} s, "

@@ -9,6 +9,7 @@ JS, as the Detect tab's live webcam is (ui/live_webcam.py). It talks to the serv
     objects_save({set, picture, boxes})       -> the boxes as stored (checked on the server: one sentence if not)
     objects_capture({set, image, assist})     -> a new picture's name (with proposals when a detector is trained)
     objects_delete({set, picture})
+    objects_live({set, image})                -> the set's best trained detector's boxes on one camera frame
 
 Drawing: drag across an object (or click two opposite corners); a click on a box selects it, then drag it to
 move it, drag a corner to resize it. Keys (while the mouse is not in a text field): 1-6 class (also of the
@@ -37,6 +38,7 @@ HTML = """
     <button class="vd-obj-cam" id="objects-cam-start">&#9654; Start camera</button>
     <button class="vd-obj-capture" id="objects-capture" disabled>&#9679; Capture @burst</button>
     <label class="vd-obj-assist"><input type="checkbox" id="objects-assist" checked> label assist</label>
+    <button class="vd-obj-live" id="objects-live" title="the camera with your trained detector's boxes">&#9673; Live boxes</button>
     <video class="vd-obj-video" playsinline muted></video>
   </div>
   <div class="vd-obj-classes" id="objects-classes"></div>
@@ -62,7 +64,7 @@ CSS = """
 .vd-obj-bar button, .vd-obj-classes button { font-size: 1rem; font-weight: 600; padding: 4px 12px; border-radius: 8px;
   border: 1px solid var(--border-color-primary); cursor: pointer; background: var(--button-secondary-background-fill); }
 .vd-obj-bar button:disabled { opacity: 0.45; cursor: default; }
-.vd-obj-cam, .vd-obj-capture { background: var(--button-primary-background-fill) !important;
+.vd-obj-cam, .vd-obj-capture, .vd-obj-live { background: var(--button-primary-background-fill) !important;
   color: var(--button-primary-text-color); }
 .vd-obj-video { width: 120px; height: 90px; object-fit: cover; border-radius: 6px; background: #111; transform: scaleX(-1); }
 .vd-obj-classes { display: flex; gap: 6px; flex-wrap: wrap; margin: 4px 0; }
@@ -85,7 +87,7 @@ const line = $('objects-line'), where = $('objects-where'), classBar = $('object
 const grab = document.createElement('canvas'), grabCtx = grab.getContext('2d');
 const S = {classes: [], pictures: [], counts: {}, idx: -1, cls: 0, pic: null, img: null, w: 640, h: 480,
            boxes: [], proposed: false, undo: [], sel: -1, drag: null, corner: null, busy: false, saving: Promise.resolve()};
-let stream = null;
+let stream = null, live = false;
 window.vdObjects = S;   // tests and the console can read the editor's state
 
 function say(html, bad) { line.innerHTML = html; line.classList.toggle('vd-bad', !!bad); }
@@ -116,6 +118,7 @@ function drawClasses() {
 }
 
 function draw() {
+  if (live) return;   // the live view owns the canvas
   if (!S.img) { ctx.fillStyle = '#222'; ctx.fillRect(0, 0, canvas.width, canvas.height); return; }
   if (canvas.width !== S.w || canvas.height !== S.h) { canvas.width = S.w; canvas.height = S.h; }
   ctx.drawImage(S.img, 0, 0);
@@ -216,7 +219,7 @@ function pickClass(i) {
 }
 
 canvas.addEventListener('pointerdown', evt => {
-  if (!S.img) return;
+  if (!S.img || live) return;
   element.focus({preventScroll: true});
   const [x, y, tol] = at(evt);
   canvas.setPointerCapture(evt.pointerId);
@@ -350,6 +353,44 @@ $('objects-capture').addEventListener('click', async () => {
         ': drag a box around each object, → for the next picture') + '.');
     trigger('change');   // the panel beside the editor re-reads the counts
   }
+});
+
+function drawLive(frame, answer) {
+  // The frame the model saw, with its boxes (the camera's own orientation, as the pictures are stored).
+  const w = frame.width, h = frame.height;
+  if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+  ctx.drawImage(frame, 0, 0);
+  const lw = Math.max(2, Math.round(Math.max(w, h) / 240)), size = Math.max(14, Math.round(Math.max(w, h) / 32));
+  ctx.font = '600 ' + size + 'px sans-serif'; ctx.textBaseline = 'top';
+  for (const b of answer.boxes) {
+    const [x1, y1, x2, y2] = b.xyxy, c = colour(b.name), text = b.name + ' ' + b.conf.toFixed(2);
+    ctx.lineWidth = lw; ctx.strokeStyle = c; ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    const tw = ctx.measureText(text).width + 8, ty = y1 - size - 6 >= 0 ? y1 - size - 6 : y1;
+    ctx.fillStyle = c; ctx.fillRect(x1 - lw / 2, ty, tw, size + 6); ctx.fillStyle = '#fff'; ctx.fillText(text, x1 + 4, ty + 3);
+  }
+  canvas.dataset.live = String((+canvas.dataset.live || 0) + 1);
+}
+async function liveLoop() {
+  const btn = $('objects-live');
+  btn.innerHTML = '&#9632; Stop live'; say('Live: your detector reads every frame (editing is paused).');
+  while (live && stream && element.offsetParent !== null) {
+    if (video.readyState < 2) { await sleep(30); continue; }
+    grab.width = video.videoWidth; grab.height = video.videoHeight; grabCtx.drawImage(video, 0, 0);
+    const blob = await new Promise(r => grab.toBlob(r, 'image/jpeg', 0.8));
+    const image = await new Promise(r => { const f = new FileReader(); f.onload = () => r(f.result); f.readAsDataURL(blob); });
+    const answer = await call('objects_live', {image});
+    if (answer.error) break;
+    if (answer.busy) { await sleep(10); continue; }
+    if (!live) break;
+    drawLive(grab, answer);
+    where.textContent = 'live · ' + answer.summary;
+  }
+  live = false; btn.innerHTML = '&#9673; Live boxes'; draw(); status();
+}
+$('objects-live').addEventListener('click', () => {
+  if (live) { live = false; return; }
+  if (!stream) { say('Start the camera first, then <b>Live boxes</b>.', true); return; }
+  live = true; liveLoop();
 });
 
 (async () => {   // the set id arrives with the page's load event: wait for it, then show the set

@@ -217,7 +217,17 @@ def make_handlers(registry: JobRegistry):
         s.clear()
         return ", ".join(s.classes()), "Your set is deleted: every picture and box is gone."
 
-    server_functions = [objects_state, objects_picture, objects_save, objects_capture, objects_delete]
+    @_answer
+    def objects_live(s, p):
+        from vision_demo.detect.detector import get_detector
+        from vision_demo.detect.live import detect_frame
+
+        job = training.best_job(training.jobs_of(registry, s))
+        if not job:
+            raise VisionDemoError("no trained detector of your objects yet: press Train first")
+        return detect_frame(get_detector(f"job:{job}", registry=registry), p.get("image"), imgsz=training.IMGSZ)
+
+    server_functions = [objects_state, objects_picture, objects_save, objects_capture, objects_delete, objects_live]
     return ObjectsHandlers(new_set, open_set, set_names, add_uploads, server_functions, summary, set_boxes, train,
                            refresh, show_result, zip_set, clear_set)
 
