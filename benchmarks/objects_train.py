@@ -31,14 +31,18 @@ def main(argv: list[str]) -> int:
         img, boxes = scene(1000 + i, jitter=60, ball=i % 2 == 0, book=i % 2 == 1)
         s.add(img, boxes=boxes)
     registry = JobRegistry(settings.subdir("bench-jobs"))
-    runs = [tuple(int(v) for v in a.split(":")) for a in argv] or [(recipe.EPOCHS, recipe.FREEZE)]
-    for epochs, freeze in runs:
+    # epochs:freeze[:batch[:step]] — step 1: an optimizer step per batch, no warm-up (the recipe); 0: Ultralytics'
+    # defaults (a step per 64 images, 100 warm-up steps)
+    runs = [[int(v) for v in a.split(":")] for a in argv] or [[recipe.EPOCHS, recipe.FREEZE]]
+    for epochs, freeze, *more in runs:
+        batch, step = (more + [recipe.BATCH, 1][len(more):])[:2]
         t0 = time.perf_counter()
-        [job] = recipe.submit_objects(registry, s, epochs=epochs, freeze=freeze)
+        [job] = recipe.submit_objects(registry, s, epochs=epochs, freeze=freeze, batch=batch,
+                                      step_every_batch=bool(step))
         state = registry.wait(job)
         r = state.result or {}
         curve = " ".join(f"{h['map50']:.2f}" for h in r.get("epochs", []))
-        print(f"epochs {epochs:>2} freeze {freeze:>2}: {time.perf_counter() - t0:6.1f} s  {state.status}  "
+        print(f"epochs {epochs:>2} freeze {freeze:>2} batch {batch:>2} step/batch {step}: {time.perf_counter() - t0:6.1f} s  {state.status}  "
               f"mAP50 {r.get('map50', 0):.3f}  mAP50-95 {r.get('map50_95', 0):.3f}  curve {curve}  {state.error or ''}",
               flush=True)
     registry.shutdown()

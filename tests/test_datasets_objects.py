@@ -204,3 +204,15 @@ def test_prune_removes_old_sets_then_the_least_recently_used_beyond_the_quota(mo
     monkeypatch.setattr(settings, "OBJECTS_TOTAL_BYTES", fresh.total_bytes() + 1)
     assert prune(now) == [used.id]   # over the quota: the least recently used goes; sets used in the last 10 minutes stay
     assert fresh.exists() and not used.folder.exists()
+
+
+def test_one_box_per_object_keeps_the_most_confident_class():
+    from vision_demo.detect.objects import one_box_per_object
+
+    boxes = [{"name": "book", "conf": 0.76, "xyxy": [94, 191, 202, 299]},
+             {"name": "ball", "conf": 0.98, "xyxy": [98, 192, 206, 303]},
+             {"name": "book", "conf": 0.95, "xyxy": [399, 146, 508, 313]},
+             {"name": "ball", "conf": 0.57, "xyxy": [398, 148, 512, 293]},
+             {"name": "ball", "conf": 0.40, "xyxy": [560, 10, 630, 80]}]
+    kept = one_box_per_object(boxes)
+    assert [(b["name"], b["conf"]) for b in kept] == [("ball", 0.98), ("book", 0.95), ("ball", 0.40)]

@@ -41,14 +41,16 @@ def job_name(objects, scratch: bool) -> str:
 
 def submit_objects(registry, objects, epochs: int = EPOCHS, imgsz: int = IMGSZ, scratch: bool = False,
                    compare: bool = False, owner: str | None = None, seed: int = 0, device: str | None = None,
-                   freeze: int | None = None) -> list[str]:
+                   freeze: int | None = None, batch: int | None = None, step_every_batch: bool = True) -> list[str]:
     """Zip the set (VisionDemoError when a class has too few boxed pictures) and queue the fine-tuning job,
     or the scratch one (scratch=True), or both (compare=True); returns the job ids at once."""
     from vision_demo.detect.train import YoloTrainConfig, submit, validate_config
 
     data = objects.export_zip(seed=seed)
     runs = [False, True] if compare else [bool(scratch)]
-    configs = [YoloTrainConfig(data=str(data), scratch=s, epochs=int(epochs), imgsz=int(imgsz), batch=BATCH,
+    batch = int(batch or BATCH)
+    steps = dict(nbs=batch, warmup_epochs=0.0) if step_every_batch else {}
+    configs = [YoloTrainConfig(data=str(data), scratch=s, epochs=int(epochs), imgsz=int(imgsz), batch=batch, **steps,
                                seed=int(seed), device=device, name=job_name(objects, s),
                                # From scratch nothing is worth keeping fixed: every layer learns.
                                freeze=0 if s else (FREEZE if freeze is None else int(freeze)),
@@ -72,6 +74,26 @@ def best_job(states) -> str | None:
     return max(done, key=lambda s: (s.result.get("map50", 0.0), s.ended or 0)).id
 
 
+def _iou(a, b) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def one_box_per_object(boxes: list[dict], iou: float = 0.7, key: str = "conf") -> list[dict]:
+    """Drop a box that overlaps a more confident box of ANOTHER class by more than `iou`. Ultralytics' NMS is
+    per class, so a young detector can put a "book 0.76" on the ball under its "ball 0.98": one object, one box
+    (what a student would draw, and what label assist proposes). Boxes need "xyxy" and `key` (confidence)."""
+    kept: list[dict] = []
+    for box in sorted(boxes, key=lambda b: -float(b[key])):
+        if all(_iou(box["xyxy"], k["xyxy"]) <= iou for k in kept):
+            kept.append(box)
+    return kept
+
+
 def propose(registry, objects, job_id, image, conf: float = 0.35) -> list[dict]:
     """Label assist: the boxes a finished job of this set finds on a picture, as the editor takes them
     ({"class", "xyxy", "conf"}); only classes the set still has."""
@@ -85,5 +107,5 @@ def propose(registry, objects, job_id, image, conf: float = 0.35) -> list[dict]:
         raise VisionDemoError("label assist needs a finished detector trained on your objects")
     det = get_detector(f"job:{state.id}", registry=registry).predict(image, conf=conf, imgsz=IMGSZ, runtime="torch")
     names = objects.classes()
-    return [{"class": b["class_name"], "xyxy": [round(v, 1) for v in b["xyxy"]], "conf": round(b["confidence"], 3)}
-            for b in det.boxes if b["class_name"] in names]
+    return one_box_per_object([{"class": b["class_name"], "xyxy": [round(v, 1) for v in b["xyxy"]],
+                                "conf": round(b["confidence"], 3)} for b in det.boxes if b["class_name"] in names])

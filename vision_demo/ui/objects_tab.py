@@ -225,7 +225,10 @@ def make_handlers(registry: JobRegistry):
         job = training.best_job(training.jobs_of(registry, s))
         if not job:
             raise VisionDemoError("no trained detector of your objects yet: press Train first")
-        return detect_frame(get_detector(f"job:{job}", registry=registry), p.get("image"), imgsz=training.IMGSZ)
+        answer = detect_frame(get_detector(f"job:{job}", registry=registry), p.get("image"), imgsz=training.IMGSZ)
+        if "boxes" in answer:   # one box per object, as label assist proposes them
+            answer["boxes"] = training.one_box_per_object(answer["boxes"])
+        return answer
 
     server_functions = [objects_state, objects_picture, objects_save, objects_capture, objects_delete, objects_live]
     return ObjectsHandlers(new_set, open_set, set_names, add_uploads, server_functions, summary, set_boxes, train,
