@@ -29,7 +29,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vision_demo.commands import captured, classify, data, detect, gradcam, inside, prefetch
+    from vision_demo.commands import captured, classify, data, detect, gradcam, inside, objects, prefetch
     from vision_demo.commands import export as export_command
 
     parser = OneLineParser(prog="python -m vision_demo",
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     prefetch.register(sub)
     export_command.register(sub)
     captured.register(sub)
+    objects.register(sub)
     gradcam.register(sub)
     inside.register(sub)
     return parser

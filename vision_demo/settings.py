@@ -33,7 +33,14 @@ CAPTURED_MAX_PER_CLASS = 150         # pictures per class
 CAPTURED_MAX_BYTES = 40 * 1024**2    # one set on disk (a 256 px JPEG is ~10-20 KB: 900 pictures fit)
 CAPTURED_SIDE = 256                  # pictures are stored downscaled to this longest side (training uses 128 px)
 CAPTURED_TOTAL_BYTES = 1024**3       # all sets together; the least recently used go first beyond it
-CAPTURED_KEEP_DAYS = 14              # a set nobody opened for two weeks is removed
+CAPTURED_KEEP_DAYS = 14              # a set nobody opened for two weeks is removed (Your objects' sets too)
+# "Your objects" (webcam pictures with boxes, one set per browser): 2-3 objects x 20-40 pictures in class.
+OBJECTS_MAX_CLASSES = 6              # object classes one set may have
+OBJECTS_MAX_PICTURES = 300           # pictures per set
+OBJECTS_MAX_BOXES = 50               # boxes on one picture
+OBJECTS_MAX_BYTES = 60 * 1024**2     # one set on disk (a 640x480 JPEG is ~40 KB: 300 pictures and 3 zips fit)
+OBJECTS_SIDE = 640                   # pictures are stored downscaled to this longest side (training uses 320 px)
+OBJECTS_TOTAL_BYTES = 2 * 1024**3    # all object sets together; the least recently used go first beyond it
 
 
 # A Hugging Face Space: it sets SPACE_ID (and SPACE_AUTHOR_NAME, SPACE_REPO_NAME, SYSTEM=spaces). Its disk is

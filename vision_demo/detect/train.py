@@ -47,6 +47,13 @@ class YoloTrainConfig:
     device: str | None = None     # None -> CUDA if present, else CPU
     name: str | None = None       # label shown in the UI; default says fine-tune or scratch
     seed: int = 0
+    freeze: int = 0               # layers kept fixed from the start (10 = the backbone); 0: all train
+    close_mosaic: int = 10        # last epochs without mosaic augmentation (Ultralytics' default)
+    # Ultralytics steps the optimizer once per nbs images (accumulating batches) and warms the lr up over
+    # max(warmup_epochs x batches, 100) steps: on a set of a few dozen pictures that is every few epochs and the
+    # whole run in warm-up. Small sets pass nbs = batch and warmup_epochs 0 (detect/objects.py).
+    nbs: int = 64                 # nominal batch size (Ultralytics' default)
+    warmup_epochs: float = 3.0    # Ultralytics' default
 
 
 def validate_config(config: YoloTrainConfig) -> YoloTrainConfig:
@@ -58,6 +65,10 @@ def validate_config(config: YoloTrainConfig) -> YoloTrainConfig:
         raise VisionDemoError(f"imgsz must be a multiple of 32 between 64 and 1280 (got {config.imgsz}); try 320")
     if not 1 <= int(config.batch) <= 256:
         raise VisionDemoError(f"batch must be 1..256 (got {config.batch})")
+    if not 1 <= int(config.nbs) <= 256 or not 0 <= float(config.warmup_epochs) <= 10:
+        raise VisionDemoError(f"nbs must be 1..256 and warmup_epochs 0..10 (got {config.nbs}, {config.warmup_epochs})")
+    if not 0 <= int(config.freeze) <= 22:
+        raise VisionDemoError(f"freeze must be 0..22 layers (got {config.freeze}); 10 keeps the backbone fixed")
     return config
 
 
@@ -229,6 +240,8 @@ def _train(config: YoloTrainConfig, ctx, yaml_path: Path, report, started: float
             model.train(
                 data=str(yaml_path), epochs=int(config.epochs), imgsz=int(config.imgsz), batch=int(config.batch),
                 device=device, seed=int(config.seed),
+                freeze=int(config.freeze) or None, close_mosaic=int(config.close_mosaic),
+                nbs=int(config.nbs), warmup_epochs=float(config.warmup_epochs),
                 pretrained=not config.scratch,   # scratch: keep the random init of yolov8n.yaml
                 workers=0,                       # data loading in this thread: no worker processes to clean up
                 amp=False,                       # the AMP self-check downloads a model; CPU training ignores AMP

@@ -19,7 +19,7 @@ from vision_demo.images import example_folder
 from vision_demo.jobs import JobRegistry, default_registry
 from vision_demo.ui import (data_tab, detect_tab, inside_tab, lesson_tab, projector, sliding_tab, train_tab,
                             try_tab, yolo_tab)
-from vision_demo.ui import classes_tab
+from vision_demo.ui import classes_tab, objects_tab
 from vision_demo.warmup import WARMUP
 
 HEADER = "### Practical computer vision: transfer learning and one-pass detection"
@@ -48,6 +48,8 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
                 data_source, data_events = data_tab.build(demo, registry)
             with gr.Tab("2 · Your classes", id="classes"):
                 classes_ui = classes_tab.build(demo, registry)
+            with gr.Tab("2b · Your objects", id="objects"):
+                objects_ui = objects_tab.build(demo, registry)
             with gr.Tab("3 · Train & compare", id="train"):
                 train_ui = train_tab.build(registry)
             with gr.Tab("4 · Try a model", id="try") as try_page:
@@ -61,6 +63,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
             with gr.Tab("8 · Sliding window vs YOLO", id="sliding"):
                 sliding_ui = sliding_tab.build()
         classes_ui.store.render()   # the browser's set id, in localStorage: outside the tabs, read at page load
+        objects_ui.store.render()
         # Across tabs: the data set chosen on tab 1 is what tab 3 trains on.
         for event in data_events:
             event.success(lambda source: source, data_source, train_ui.data, api_visibility="private", queue=False)
