@@ -139,6 +139,29 @@ def test_a_second_request_returns_the_same_file_without_exporting(jobs):
     assert not list(first.parent.parent.glob(".*partial*"))   # built beside, renamed into place
 
 
+def test_a_failed_build_is_retried_and_a_shut_down_downloads_starts_no_build(tmp_path):
+    """A build runs once per file; one that failed is built again on the next request; once shut down (at exit)
+    a request starts no build (a converter killed halfway by the interpreter aborts the process) and says why."""
+    from vision_demo.take_home import Downloads, FinishedJob, download_folder
+
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"no checkpoint at all")
+    job = FinishedJob("classify", "a broken run", weights, {"checkpoint": str(weights)})
+    downloads = Downloads()
+    _, first = downloads.request(job, "onnx")
+    state = downloads.registry().wait(first, 60)
+    assert state.status == "failed" and "checkpoint" in state.error
+    _, second = downloads.request(job, "onnx")
+    assert second != first                                     # a failure is not the answer for good
+    downloads.registry().wait(second, 60)
+    before = {s.id for s in downloads.registry().snapshot()}
+    downloads.shutdown()
+    with pytest.raises(VisionDemoError, match="the app is stopping"):
+        downloads.request(job, "onnx")
+    assert {s.id for s in downloads.registry().snapshot()} == before
+    assert list(downloads.jobs.ids().values()) == [second] and not download_folder(job, "onnx").exists()
+
+
 def test_the_readme_snippet_runs_as_written(jobs, tmp_path):
     from conftest import asset
     from vision_demo.take_home import build_download, find_job

@@ -26,7 +26,6 @@ boxes matched torch's on bus.jpg and zidane.jpg (see `compare_boxes`); a later p
 """
 from __future__ import annotations
 
-import atexit
 import hashlib
 import importlib.util
 import json
@@ -43,6 +42,7 @@ from vision_demo import settings
 from vision_demo.detect.box_match import iou
 from vision_demo.detect.boxes import boxes_from_result
 from vision_demo.errors import VisionDemoError
+from vision_demo.jobs import OncePerKey
 
 log = logging.getLogger(__name__)
 
@@ -313,36 +313,20 @@ class Exports:
     """Which exports exist, which are being built and which failed (and why), for this process.
 
     Every request goes through `request`: a checked export on disk is `ready` at once; otherwise one job is
-    submitted per key and its state is read back (queued/running -> exporting, failed -> failed). A failed
-    export is not retried in this process (the reason stays on the Detect tab); restarting retries it."""
+    submitted per key (jobs.OncePerKey, a registry of its own under WORK/exports/jobs) and its state is read
+    back (queued/running -> exporting, failed -> failed). A failed export is not retried in this process (the
+    reason stays on the Detect tab); restarting retries it. Once shut down (at exit) no export starts."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[tuple[str, tuple[int, int], str], str] = {}   # (sha256, input shape, format) -> job id
-        self._registry = None
-        self._registry_root: Path | None = None
-        self._closed = False   # shut down (the process is exiting): no export starts any more
+        self.jobs = OncePerKey(lambda: settings.work_dir() / "exports" / "jobs")   # (sha256, shape, format) -> job
 
     def registry(self):
-        from vision_demo.jobs import JobRegistry
-
-        root = settings.work_dir() / "exports" / "jobs"
-        with self._lock:
-            if self._registry is None or self._registry_root != root:   # a new work folder (tests) gets its own
-                if self._registry is None:
-                    atexit.register(self.shutdown)
-                else:
-                    self._registry.shutdown(cancel=True, timeout=60)
-                self._registry, self._registry_root, self._jobs = JobRegistry(root, max_concurrent=1), root, {}
-            return self._registry
+        return self.jobs.registry()
 
     def shutdown(self, timeout: float = 60) -> None:
         """Cancel waiting exports and let a running one end (at exit: a converter thread killed halfway
         aborts the whole process with 'terminate called without an active exception')."""
-        with self._lock:
-            registry, self._closed = self._registry, True
-        if registry is not None:
-            registry.shutdown(cancel=True, timeout=timeout)
+        self.jobs.shutdown(timeout)
 
     def request(self, weights, imgsz, fmt: str, start: bool = True, images: list[str] | None = None) -> ExportStatus:
         """The export's status; starts its job when there is neither an export nor a job yet (and `start`).
@@ -357,20 +341,18 @@ class Exports:
         found = find_export(digest, imgsz, fmt)
         if found is not None:
             return ExportStatus(fmt, imgsz, "ready", str(found), 1.0, "ready")
-        registry = self.registry()
         key = (digest, imgsz, fmt)
-        with self._lock:
-            job_id = self._jobs.get(key)
-            if job_id is None:
-                if not start:
-                    return ExportStatus(fmt, imgsz, "missing", message="not exported yet")
-                if self._closed:   # e.g. the warm-up moving on to the next format after a cancelled export
-                    return ExportStatus(fmt, imgsz, "unavailable", message="the app is stopping")
-                job_id = registry.submit("export", f"{fmt} export, {shape_text(imgsz)}: {Path(weights).name}",
-                                         {"weights": str(weights), "imgsz": list(imgsz), "format": fmt},
-                                         lambda ctx: export_job(ctx, str(weights), imgsz, fmt, images))
-                self._jobs[key] = job_id
-        return self._status(registry.get(job_id), fmt, imgsz)
+        state = self.jobs.job(key)
+        if state is None:
+            if not start:
+                return ExportStatus(fmt, imgsz, "missing", message="not exported yet")
+            job_id = self.jobs.submit_once(key, "export", f"{fmt} export, {shape_text(imgsz)}: {Path(weights).name}",
+                                           {"weights": str(weights), "imgsz": list(imgsz), "format": fmt},
+                                           lambda ctx: export_job(ctx, str(weights), imgsz, fmt, images))
+            if job_id is None:   # e.g. the warm-up moving on to the next format after a cancelled export
+                return ExportStatus(fmt, imgsz, "unavailable", message="the app is stopping")
+            state = self.registry().get(job_id)
+        return self._status(state, fmt, imgsz)
 
     def wait(self, weights, imgsz, fmt: str, timeout: float = 600, images: list[str] | None = None) -> ExportStatus:
         """request(), then block until its job ends."""
