@@ -84,9 +84,13 @@ def test_jobs_survive_a_restart_and_running_ones_are_marked_interrupted(tmp_path
     registry = JobRegistry(tmp_path, max_concurrent=1)
     done = registry.submit("test", "done", {}, _counting_job(2))
     registry.wait(done, 5)
-    gate = threading.Event()
-    hanging = registry.submit("test", "hanging", {}, lambda ctx: gate.wait(5) and {})
-    time.sleep(0.2)
+    gate, running = threading.Event(), threading.Event()
+
+    def hang(ctx):
+        running.set()     # the registry saved "running" before it called us
+        return gate.wait(5) and {}
+    hanging = registry.submit("test", "hanging", {}, hang)
+    assert running.wait(5)
     reloaded = JobRegistry(tmp_path)  # a new process reading the same folder
     assert reloaded.get(done).status == "finished"
     assert reloaded.get(done).history == registry.get(done).history

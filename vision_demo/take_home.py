@@ -37,7 +37,6 @@ from vision_demo.folders import building
 from vision_demo.jobs import OncePerKey
 
 FORMATS = {"classify": ("pt", "torchscript", "onnx", "openvino"), "detect": ("pt", "onnx", "openvino")}
-ALL_FORMATS = ("pt", "torchscript", "onnx", "openvino")   # what the CLI's --format offers
 YOLO_CHECK_IMAGES = 8   # validation images of a detection job its export's boxes are checked on
 
 

@@ -25,10 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vision_demo.classify.catalog import (CATALOG, DEFAULT_LR, MODEL_LABELS, MODELS, PRETRAINED_MODELS,  # noqa: F401
-                                          STRATEGIES, model_label, strategy_spec)
-from vision_demo.classify.pretrained import (RESNET18_FILE, _resnet18_cached_file,  # noqa: F401
-                                             _resnet18_candidates, check_pretrained_available, lite0_weights_file)
+from vision_demo.classify.catalog import CATALOG, MODELS, PRETRAINED_MODELS, strategy_spec
+from vision_demo.classify.pretrained import _resnet18_cached_file, check_pretrained_available, lite0_weights_file
 from vision_demo.errors import VisionDemoError
 
 # tf_efficientnet_lite0 has 7 stages; the lukemelas-style weights number the same 16 blocks flat.

@@ -15,7 +15,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-FORMATS = ("pt", "torchscript", "onnx", "openvino")   # = take_home.ALL_FORMATS (not imported: --help stays instant)
+FORMATS = ("pt", "torchscript", "onnx", "openvino")   # = take_home.FORMATS' union (not imported: --help stays instant)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
