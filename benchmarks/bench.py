@@ -63,8 +63,13 @@ def machine() -> str:
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    from vision_demo.detect.precision import cpu_flags
+
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}; torch {torch.__version__}, Python {platform.python_version()}"
+    # the flags that decide which OpenVINO precision is fast here: VNNI (int8), AVX512_BF16 / AMX (bf16, int8 tiles)
+    flags = ", ".join(cpu_flags()) or "none of VNNI / AVX512_BF16 / AMX"
+    return (f"{cpu}, {os.cpu_count()} cores ({flags}), {gpu}; torch {torch.__version__}, "
+            f"Python {platform.python_version()}")
 
 
 # ---- 1 and 2: training ------------------------------------------------------------------------------------
@@ -186,7 +191,7 @@ def row_latency() -> None:
     from ultralytics import YOLO
 
     from vision_demo.detect.detector import get_detector
-    from vision_demo.detect.export import EXPORTS, FORMATS, input_shape, missing_packages
+    from vision_demo.detect.export import EXPORTS, FORMATS, input_shape, unavailable
 
     detector, frame = get_detector(), webcam_like_frame()
     bare = YOLO(detector.weights, task="detect")
@@ -205,17 +210,18 @@ def row_latency() -> None:
         parts = []
         for runtime in ("torch", *FORMATS):
             if runtime != "torch":
-                if missing_packages(runtime):
-                    parts.append(f"{runtime} not measured (not installed)")
+                if unavailable(runtime):
+                    parts.append(f"{runtime} not measured ({unavailable(runtime)})")
                     continue
                 status = EXPORTS.wait(detector.weights, input_shape(size, frame.shape[:2]), runtime)   # the frame's own
                 if status.state != "ready":
                     parts.append(f"{runtime} not measured ({status.message})")
                     continue
             app_ms = median_ms(lambda: detector.predict_frame(frame, imgsz=size, runtime=runtime), 15)
-            parts.append(f"{runtime} {app_ms:.0f} ms = {app_ms / torch_ms:.2f}")
+            precision = detector.predict_frame(frame, imgsz=size, runtime=runtime).precision   # read back, not assumed
+            parts.append(f"{runtime} ({precision}) {app_ms:.0f} ms = {app_ms / torch_ms:.2f}")
         row(f"3. detect {size} px, app path / bare torch predict ({torch_ms:.0f} ms)", "; ".join(parts),
-            "OpenVINO (float or INT8) <= 0.45")
+            "OpenVINO (f32, bf16 or INT8) <= 0.45")
 
 
 # ---- the app in a subprocess: rows 4-7 -----------------------------------------------------------------------
@@ -498,7 +504,7 @@ def row_webcam(app: App, seconds: float = 20) -> None:
     if len(samples) < 3:
         row("4. webcam 320 px end to end", f"not measured (only {len(samples)} frames came back)")
         return
-    named = re.search(r"runtime (\S+)", latency)
+    named = re.search(r"runtime (\S+ \(\w+\))", latency)   # "openvino-int8 (int8)": the runtime and its precision
     runtime = named.group(1) if named else "?"
     server = re.search(r"frame → boxes (\d+) ms", latency)
     print(f"    the page's last latency line: {' '.join(latency.split())}")

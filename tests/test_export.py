@@ -4,6 +4,7 @@ CSV, the charts as offline HTML and PNG; the same through a real server (gradio_
 The parity figures for the note are printed (run with -s): images compared, top-1 agreement, largest
 probability difference, per job and format.
 """
+import ast
 import csv
 import json
 import subprocess
@@ -58,7 +59,10 @@ def load_runtime(folder: Path, fmt: str):
         session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
         return lambda x: session.run(None, {"image": x})[0]
     import openvino
-    compiled = openvino.Core().compile_model(str(folder / "model.xml"), "CPU")
+    # as the download's README compiles it: f32 asked for (a CPU with AMX would run bf16 by default), and read back
+    hint = (folder / "README.md").read_text().split('compile_model("model.xml", "CPU", ')[1].split(")")[0]
+    compiled = openvino.Core().compile_model(str(folder / "model.xml"), "CPU", ast.literal_eval(hint))
+    assert "float32" in str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
     return lambda x: np.asarray(compiled(x)[0])
 
 
@@ -162,13 +166,14 @@ def test_a_failed_build_is_retried_and_a_shut_down_downloads_starts_no_build(tmp
     assert list(downloads.jobs.ids().values()) == [second] and not download_folder(job, "onnx").exists()
 
 
-def test_the_readme_snippet_runs_as_written(jobs, tmp_path):
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_the_readme_snippet_runs_as_written(jobs, tmp_path, fmt):
     from conftest import asset
     from vision_demo.take_home import build_download, find_job
 
     registry, ids = jobs
     job = find_job(ids[RUNS[1]], registry)
-    folder = unzip(build_download(job, "onnx"), tmp_path)
+    folder = unzip(build_download(job, fmt), tmp_path)
     (folder / "photo.jpg").write_bytes(asset("bus.jpg").read_bytes())
     snippet = (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
     out = subprocess.run([sys.executable, "-c", snippet], cwd=folder, capture_output=True, text=True, timeout=120)

@@ -45,7 +45,7 @@ def test_webcam_frame_gives_boxes_in_the_capture_size_and_names_the_runtime(hand
     assert EXPORTS.wait(default_weights(), input_shape(320, frame.shape[:2]), "openvino").state == "ready"
     answer = handlers.webcam_frame(payload(frame))
     assert (answer["w"], answer["h"], answer["size"]) == (640, 480, 320)
-    assert answer["runtime"] == "openvino" and not answer["note"]
+    assert (answer["runtime"], answer["precision"]) == ("openvino", "f32") and not answer["note"]
     assert answer["boxes"] and {b["name"] for b in answer["boxes"]} <= {"Normal", "Fall"}
     for b in answer["boxes"]:   # pixel corners in the full frame (not the model's 320 px), a palette colour
         x1, y1, x2, y2 = b["xyxy"]
@@ -114,7 +114,7 @@ def test_runtime_line_names_what_answers_at_each_size(handlers):
 
     assert EXPORTS.wait(default_weights(), WEBCAM_SHAPE, "openvino").state == "ready"
     text, timer = handlers.runtime_status("person (bundled)", "openvino")
-    assert "320x256 px **openvino**" in text      # the webcam's 640x480 frames at 320 px
+    assert "320x256 px **openvino** (f32)" in text      # the webcam's 640x480 frames at 320 px, in f32
     text, _ = handlers.runtime_status("person (bundled)", "torch")
     assert "torch" in text and "openvino" not in text
     _, table, latency = handlers.detect(str(asset("zidane.jpg")), "person (bundled)", 0.25, 0.7, [], None, "torch")

@@ -200,7 +200,12 @@ def _yolo_export(job: FinishedJob, fmt: str, content: Path, progress) -> dict:
         model, static = exported.name, "a static graph: predict at this size"
         boxes = sum(c["torch_boxes"] for c in checked["checks"])
         check = (f"Checked when exported: the same boxes as torch on {len(checked['checks'])} images "
-                 f"({boxes} boxes from torch at confidence 0.25).")
+                 f"({boxes} boxes from torch at confidence 0.25), computing in {checked.get('precision', 'f32')}.")
+        if fmt == "openvino":   # Ultralytics' loader takes no precision hint (detect/precision.py)
+            check += ("\n\nOn a CPU with bfloat16 (Intel AMX or AVX512_BF16: `lscpu | grep -o 'amx_bf16\\|avx512_bf16'`) "
+                      "OpenVINO computes this float model in bf16 unless told otherwise, and Ultralytics' loader does "
+                      "not tell it: weak boxes may move a little from the checked ones. For f32, compile it yourself: "
+                      "`openvino.Core().compile_model(xml, \"CPU\", {\"INFERENCE_PRECISION_HINT\": \"f32\"})`.")
     (content / "model.json").write_text(json.dumps(info, indent=1))
     (content / "README.md").write_text(YOLO_README.format(name=job.name, fmt=fmt, classes=", ".join(names) or "?",
                                                           imgsz=imgsz, static=static, model=model, check=check))

@@ -21,7 +21,10 @@ Formats (each a folder that take_home.py zips into one download):
   works offline with what requirements.txt already has, and it is what Ultralytics' ONNX export uses too.
   The batch axis is dynamic: one image or a hundred in one call;
 - openvino: the ONNX file converted by openvino.convert_model and saved with fp32 weights (save_model would
-  halve them to fp16 by default: smaller, but no longer the same numbers as PyTorch).
+  halve them to fp16 by default: smaller, but no longer the same numbers as PyTorch). It must also be COMPILED
+  in f32: on a CPU with native bfloat16 (AMX / AVX512_BF16) OpenVINO computes in bf16 unless told otherwise, and
+  the hint cannot be stored in the IR (detect/precision.py), so the check and the README's snippet pass
+  {"INFERENCE_PRECISION_HINT": "f32"} to compile_model.
 
 Each export is checked before it is handed out: every test image of the job (up to CHECK_IMAGES) goes through
 the PyTorch Classifier and through the exported file in its own runtime, and the top-1 classes must agree
@@ -220,7 +223,8 @@ print(info["classes"][int(probs.argmax())], float(probs.max()))""",
     "openvino": """import json, numpy as np, openvino as ov
 from PIL import Image
 info = json.load(open("model.json"))
-model = ov.Core().compile_model("model.xml", "CPU")
+# f32: on a CPU with bfloat16 (Intel AMX, AVX512_BF16) OpenVINO would otherwise compute in bf16 (~2 digits)
+model = ov.Core().compile_model("model.xml", "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
 img = Image.open("photo.jpg").convert("RGB").resize((info["input_size"], info["input_size"]))
 x = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)[None]       # (1, 3, S, S)
 probs = model(x)[0][0]

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 
-RUNTIMES = ("auto", "torch", "openvino-int8", "openvino", "onnx")   # = detect.export.RUNTIMES (not imported: --help stays instant)
+RUNTIMES = ("auto", "torch", "openvino-int8", "openvino-bf16", "openvino", "onnx")   # = detect.export.RUNTIMES (not imported: --help stays instant)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -10,11 +10,12 @@ Why YOLO is fast: ONE forward pass of the whole image predicts every box at once
 proposing boxes and class scores), then non-maximum suppression (`iou`) removes duplicates. Compare the
 sliding window in sliding_window.py, which runs a classifier once per window.
 
-Runtimes: `runtime="torch"` runs the .pt in PyTorch; "openvino" / "onnx" run the same weights exported
+Runtimes: `runtime="torch"` runs the .pt in PyTorch; "openvino-int8" / "openvino-bf16" / "openvino" / "onnx" run the same weights exported
 once per input shape (export.py: a background job, checked against torch before it is used): webcam frames
 get the exact shape torch would run for them (640x480 at 320 px is 320x256), a still image the imgsz square
 (one export for photos of every aspect ratio); "auto" takes
-the fastest one that is ready and passed its check (OpenVINO INT8, then float, then ONNX Runtime). Until one
+the fastest one that is ready and passed its check (OpenVINO INT8, then bf16 where the CPU has it, then
+float, then ONNX Runtime; precision.py says what each computes in). Until one
 is ready, or when all failed, torch answers and
 `Detection.runtime_note` says why. On a GPU torch is already the fast path: it is kept.
 
@@ -49,13 +50,15 @@ class Detection:
     image_size: tuple[int, int]       # (width, height) of the image the boxes refer to
     weights: str = ""
     names: dict[int, str] = field(default_factory=dict)
-    runtime: str = "torch"            # what ran the model: torch | openvino | onnx
+    runtime: str = "torch"            # what ran the model: torch | openvino-int8 | openvino-bf16 | openvino | onnx
     runtime_note: str = ""            # why not the runtime asked for (export running or failed, GPU), else ""
+    precision: str = "f32"            # what its float layers computed in (read back from the compiled model)
 
     def to_dict(self) -> dict:
         """JSON-ready (without the image)."""
         return {"boxes": self.boxes, "timings_ms": self.timings_ms, "image_size": list(self.image_size),
-                "weights": self.weights, "runtime": self.runtime, "runtime_note": self.runtime_note}
+                "weights": self.weights, "runtime": self.runtime, "runtime_note": self.runtime_note,
+                "precision": self.precision}
 
     def summary(self) -> str:
         counts: dict[str, int] = {}
@@ -69,8 +72,9 @@ class Detection:
 class Engine:
     """One loaded model that can predict, with the lock that keeps its predictor single-threaded."""
     model: object                    # an Ultralytics YOLO (a .pt, an OpenVINO folder or an .onnx file)
-    runtime: str                     # torch | openvino | onnx
+    runtime: str                     # torch | openvino-int8 | openvino-bf16 | openvino | onnx
     shape: tuple[int, int] | None = None   # an export's static input (h, w); None: torch takes any size
+    precision: str = "f32"           # what its float layers compute in (OpenVINO's: read back from the compiled model)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -136,14 +140,15 @@ class Detector:
         return self._load_export(chosen.fmt, shape, chosen.path), ""
 
     def _load_export(self, fmt: str, shape: tuple[int, int], path: str) -> Engine:
-        from ultralytics import YOLO
+        from vision_demo.detect.export import load_export
 
         with self._engines_lock:   # loading takes under a second; two requests never load it twice
             engine = self._engines.get((fmt, shape))
             if engine is None:
-                engine = Engine(YOLO(path, task="detect"), fmt, shape)
-                # The first call compiles the graph for this CPU: pay it here, not on a user's frame.
-                engine.model.predict(np.zeros((*shape, 3), np.uint8), imgsz=list(shape), device="cpu", verbose=False)
+                # The first call compiles the graph for this CPU (in the precision the runtime promises, the same
+                # load as the export's check): pay it here, not on a user's frame.
+                model, precision = load_export(path, fmt, shape)
+                engine = Engine(model, fmt, shape, precision)
                 self._engines[(fmt, shape)] = engine
             return engine
 
@@ -244,7 +249,7 @@ class Detector:
                    "total": (time.perf_counter() - start) * 1000}
         height, width = rgb.shape[:2]
         return Detection(boxes, annotated, {k: round(v, 2) for k, v in timings.items()}, (width, height),
-                         self.weights, dict(self.names), engine.runtime, note)
+                         self.weights, dict(self.names), engine.runtime, note, engine.precision)
 
 
 def _check_imgsz(imgsz) -> None:

@@ -14,6 +14,9 @@ running the float graph on calibration pictures (nncf, through Ultralytics' `int
 AVX-512 VNNI instructions multiply 8-bit numbers several at a time: 12 ms for a webcam frame at 320 px and 30 ms at 640 px
 here, against 25 and 78 ms in float OpenVINO. Rounding moves a weak box a little, so its check allows a
 little more (TOLERANCE); a model whose INT8 boxes still disagree is served in float instead.
+bfloat16 is the other shortcut, on CPUs that compute it natively (AMX / AVX512_BF16): the same float IR compiled
+to multiply 16-bit floats, its own runtime `openvino-bf16`, checked with INT8's tolerance. Plain `openvino` is
+compiled in f32 on purpose: on such a CPU OpenVINO would otherwise quietly run it in bf16 (precision.py).
 Because the graph is static, an export serves one input shape: the key is (weights content, shape, format).
 The shape is the one torch itself would run: the image scaled so its long side is `imgsz`, each side padded
 up to a multiple of 32 (`input_shape`). A 640x480 webcam frame at 320 px is a 256x320 input, 20 % fewer
@@ -46,18 +49,23 @@ from vision_demo.jobs import OncePerKey
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "torch", "openvino-int8", "openvino", "onnx")   # what --runtime and the Detect tab offer
+RUNTIMES = ("auto", "torch", "openvino-int8", "openvino-bf16", "openvino", "onnx")   # what --runtime and the Detect tab offer
 # What can be exported, fastest first: auto serves the first one whose export is ready and checked.
-FORMATS = ("openvino-int8", "openvino", "onnx")
+# openvino-bf16 only where the CPU computes bfloat16 natively (AMX / AVX512_BF16; see precision.py).
+FORMATS = ("openvino-int8", "openvino-bf16", "openvino", "onnx")
 # The packages each format needs at export AND at inference (YOLO_AUTOINSTALL stays off: nothing is pip-installed).
-NEEDS = {"openvino-int8": ("openvino", "nncf"), "openvino": ("openvino",), "onnx": ("onnx", "onnxruntime")}
+NEEDS = {"openvino-int8": ("openvino", "nncf"), "openvino-bf16": ("openvino",), "openvino": ("openvino",),
+         "onnx": ("onnx", "onnxruntime")}
+# What each runtime computes in (the runtime line names it): OpenVINO's is read back from the compiled model.
+ARITHMETIC = {"torch": "f32", "openvino-int8": "int8", "openvino-bf16": "bf16", "openvino": "f32", "onnx": "f32"}
 CHECK_IMAGES = ("bus.jpg", "zidane.jpg")             # Ultralytics' example photos: people, offline
 IOU_MIN = 0.85    # an exported box must overlap its torch twin this much (the graph is the same; only rounding
 CONF_TOL = 0.05   # and the letterbox differ) and its confidence differ by at most this much
 CONF_MARGIN = 0.1  # boxes within this of the threshold may appear in one runtime only: they are not compared
 # INT8 rounds every weight and activation to 256 levels: a weak box's edges move a few pixels more than
-# float rounding moves them (measured on bus.jpg at 320x256: IoU 0.82 with torch's twin).
-TOLERANCE = {"openvino-int8": (0.75, 0.1)}           # format -> (IOU_MIN, CONF_TOL) where not the float ones
+# float rounding moves them (measured on bus.jpg at 320x256: IoU 0.82 with torch's twin). bf16 keeps f32's range
+# but only 8 bits of mantissa (~2 decimal digits) in every layer: measured on the AMX CPU, BF16_MEASURED below.
+TOLERANCE = {"openvino-int8": (0.75, 0.1), "openvino-bf16": (0.75, 0.1)}   # format -> (IOU_MIN, CONF_TOL) where not the float ones
 
 
 STRIDE = 32      # YOLO's coarsest feature map is 1/32 of the input: both sides must be multiples of it
@@ -117,13 +125,26 @@ def missing_packages(fmt: str) -> list[str]:
     return [name for name in NEEDS[fmt] if importlib.util.find_spec(name) is None]
 
 
+def unavailable(fmt: str) -> str | None:
+    """Why `fmt` cannot run here (missing packages, or a CPU without native bf16), else None."""
+    missing = missing_packages(fmt)
+    if missing:
+        return f"needs {' and '.join(missing)} (pip install {' '.join(missing)})"
+    if fmt == "openvino-bf16":
+        from vision_demo.detect.precision import cpu_has_bf16
+
+        if not cpu_has_bf16():
+            return "this CPU has no native bfloat16 (AMX or AVX512_BF16): float OpenVINO is as fast here"
+    return None
+
+
 def best_format() -> str | None:
     """The fastest exported runtime installed here (OpenVINO INT8, OpenVINO, then ONNX Runtime), or None."""
     return next(iter(installed_formats()), None)
 
 
 def installed_formats() -> list[str]:
-    return [fmt for fmt in FORMATS if not missing_packages(fmt)]
+    return [fmt for fmt in FORMATS if unavailable(fmt) is None]
 
 
 _digests: dict[tuple[str, int, int], str] = {}
@@ -151,8 +172,8 @@ def export_folder(digest: str, imgsz, fmt: str) -> Path:
 
 
 def _model_path(folder: Path, fmt: str) -> Path:
-    return folder / {"openvino": "model_openvino_model", "openvino-int8": "model_int8_openvino_model",
-                     "onnx": "model.onnx"}[fmt]
+    return folder / {"openvino": "model_openvino_model", "openvino-bf16": "model_openvino_model",
+                     "openvino-int8": "model_int8_openvino_model", "onnx": "model.onnx"}[fmt]
 
 
 def find_export(digest: str, imgsz, fmt: str) -> Path | None:
@@ -194,6 +215,23 @@ def check_images() -> list[Path]:
     spec = importlib.util.find_spec("ultralytics")
     folder = Path(spec.origin).parent / "assets" if spec and spec.origin else None
     return [folder / name for name in CHECK_IMAGES if folder and (folder / name).is_file()]
+
+
+def load_export(path, fmt: str, shape):
+    """(a loaded export as Ultralytics' YOLO, the precision it runs in): compiled for this CPU by one predict at
+    its input shape, an OpenVINO one then recompiled in the precision its runtime promises (precision.py). The
+    check below and the Detect tab load exports through here, so both run the same arithmetic."""
+    import numpy as np
+    from ultralytics import YOLO
+
+    from vision_demo.detect.precision import PRECISION, pin_precision
+
+    model = YOLO(str(path), task="detect")
+    model.predict(np.zeros((*input_shape(shape), 3), np.uint8), imgsz=list(input_shape(shape)), device="cpu",
+                  verbose=False)
+    if fmt in PRECISION:
+        return model, pin_precision(model, path, PRECISION[fmt])
+    return model, ARITHMETIC.get(fmt, "f32")
 
 
 def _boxes_of(model, image, shape, conf: float) -> list[dict]:
@@ -241,10 +279,12 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
     ultralytics_ready()
     from ultralytics import YOLO
 
-    missing = missing_packages(fmt)
+    missing, reason = missing_packages(fmt), unavailable(fmt)
     if missing:
         raise VisionDemoError(f"{fmt} needs {' and '.join(missing)}: pip install {' '.join(missing)} "
                               "(the app never installs packages itself)")
+    if reason:
+        raise VisionDemoError(f"{fmt}: {reason}")
     started = time.perf_counter()
     digest, shape = weights_digest(weights), input_shape(imgsz)
     final = export_folder(digest, shape, fmt)
@@ -268,7 +308,7 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
         else:
             ctx.emit("progress", fraction=0.1, message=f"tracing the network into a static {shape_text(shape)} {fmt} graph")
         try:
-            YOLO(str(build / "model.pt"), task="detect").export(format=fmt.removesuffix("-int8"), imgsz=list(shape),
+            YOLO(str(build / "model.pt"), task="detect").export(format=fmt.split("-")[0], imgsz=list(shape),
                                                                  device="cpu", verbose=False, **options)
         except Exception as err:  # the exporter fails in many ways (tracing, converter, disk): one line for a person
             log.exception("%s export of %s failed", fmt, weights)
@@ -281,7 +321,7 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
         export_s = time.perf_counter() - started
 
         ctx.emit("progress", fraction=0.6, message="checking the boxes against torch on the example photos")
-        candidate = YOLO(str(model_path), task="detect")
+        candidate, precision = load_export(model_path, fmt, shape)
         checks = []
         iou_min, conf_tol = TOLERANCE.get(fmt, (IOU_MIN, CONF_TOL))
         for image in [*check_images(), *(images or [])]:
@@ -296,13 +336,14 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
                                   "serving torch")
         ctx.check_stop()
         (build / "check.json").write_text(json.dumps({"agree": True, "weights": str(weights), "sha256": digest,
-                                                      "imgsz": list(shape), "format": fmt, "checks": checks}, indent=1))
+                                                      "imgsz": list(shape), "format": fmt, "precision": precision,
+                                                      "checks": checks}, indent=1))
         try:
             os.replace(build, final)   # atomic: a reader finds the whole checked export or nothing
         except OSError as err:
             if find_export(digest, shape, fmt) is None:   # not merely another process that got there first
                 raise VisionDemoError(f"could not move the {fmt} export into {final}: {err}; serving torch") from err
-        return {"path": str(_model_path(final, fmt)), "format": fmt, "imgsz": list(shape), "sha256": digest,
+        return {"path": str(_model_path(final, fmt)), "format": fmt, "precision": precision, "imgsz": list(shape), "sha256": digest,
                 "export_seconds": round(export_s, 2), "total_seconds": round(time.perf_counter() - started, 2),
                 "checks": checks}
     finally:
@@ -333,10 +374,9 @@ class Exports:
         imgsz: a square's side, or the input shape (h, w) (`input_shape`). images: more photos to check the
         export's boxes on (see export_job)."""
         imgsz = input_shape(imgsz)
-        missing = missing_packages(fmt)
-        if missing:
-            return ExportStatus(fmt, imgsz, "unavailable",
-                                message=f"needs {' and '.join(missing)} (pip install {' '.join(missing)})")
+        reason = unavailable(fmt)
+        if reason:
+            return ExportStatus(fmt, imgsz, "unavailable", message=reason)
         digest = weights_digest(weights)
         found = find_export(digest, imgsz, fmt)
         if found is not None:
@@ -412,7 +452,7 @@ def runtime_summary(weights, runtime: str = "auto", sizes=(320, 640), device: st
     them (or the app's warm-up)."""
     runtime = str(runtime or "auto").lower()
     if runtime == "torch":
-        return "Runtime: **torch** (the .pt as trained, eager PyTorch).", False
+        return "Runtime: **torch** (f32: the .pt as trained, eager PyTorch).", False
     if not str(device).startswith("cpu"):
         return f"Runtime: **torch** on {device} (OpenVINO / ONNX exports are for CPUs; on a GPU torch is the fast path).", False
     if runtime == "auto" and best_format() is None:
@@ -426,7 +466,7 @@ def runtime_summary(weights, runtime: str = "auto", sizes=(320, 640), device: st
         if chosen is not None:
             faster = (f" (the faster {other.fmt} is exporting: {100 * other.progress:.0f} %)"
                       if other is not None and other.state == "exporting" else "")
-            parts.append(f"{shape_text(shape)} **{chosen.fmt}**{faster}")
+            parts.append(f"{shape_text(shape)} **{chosen.fmt}** ({ARITHMETIC[chosen.fmt]}){faster}")
         elif other is None:
             parts.append(f"{shape_text(shape)} **torch**")
         elif other.state == "exporting":

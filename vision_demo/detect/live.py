@@ -62,4 +62,4 @@ def detect_frame(detector, data_url, conf: float = 0.25, iou: float = 0.7, class
     boxes = [{"name": b["class_name"], "conf": round(b["confidence"], 3), "xyxy": [round(v, 1) for v in b["xyxy"]],
               "colour": colour_hex(b["class_id"])} for b in det.boxes]
     return {"boxes": boxes, "w": det.image_size[0], "h": det.image_size[1], "size": int(imgsz), "ms": det.timings_ms,
-            "runtime": det.runtime, "note": det.runtime_note, "summary": det.summary()}
+            "runtime": det.runtime, "precision": det.precision, "note": det.runtime_note, "summary": det.summary()}

@@ -39,7 +39,7 @@ WEBCAM_SIZES = (320, 480, 640)   # inference sizes offered for live video; 320 i
 WEBCAM_SHAPE = input_shape(WEBCAM_SIZES[0], WEBCAM_CAPTURE[::-1])
 IMAGE_SIZE = 640       # inference size for a single image: small objects matter more than speed there
 RUNTIME_CHOICES = [("auto (fastest ready)", "auto"), ("torch", "torch"), ("OpenVINO INT8", "openvino-int8"),
-                   ("OpenVINO", "openvino"), ("ONNX Runtime", "onnx")]
+                   ("OpenVINO bf16", "openvino-bf16"), ("OpenVINO f32", "openvino"), ("ONNX Runtime", "onnx")]
 
 
 def detection_rows(det) -> list[list]:

@@ -118,7 +118,7 @@ function report(answer, capturedAt) {
   say('live: <b>' + (shown.length > 1 ? fps.toFixed(1) + ' fps' : 'first frames') + '</b> · <b>' + Math.round(median(stale)) + ' ms</b> from capture to ' +
       'boxes on screen · frame → boxes ' + Math.round(ms.total) + ' ms on the server (decode ' +
       Math.round(ms.decode) + ', model ' + Math.round(ms.preprocess + ms.inference + ms.postprocess) + ') — ' +
-      'runtime <b>' + esc(answer.runtime) + '</b>' + note + ' · model input ' + esc(answer.size) +
+      'runtime <b>' + esc(answer.runtime) + '</b> (' + esc(answer.precision || 'f32') + ')' + note + ' · model input ' + esc(answer.size) +
       ' px · image ' + answer.w + '×' + answer.h + ' px<br><b>' + esc(answer.summary) + '</b>');
 }
 
