@@ -34,9 +34,10 @@ from pathlib import Path
 from vision_demo import settings
 from vision_demo.errors import VisionDemoError
 from vision_demo.folders import building
+from vision_demo.formats import formats_for
 from vision_demo.jobs import OncePerKey
 
-FORMATS = {"classify": ("pt", "torchscript", "onnx", "openvino"), "detect": ("pt", "onnx", "openvino")}
+KINDS = ("classify", "detect")   # the jobs that go home; in which formats: the table in vision_demo/formats.py
 YOLO_CHECK_IMAGES = 8   # validation images of a detection job its export's boxes are checked on
 
 
@@ -62,7 +63,7 @@ def find_job(job_or_folder: str, registry=None, allow_folders: bool = True) -> F
     server's own browser) — a folder holding a result.json (a job's folder, the --out folder of train/yolo-train)."""
     from vision_demo.jobs import finished_result
 
-    result, name, job_id = finished_result(job_or_folder, tuple(FORMATS), registry, allow_folders,
+    result, name, job_id = finished_result(job_or_folder, KINDS, registry, allow_folders,
                                            what="finished classification or detection job")
     kind = _kind_of(result)
     weights = Path(result.get("best_weights") or result.get("checkpoint") or "")
@@ -74,9 +75,9 @@ def find_job(job_or_folder: str, registry=None, allow_folders: bool = True) -> F
 
 def check_format(job: FinishedJob, fmt: str) -> str:
     fmt = str(fmt or "").strip().lower()
-    if fmt not in FORMATS[job.kind]:
+    if fmt not in formats_for(job.kind):
         what = "a classification" if job.kind == "classify" else "a detection"
-        raise VisionDemoError(f"{job.name} is {what} job: it exports as {', '.join(FORMATS[job.kind])}, not {fmt!r}")
+        raise VisionDemoError(f"{job.name} is {what} job: it exports as {', '.join(formats_for(job.kind))}, not {fmt!r}")
     return fmt
 
 

@@ -45,27 +45,26 @@ from vision_demo import settings
 from vision_demo.detect.box_match import iou
 from vision_demo.detect.boxes import boxes_from_result
 from vision_demo.errors import VisionDemoError
+from vision_demo.formats import DETECT_RUNTIMES
 from vision_demo.jobs import OncePerKey
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "torch", "openvino-int8", "openvino-bf16", "openvino", "onnx")   # what --runtime and the Detect tab offer
+# From the table of runtimes (vision_demo/formats.py: labels, packages, arithmetic, check tolerance):
+RUNTIMES = tuple(DETECT_RUNTIMES)   # what --runtime and the Detect tab offer
 # What can be exported, fastest first: auto serves the first one whose export is ready and checked.
 # openvino-bf16 only where the CPU computes bfloat16 natively (AMX / AVX512_BF16; see precision.py).
-FORMATS = ("openvino-int8", "openvino-bf16", "openvino", "onnx")
+FORMATS = tuple(r.name for r in DETECT_RUNTIMES.values() if r.exported)
 # The packages each format needs at export AND at inference (YOLO_AUTOINSTALL stays off: nothing is pip-installed).
-NEEDS = {"openvino-int8": ("openvino", "nncf"), "openvino-bf16": ("openvino",), "openvino": ("openvino",),
-         "onnx": ("onnx", "onnxruntime")}
+NEEDS = {r.name: r.needs for r in DETECT_RUNTIMES.values() if r.exported}
 # What each runtime computes in (the runtime line names it): OpenVINO's is read back from the compiled model.
-ARITHMETIC = {"torch": "f32", "openvino-int8": "int8", "openvino-bf16": "bf16", "openvino": "f32", "onnx": "f32"}
+ARITHMETIC = {r.name: r.arithmetic for r in DETECT_RUNTIMES.values() if r.name != "auto"}
 CHECK_IMAGES = ("bus.jpg", "zidane.jpg")             # Ultralytics' example photos: people, offline
 IOU_MIN = 0.85    # an exported box must overlap its torch twin this much (the graph is the same; only rounding
 CONF_TOL = 0.05   # and the letterbox differ) and its confidence differ by at most this much
 CONF_MARGIN = 0.1  # boxes within this of the threshold may appear in one runtime only: they are not compared
-# INT8 rounds every weight and activation to 256 levels: a weak box's edges move a few pixels more than
-# float rounding moves them (measured on bus.jpg at 320x256: IoU 0.82 with torch's twin). bf16 keeps f32's range
-# but only 8 bits of mantissa (~2 decimal digits) in every layer: measured on the AMX CPU, BF16_MEASURED below.
-TOLERANCE = {"openvino-int8": (0.75, 0.1), "openvino-bf16": (0.75, 0.1)}   # format -> (IOU_MIN, CONF_TOL) where not the float ones
+# INT8 and bf16 round more than float does: their checks allow a little more (why, measured: formats.py).
+TOLERANCE = {r.name: r.tolerance for r in DETECT_RUNTIMES.values() if r.tolerance}   # format -> (IOU_MIN, CONF_TOL)
 
 
 STRIDE = 32      # YOLO's coarsest feature map is 1/32 of the input: both sides must be multiples of it
@@ -172,8 +171,7 @@ def export_folder(digest: str, imgsz, fmt: str) -> Path:
 
 
 def _model_path(folder: Path, fmt: str) -> Path:
-    return folder / {"openvino": "model_openvino_model", "openvino-bf16": "model_openvino_model",
-                     "openvino-int8": "model_int8_openvino_model", "onnx": "model.onnx"}[fmt]
+    return folder / DETECT_RUNTIMES[fmt].output
 
 
 def find_export(digest: str, imgsz, fmt: str) -> Path | None:
@@ -308,7 +306,7 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
         else:
             ctx.emit("progress", fraction=0.1, message=f"tracing the network into a static {shape_text(shape)} {fmt} graph")
         try:
-            YOLO(str(build / "model.pt"), task="detect").export(format=fmt.split("-")[0], imgsz=list(shape),
+            YOLO(str(build / "model.pt"), task="detect").export(format=DETECT_RUNTIMES[fmt].exporter, imgsz=list(shape),
                                                                  device="cpu", verbose=False, **options)
         except Exception as err:  # the exporter fails in many ways (tracing, converter, disk): one line for a person
             log.exception("%s export of %s failed", fmt, weights)

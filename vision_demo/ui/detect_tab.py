@@ -22,6 +22,7 @@ import gradio as gr
 from vision_demo.detect.export import input_shape
 from vision_demo.detect.weights import default_detector_key
 from vision_demo.errors import VisionDemoError
+from vision_demo.formats import DETECT_RUNTIMES
 from vision_demo.images import example_photos
 from vision_demo.jobs import JobRegistry
 from vision_demo.warmup import WARMUP
@@ -38,8 +39,7 @@ WEBCAM_SIZES = (320, 480, 640)   # inference sizes offered for live video; 320 i
 # The input torch runs for a 640x480 frame at 320 px: 320x256. The fast runtime is exported for that shape.
 WEBCAM_SHAPE = input_shape(WEBCAM_SIZES[0], WEBCAM_CAPTURE[::-1])
 IMAGE_SIZE = 640       # inference size for a single image: small objects matter more than speed there
-RUNTIME_CHOICES = [("auto (fastest ready)", "auto"), ("torch", "torch"), ("OpenVINO INT8", "openvino-int8"),
-                   ("OpenVINO bf16", "openvino-bf16"), ("OpenVINO f32", "openvino"), ("ONNX Runtime", "onnx")]
+RUNTIME_CHOICES = [(runtime.label, runtime.name) for runtime in DETECT_RUNTIMES.values()]
 
 
 def detection_rows(det) -> list[list]:
