@@ -106,6 +106,29 @@ def test_finetune_keeps_batchnorm_in_eval_mode():
     assert all(bn.training for bn in bns)
 
 
+def test_strategies_are_asked_what_they_do_not_compared_by_name(monkeypatch):
+    """A strategy is its catalogue entry: one more entry (here a head-only run that does not cache features)
+    trains what its spec says, through the same functions, with no name of it anywhere else."""
+    from vision_demo.classify import catalog
+
+    specs = catalog.STRATEGY_SPECS
+    assert [s.name for s in specs.values() if not s.pretrained] == ["scratch"]
+    assert [s.name for s in specs.values() if s.features_once] == ["frozen"]
+    assert {s.name: s.trains for s in specs.values()} == {"scratch": "all", "frozen": "head", "finetune": "finetune"}
+    probe = catalog.StrategySpec("probe", "linear probe", 1e-3, "only the head, on augmented images",
+                                 pretrained=True, trains="head", features_once=False)
+    monkeypatch.setitem(catalog.STRATEGY_SPECS, "probe", probe)
+    model, _ = build_model("resnet18", 6, pretrained=False)
+    params = apply_strategy(model, "resnet18", "probe")
+    assert sum(p.numel() for p in params) == model.fc.weight.numel() + model.fc.bias.numel()
+    set_train_mode(model, "probe")
+    assert model.fc.training and not model.layer4.training
+    with pytest.raises(VisionDemoError, match="probe needs pretrained weights"):
+        apply_strategy(build_model("simple_cnn", 6, False)[0], "simple_cnn", "probe")
+    with pytest.raises(VisionDemoError, match="unknown strategy 'probes': choose one of"):
+        apply_strategy(model, "resnet18", "probes")
+
+
 def test_pairs_that_cannot_work_say_what_to_choose():
     with pytest.raises(VisionDemoError, match="scratch"):
         apply_strategy(build_model("simple_cnn", 6, False)[0], "simple_cnn", "frozen")

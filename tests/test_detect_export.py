@@ -116,7 +116,7 @@ def test_export_gives_the_same_boxes_as_torch_and_is_reused(detector, fmt, no_ne
     assert export.EXPORTS.request(detector.weights, 320, fmt).state == "ready"
     later = export.Exports()
     assert later.request(detector.weights, 320, fmt).path == status.path
-    assert len(export.EXPORTS.registry().snapshot()) == jobs and later._jobs == {}   # no job submitted
+    assert len(export.EXPORTS.registry().snapshot()) == jobs and later.jobs.ids() == {}   # no job submitted
     assert Path(status.path).stat().st_mtime_ns == stamp
     assert no_network == []
 
@@ -284,4 +284,4 @@ def test_a_shut_down_exports_starts_no_export(detector):
     exports.shutdown()
     status = exports.request(detector.weights, 288, "openvino")
     assert (status.state, status.message) == ("unavailable", "the app is stopping")
-    assert exports._jobs == {} and {state.id for state in exports.registry().snapshot()} == before
+    assert exports.jobs.ids() == {} and {state.id for state in exports.registry().snapshot()} == before

@@ -143,6 +143,29 @@ def test_a_second_request_returns_the_same_file_without_exporting(jobs):
     assert not list(first.parent.parent.glob(".*partial*"))   # built beside, renamed into place
 
 
+def test_a_failed_build_is_retried_and_a_shut_down_downloads_starts_no_build(tmp_path):
+    """A build runs once per file; one that failed is built again on the next request; once shut down (at exit)
+    a request starts no build (a converter killed halfway by the interpreter aborts the process) and says why."""
+    from vision_demo.take_home import Downloads, FinishedJob, download_folder
+
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"no checkpoint at all")
+    job = FinishedJob("classify", "a broken run", weights, {"checkpoint": str(weights)})
+    downloads = Downloads()
+    _, first = downloads.request(job, "onnx")
+    state = downloads.registry().wait(first, 60)
+    assert state.status == "failed" and "checkpoint" in state.error
+    _, second = downloads.request(job, "onnx")
+    assert second != first                                     # a failure is not the answer for good
+    downloads.registry().wait(second, 60)
+    before = {s.id for s in downloads.registry().snapshot()}
+    downloads.shutdown()
+    with pytest.raises(VisionDemoError, match="the app is stopping"):
+        downloads.request(job, "onnx")
+    assert {s.id for s in downloads.registry().snapshot()} == before
+    assert list(downloads.jobs.ids().values()) == [second] and not download_folder(job, "onnx").exists()
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_the_readme_snippet_runs_as_written(jobs, tmp_path, fmt):
     from conftest import asset
@@ -157,6 +180,45 @@ def test_the_readme_snippet_runs_as_written(jobs, tmp_path, fmt):
     assert out.returncode == 0, out.stderr
     name, prob = out.stdout.split()
     assert name in job.result["classes"] and 0 < float(prob) <= 1
+
+
+def test_the_download_pickers_offer_the_tables_formats_with_its_labels(tmp_path):
+    """The Format picker of each training tab is the table's formats for that kind of job, labelled from it (a
+    format without a label used to be a KeyError while the page was built)."""
+    import gradio as gr
+
+    from vision_demo.formats import EXPORT_FORMATS, formats_for
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui import download_view
+
+    for kind in ("classify", "detect"):
+        with gr.Blocks() as demo:
+            download_view.build(JobRegistry(tmp_path / kind), kind, gr.State([]), gr.State(True), api_names=False)
+        [picker] = [c for c in demo.blocks.values() if isinstance(c, gr.Dropdown) and c.label == "Format"]
+        assert [tuple(choice) for choice in picker.choices] == [(EXPORT_FORMATS[f].label, f) for f in formats_for(kind)]
+    assert formats_for("classify") == ("pt", "torchscript", "onnx", "openvino")    # what users had: unchanged
+    assert formats_for("detect") == ("pt", "onnx", "openvino")
+
+
+def test_a_new_format_is_one_entry_in_the_table_plus_its_own_code(jobs, monkeypatch, capsys):
+    """A format added to vision_demo/formats.py (its writer, runtime and README snippet being its own code) is
+    offered, built, checked against PyTorch and zipped by the code that already exists."""
+    from vision_demo import formats
+    from vision_demo.classify import export
+    from vision_demo.cli import main
+    from vision_demo.take_home import download_info
+
+    entry = formats.ExportFormat("onnx-again", "ONNX, once more", ("classify",), needs=("onnx", "onnxruntime"),
+                                 writer=f"{export.__name__}:write_onnx", runtime=f"{export.__name__}:onnx_predict")
+    monkeypatch.setitem(formats.EXPORT_FORMATS, entry.name, entry)
+    monkeypatch.setitem(export.SNIPPETS, entry.name, export.SNIPPETS["onnx"])
+    registry, ids = jobs
+    assert "onnx-again" in formats.formats_for("classify") and "onnx-again" not in formats.formats_for("detect")
+    assert main(["export", "--job", registry.get(ids[RUNS[0]]).out_dir, "--format", "onnx-again"]) == 0
+    path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    info = download_info(path)
+    assert path.name.endswith("-onnx-again.zip") and info["format"] == "onnx-again"
+    assert info["check"]["images"] > 0 and info["check"]["same_top1"] == info["check"]["images"]
 
 
 def test_wrong_jobs_and_formats_are_one_sentence(jobs, tmp_path):

@@ -84,9 +84,13 @@ def test_jobs_survive_a_restart_and_running_ones_are_marked_interrupted(tmp_path
     registry = JobRegistry(tmp_path, max_concurrent=1)
     done = registry.submit("test", "done", {}, _counting_job(2))
     registry.wait(done, 5)
-    gate = threading.Event()
-    hanging = registry.submit("test", "hanging", {}, lambda ctx: gate.wait(5) and {})
-    time.sleep(0.2)
+    gate, running = threading.Event(), threading.Event()
+
+    def hang(ctx):
+        running.set()     # the registry saved "running" before it called us
+        return gate.wait(5) and {}
+    hanging = registry.submit("test", "hanging", {}, hang)
+    assert running.wait(5)
     reloaded = JobRegistry(tmp_path)  # a new process reading the same folder
     assert reloaded.get(done).status == "finished"
     assert reloaded.get(done).history == registry.get(done).history
@@ -350,3 +354,32 @@ def test_the_job_system_imports_no_feature(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
     assert {"classify", "captured", "detect"} <= set(KINDS)
+
+
+def test_once_per_key_runs_one_job_per_key_and_none_once_shut_down(tmp_path):
+    from vision_demo.jobs import OncePerKey
+
+    gate, runs = threading.Event(), []
+
+    def job(ctx):
+        runs.append(ctx.job_id)
+        gate.wait(5)
+        return {}
+
+    once = OncePerKey(lambda: tmp_path / "once", reusable=lambda state: state.status != "failed")
+    ids = []
+    threads = [threading.Thread(target=lambda: ids.append(once.submit_once("k", "test", "k", {}, job)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert len(set(ids)) == 1 and once.job("k").id == ids[0] and once.job("other") is None
+    other = once.submit_once("other", "test", "other", {}, job)
+    assert other != ids[0]
+    gate.set()
+    assert once.registry().wait(other, 5).status == "finished" and len(runs) == 2
+    once.shutdown()
+    assert once.submit_once("new", "test", "new", {}, job) is None          # stopping: nothing new starts
+    assert once.submit_once("k", "test", "k", {}, job) == ids[0]            # what exists is still answered
+    assert once.ids() == {"k": ids[0], "other": other}

@@ -51,12 +51,13 @@ def test_resnet18_weights_in_a_cache_are_used_without_a_download(fresh_work, no_
     from torchvision.models import resnet18
 
     from vision_demo.classify import models
+    from vision_demo.classify.pretrained import RESNET18_FILE
 
     with pytest.raises(VisionDemoError, match="internet"):
         models.check_pretrained_available("resnet18")
     state = resnet18(num_classes=1000).state_dict()     # the right shapes, our own numbers
     (fresh_work / "weights").mkdir(parents=True)
-    torch.save(state, fresh_work / "weights" / models.RESNET18_FILE)
+    torch.save(state, fresh_work / "weights" / RESNET18_FILE)
     assert models.check_pretrained_available("resnet18") == "cache"
     model, source = models.build_model("resnet18", num_classes=6, pretrained=True)
     assert source == "cache"
@@ -192,6 +193,7 @@ def test_with_resnet18_in_the_hub_cache_the_presets_run_the_seeds_backbone(fresh
     from torchvision.models import resnet18
 
     from vision_demo.classify import models
+    from vision_demo.classify.pretrained import RESNET18_FILE
     from vision_demo.classify.train import default_backbone, submit_preset
     from vision_demo.jobs import JobRegistry
 
@@ -199,7 +201,7 @@ def test_with_resnet18_in_the_hub_cache_the_presets_run_the_seeds_backbone(fresh
     assert default_backbone() == "efficientnet_lite0"            # offline, nothing cached: the bundled weights
     checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
-    torch.save(resnet18(num_classes=1000).state_dict(), checkpoints / models.RESNET18_FILE)
+    torch.save(resnet18(num_classes=1000).state_dict(), checkpoints / RESNET18_FILE)
     assert default_backbone() == "resnet18"
 
     registry = JobRegistry(tmp_path / "jobs")

@@ -73,11 +73,20 @@ def test_launch_options_serve_only_ultralytics_examples_and_cap_uploads():
     assert launch_options(ssl_certfile="c.pem", ssl_keyfile="k.pem")["ssl_verify"] is False  # self-signed, LAN
 
 
-def test_the_lists_the_ui_shows_are_the_cores():
-    from vision_demo.classify import models, train
+def test_the_lists_the_ui_shows_are_the_cores(tmp_path):
+    """The pickers the Train tab builds offer exactly the catalogue's models (with their labels), strategies and
+    exercises, read from the components themselves."""
+    from vision_demo.classify import catalog
+    from vision_demo.jobs import JobRegistry
 
-    assert train_tab.MODELS == models.MODELS and train_tab.STRATEGIES == models.STRATEGIES
-    assert set(train_tab.EXERCISES) <= set(train.PRESETS)
+    with gr.Blocks() as demo:
+        train_tab.build(JobRegistry(tmp_path))
+    pickers = {c.label: c for c in demo.blocks.values() if isinstance(c, (gr.Dropdown, gr.Radio))}
+    assert [value for _, value in pickers["Model"].choices] == list(catalog.MODELS)
+    assert [label for label, _ in pickers["Model"].choices] == [catalog.PICKER_LABELS[m] for m in catalog.MODELS]
+    assert [value for _, value in pickers["Strategy"].choices] == list(catalog.STRATEGIES)
+    exercises = [value for _, value in pickers["Or one exercise"].choices]
+    assert exercises and set(exercises) <= set(catalog.PRESETS)
 
 
 def test_sliding_window_outputs_from_a_cost_dict():

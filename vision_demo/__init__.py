@@ -7,7 +7,8 @@ Layers, each importing only from those below it (checked by `lint-imports`, see 
     take_home | warmup | prefetch      what the app does besides a tab: downloads, warm-up, the offline pack
     classify | detect                  the features: training, prediction, exports
     datasets                           generated scenes and shapes, uploads, YOLO sets
-    jobs | images | ultralytics_env    the job system (kinds named, not imported), safe decoding, Ultralytics
+    jobs | images | ultralytics_env | formats   the job system (kinds named, not imported), safe decoding,
+                                       Ultralytics set-up, the export formats and runtimes (one table each)
     settings > devices | folders > errors   the work folder and limits, devices, errors
 
 `|` separates layers that do not import each other.

@@ -33,6 +33,7 @@ queued stay queued and run again after `registry.resume()`, through the runner o
 """
 from __future__ import annotations
 
+import atexit
 import copy
 import dataclasses
 import gc
@@ -489,6 +490,75 @@ class JobRegistry:
             self._queue.put((2, next(self._order), None, None))   # after every job still queued
         for worker in self._workers:
             worker.join(timeout)
+
+
+class OncePerKey:
+    """Run a thing once per key: one job per key in a registry of its own, reused while it is usable.
+
+    What the export cache (detect/export.Exports: per weights, shape and format) and the take-home downloads
+    (take_home.Downloads: per file) share. The registry lives under `folder()` (a function: a new work folder, in
+    the tests, gets a new registry), runs one job at a time, so a training queue never holds these up and two
+    requests for the same key share one job. `reusable(state)` says whether a key's job still stands for it (by
+    default always: a failure is not retried in this process). At exit, or after `shutdown()`, no new job starts:
+    a converter thread the interpreter kills halfway aborts the whole process.
+
+        exports = OncePerKey(lambda: settings.work_dir() / "exports" / "jobs")
+        job_id = exports.submit_once(("sha", (320, 320), "onnx"), "export", "onnx export", config, fn)
+        exports.registry().wait(job_id)
+    """
+
+    def __init__(self, folder: Callable[[], Path], reusable: Callable[[JobState], bool] = lambda state: True,
+                 shutdown_timeout: float = 60.0):
+        self._folder, self._reusable, self._shutdown_timeout = folder, reusable, shutdown_timeout
+        self._lock = threading.Lock()
+        self._ids: dict[Any, str] = {}   # key -> the id of its job in _registry
+        self._registry: JobRegistry | None = None
+        self._closed = False
+
+    def registry(self) -> JobRegistry:
+        """The registry the jobs run in (made on first use, and again for another work folder)."""
+        root = Path(self._folder())
+        with self._lock:
+            if self._registry is None or self._registry.root != root:
+                if self._registry is None:
+                    atexit.register(self.shutdown)
+                else:
+                    self._registry.shutdown(cancel=True, timeout=self._shutdown_timeout)
+                self._registry, self._ids = JobRegistry(root, max_concurrent=1), {}
+            return self._registry
+
+    def job(self, key: Any) -> JobState | None:
+        """The state of the key's job (None when none was submitted in this process)."""
+        registry = self.registry()
+        with self._lock:
+            job_id = self._ids.get(key)
+        return None if job_id is None else registry.get(job_id)
+
+    def submit_once(self, key: Any, kind: str, name: str, config: dict[str, Any], fn: JobFn | None = None,
+                    owner: str | None = None) -> str | None:
+        """The id of the key's job, submitted first (registry.submit's arguments) unless a usable one exists;
+        None once shut down (the process is exiting) and no job stands for the key."""
+        registry = self.registry()
+        with self._lock:
+            job_id = self._ids.get(key)
+            if job_id is not None and self._reusable(registry.get(job_id)):
+                return job_id
+            if self._closed:
+                return None
+            job_id = self._ids[key] = registry.submit(kind, name, config, fn, owner=owner)
+            return job_id
+
+    def ids(self) -> dict[Any, str]:
+        """key -> job id of the jobs submitted in this process (a copy)."""
+        with self._lock:
+            return dict(self._ids)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Start no more jobs; cancel waiting ones and let a running one end."""
+        with self._lock:
+            registry, self._closed = self._registry, True
+        if registry is not None:
+            registry.shutdown(cancel=True, timeout=self._shutdown_timeout if timeout is None else timeout)
 
 
 def _free_memory() -> None:

@@ -21,14 +21,12 @@ it opens offline) and PNG (kaleido, which drives a local Chrome/Chromium; withou
 """
 from __future__ import annotations
 
-import atexit
 import csv
 import hashlib
 import io
 import json
 import re
 import shutil
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +34,10 @@ from pathlib import Path
 from vision_demo import settings
 from vision_demo.errors import VisionDemoError
 from vision_demo.folders import building
+from vision_demo.formats import formats_for
+from vision_demo.jobs import OncePerKey
 
-FORMATS = {"classify": ("pt", "torchscript", "onnx", "openvino"), "detect": ("pt", "onnx", "openvino")}
-ALL_FORMATS = ("pt", "torchscript", "onnx", "openvino")   # what the CLI's --format offers
+KINDS = ("classify", "detect")   # the jobs that go home; in which formats: the table in vision_demo/formats.py
 YOLO_CHECK_IMAGES = 8   # validation images of a detection job its export's boxes are checked on
 
 
@@ -64,7 +63,7 @@ def find_job(job_or_folder: str, registry=None, allow_folders: bool = True) -> F
     server's own browser) — a folder holding a result.json (a job's folder, the --out folder of train/yolo-train)."""
     from vision_demo.jobs import finished_result
 
-    result, name, job_id = finished_result(job_or_folder, tuple(FORMATS), registry, allow_folders,
+    result, name, job_id = finished_result(job_or_folder, KINDS, registry, allow_folders,
                                            what="finished classification or detection job")
     kind = _kind_of(result)
     weights = Path(result.get("best_weights") or result.get("checkpoint") or "")
@@ -76,9 +75,9 @@ def find_job(job_or_folder: str, registry=None, allow_folders: bool = True) -> F
 
 def check_format(job: FinishedJob, fmt: str) -> str:
     fmt = str(fmt or "").strip().lower()
-    if fmt not in FORMATS[job.kind]:
+    if fmt not in formats_for(job.kind):
         what = "a classification" if job.kind == "classify" else "a detection"
-        raise VisionDemoError(f"{job.name} is {what} job: it exports as {', '.join(FORMATS[job.kind])}, not {fmt!r}")
+        raise VisionDemoError(f"{job.name} is {what} job: it exports as {', '.join(formats_for(job.kind))}, not {fmt!r}")
     return fmt
 
 
@@ -216,30 +215,18 @@ def _yolo_export(job: FinishedJob, fmt: str, content: Path, progress) -> dict:
 
 # ---- building as a job: one build per file, however many ask -------------------------------------------
 class Downloads:
-    """Download builds as jobs of their own registry (WORK/exports/take-home/jobs, one at a time), so a
-    training queue never holds them up and two requests for the same file share one build."""
+    """Download builds as jobs of their own registry (jobs.OncePerKey under WORK/exports/take-home/jobs, one at
+    a time), so a training queue never holds them up and two requests for the same file share one build. A
+    failed build, or one whose file has gone, is built again; once shut down (at exit) none starts."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[Path, str] = {}
-        self._registry = None
+        self.jobs = OncePerKey(lambda: root() / "jobs", reusable=self._usable, shutdown_timeout=30)   # folder -> job
 
     def registry(self):
-        from vision_demo.jobs import JobRegistry
-
-        wanted = root() / "jobs"
-        with self._lock:
-            if self._registry is None or self._registry.root != wanted:   # a new work folder (tests) gets its own
-                if self._registry is None:
-                    atexit.register(self.shutdown)
-                else:
-                    self._registry.shutdown(cancel=True, timeout=30)
-                self._registry, self._jobs = JobRegistry(wanted, max_concurrent=1), {}
-            return self._registry
+        return self.jobs.registry()
 
     def shutdown(self) -> None:
-        if self._registry is not None:
-            self._registry.shutdown(cancel=True, timeout=30)
+        self.jobs.shutdown()
 
     def request(self, job: FinishedJob, fmt: str, owner: str | None = None) -> tuple[Path | None, str]:
         """(the zip, "") when it exists; else (None, the id of the job that builds it — started if needed)."""
@@ -247,16 +234,13 @@ class Downloads:
         found = find_download(job, fmt)
         if found is not None:
             return found, ""
-        registry, key = self.registry(), download_folder(job, fmt)
-        with self._lock:
-            job_id = self._jobs.get(key)
-            if job_id is None or not self._usable(registry.get(job_id)):
-                job_id = registry.submit("take-home", f"{fmt} download of {job.name}",
-                                         {"job": job.job_id or str(job.weights), "format": fmt},
-                                         lambda ctx: {"path": str(build_download(
-                                             job, fmt, lambda f, m: ctx.progress(f, m, force=True)))},
-                                         owner=owner)
-                self._jobs[key] = job_id
+        job_id = self.jobs.submit_once(download_folder(job, fmt), "take-home", f"{fmt} download of {job.name}",
+                                       {"job": job.job_id or str(job.weights), "format": fmt},
+                                       lambda ctx: {"path": str(build_download(
+                                           job, fmt, lambda f, m: ctx.progress(f, m, force=True)))},
+                                       owner=owner)
+        if job_id is None:
+            raise VisionDemoError("the app is stopping: ask for the download again once it is back")
         return None, job_id
 
     @staticmethod

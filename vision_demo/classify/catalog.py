@@ -11,13 +11,16 @@ torchvision's model registries map a name to a constructor).
     spec.label, spec.head, spec.finetune, spec.feature_dim        # "ResNet-18", "fc", ("layer4", "fc"), 512
     model, weights_source = spec.build(num_classes=6, pretrained=True)
 
-Adding a backbone is adding one ModelSpec to _SPECS (and the builder function it names).
+Adding a backbone is adding one ModelSpec to _SPECS (and the builder function it names); adding a strategy is
+one StrategySpec in _STRATEGIES (what it trains, whether it starts pretrained, whether features are computed once).
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
 from typing import Any
+
+from vision_demo.errors import VisionDemoError
 
 
 @dataclass(frozen=True)
@@ -110,24 +113,47 @@ PICKER_LABELS = {name: spec.picker_label for name, spec in CATALOG.items()}
 
 @dataclass(frozen=True)
 class StrategySpec:
+    """A training strategy as the facts its callers ask about: the training job, the model's freezing, the
+    pickers and the tables read these, never the strategy's name. A new strategy is one entry in _STRATEGIES
+    (plus its code, if it trains in a way none of these does)."""
     name: str
     label: str
     lr: float
     info: str
+    pretrained: bool          # starts from the ImageNet backbone: needs a model with weights, may start from a run
+    trains: str               # what trains: "all" | "head" (the spec's `head`) | "finetune" (the spec's `finetune`)
+    features_once: bool       # the (frozen) backbone runs once per image; the head trains on the stored features
 
 
 # Learning rates per strategy. A new head starts from random weights and can take big steps (1e-3, Adam's
 # usual default). Fine-tuning moves weights that are already good: a 10x smaller step (1e-4) adapts them
 # to the new images without wrecking what ImageNet taught them in the first few updates.
 _STRATEGIES = (
-    StrategySpec("scratch", "from scratch", 1e-3, "random weights, everything trains"),
-    StrategySpec("frozen", "frozen (feature extraction)", 1e-3, "ImageNet backbone frozen, only a new head trains"),
-    StrategySpec("finetune", "fine-tuned", 1e-4, "last block(s) + head train with a 10× smaller lr"),
+    StrategySpec("scratch", "from scratch", 1e-3, "random weights, everything trains",
+                 pretrained=False, trains="all", features_once=False),
+    StrategySpec("frozen", "frozen (feature extraction)", 1e-3, "ImageNet backbone frozen, only a new head trains",
+                 pretrained=True, trains="head", features_once=True),
+    StrategySpec("finetune", "fine-tuned", 1e-4, "last block(s) + head train with a 10× smaller lr",
+                 pretrained=True, trains="finetune", features_once=False),
 )
 STRATEGY_SPECS: dict[str, StrategySpec] = {s.name: s for s in _STRATEGIES}
 STRATEGIES = tuple(STRATEGY_SPECS)
 DEFAULT_LR = {name: s.lr for name, s in STRATEGY_SPECS.items()}
 STRATEGY_INFO = " · ".join(f"{s.name}: {s.info}" for s in _STRATEGIES)
+
+
+def strategy_spec(name: str) -> StrategySpec:
+    """The spec of a strategy; VisionDemoError naming the ones there are for anything else."""
+    spec = STRATEGY_SPECS.get(str(name))
+    if spec is None:
+        raise VisionDemoError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+    return spec
+
+
+def is_pretrained_strategy(name: str | None) -> bool:
+    """True for a strategy that starts from ImageNet weights (frozen, finetune); False for scratch or unknown."""
+    spec = STRATEGY_SPECS.get(str(name))
+    return bool(spec and spec.pretrained)
 
 
 def model_label(name: str, strategy: str | None = None) -> str:
@@ -136,8 +162,8 @@ def model_label(name: str, strategy: str | None = None) -> str:
     return f"{label} · {strategy}" if strategy else label
 
 
-# The seed notebook's exercises, in order. "@frozen" in init_from: the frozen run submitted before it in the same
-# preset. BACKBONE as the model: the pretrained backbone of this machine (train.default_backbone), or the one
+# The seed notebook's exercises, in order. "@<strategy>" in init_from ("@frozen"): the latest run of that strategy
+# submitted before it in the same preset. BACKBONE as the model: the pretrained backbone of this machine (train.default_backbone), or the one
 # asked for.
 BACKBONE = "@backbone"
 PRESETS: dict[str, list[dict[str, Any]]] = {

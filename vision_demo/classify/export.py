@@ -11,7 +11,8 @@ pretrained backbones, ImageNet's mean/std: a user of the file would have to repe
 common bug when a model "works in the notebook but not in the app" is a forgotten normalization. Inside the
 graph it cannot be forgotten.
 
-Formats (each a folder that take_home.py zips into one download):
+Formats (each a folder that take_home.py zips into one download; the table is vision_demo/formats.py, which names
+each one's writer and runtime below):
 - pt: the training checkpoint as saved (a plain dict; torch.load(..., weights_only=True)), for more training;
 - torchscript: torch.jit.trace of TakeHomeModel; torch.jit.load() runs it without our model code (torch 2.14
   marks torch.jit.trace deprecated in favour of torch.export, but it still works, and a .pt that torch.jit.load
@@ -32,15 +33,15 @@ the PyTorch Classifier and through the exported file in its own runtime, and the
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import time
 from pathlib import Path
 
 from vision_demo.errors import VisionDemoError
+from vision_demo.formats import EXPORT_FORMATS, formats_for
 
-FORMATS = ("pt", "torchscript", "onnx", "openvino")
-NEEDS = {"onnx": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino")}   # packages beyond torch
 CHECK_IMAGES = 64       # test images compared with PyTorch (all of them, up to this many)
 PROB_TOL = 1e-3         # largest probability difference we accept; measured here ~1e-6 (float rounding only)
 OPSET = 17              # ONNX opset: onnxruntime >= 1.12 and OpenVINO read it
@@ -92,15 +93,20 @@ def image_input(image, size: int):
 
 
 def missing_packages(fmt: str) -> list[str]:
-    import importlib.util
+    if fmt not in formats_for("classify"):
+        raise VisionDemoError(f"unknown format {fmt!r} for a classification job: choose one of "
+                              f"{', '.join(formats_for('classify'))}")
+    return [name for name in EXPORT_FORMATS[fmt].needs if importlib.util.find_spec(name) is None]
 
-    if fmt not in FORMATS:
-        raise VisionDemoError(f"unknown format {fmt!r} for a classification job: choose one of {', '.join(FORMATS)}")
-    return [name for name in NEEDS.get(fmt, ()) if importlib.util.find_spec(name) is None]
+
+def _named(ref: str):
+    """A table's "module:function" -> the function."""
+    module, _, function = ref.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 # ---- writing each format -------------------------------------------------------------------------------
-def _write_torchscript(module, example, folder: Path) -> Path:
+def write_torchscript(module, example, folder: Path) -> Path:
     import warnings
 
     import torch
@@ -113,7 +119,7 @@ def _write_torchscript(module, example, folder: Path) -> Path:
     return path
 
 
-def _write_onnx(module, example, folder: Path) -> Path:
+def write_onnx(module, example, folder: Path) -> Path:
     import warnings
 
     import torch
@@ -129,10 +135,10 @@ def _write_onnx(module, example, folder: Path) -> Path:
     return path
 
 
-def _write_openvino(module, example, folder: Path) -> Path:
+def write_openvino(module, example, folder: Path) -> Path:
     import openvino as ov
 
-    onnx_path = _write_onnx(module, example, folder)
+    onnx_path = write_onnx(module, example, folder)
     model = ov.convert_model(str(onnx_path))
     path = folder / "model.xml"
     ov.save_model(model, str(path), compress_to_fp16=False)   # fp32: the same numbers as PyTorch
@@ -143,29 +149,36 @@ def _write_openvino(module, example, folder: Path) -> Path:
 # ---- running an export in its own runtime (the check, and what the tests and README do) ----------------
 def runtime_predict(path: Path, fmt: str):
     """A function uint8 (N, 3, S, S) array -> probabilities (N, classes) numpy array, in the format's runtime."""
+    runtime = EXPORT_FORMATS[fmt].runtime if fmt in EXPORT_FORMATS else ""
+    if not runtime:
+        raise VisionDemoError(f"no runtime check for {fmt!r}")
+    return _named(runtime)(Path(path))
+
+
+def torchscript_predict(path: Path):
+    import torch
+
+    model = torch.jit.load(str(path), map_location="cpu").eval()
+
+    def run(x):
+        with torch.inference_mode():
+            return model(torch.from_numpy(x)).numpy()
+    return run
+
+
+def onnx_predict(path: Path):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"image": x})[0]
+
+
+def openvino_predict(path: Path):
     import numpy as np
+    import openvino as ov
 
-    path = Path(path)
-    if fmt == "torchscript":
-        import torch
-
-        model = torch.jit.load(str(path), map_location="cpu").eval()
-
-        def run(x):
-            with torch.inference_mode():
-                return model(torch.from_numpy(x)).numpy()
-        return run
-    if fmt == "onnx":
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return lambda x: session.run(None, {"image": x})[0]
-    if fmt == "openvino":
-        import openvino as ov
-
-        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        return lambda x: np.asarray(compiled(x)[0])
-    raise VisionDemoError(f"no runtime check for {fmt!r}")
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return lambda x: np.asarray(compiled(x)[0])
 
 
 def check_parity(classifier, predict, images: list[str]) -> dict:
@@ -260,7 +273,7 @@ def export_classifier(checkpoint, fmt: str, folder, progress=lambda fraction, me
             "input_dtype": "float32 or uint8" if fmt == "torchscript" else "uint8",
             "normalization_inside": "ImageNet mean/std" if classifier.normalize else "none (the job trained without)",
             "output": "probabilities (softmax), one per class in the order of `classes`"}
-    if fmt == "pt":
+    if not EXPORT_FORMATS[fmt].writer:   # pt: the checkpoint itself
         shutil.copyfile(ckpt_path, folder / "model.pt")
         check = {"images": 0, "same_top1": 0, "agreement": None, "max_prob_diff": None,
                  "note": "the training checkpoint itself: nothing was converted"}
@@ -270,7 +283,7 @@ def export_classifier(checkpoint, fmt: str, folder, progress=lambda fraction, me
         if not test_images:
             raise VisionDemoError("the job's test images are gone, so an export cannot be checked: train it again")
         progress(0.2, f"tracing the network into a static {classifier.img_size} px graph for {fmt}")
-        writer = {"torchscript": _write_torchscript, "onnx": _write_onnx, "openvino": _write_openvino}[fmt]
+        writer = _named(EXPORT_FORMATS[fmt].writer)
         try:
             path = writer(module, example, folder)
         except Exception as err:   # tracer / converter failures come in many types: one line for a person

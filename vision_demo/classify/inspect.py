@@ -30,9 +30,8 @@ def parameter_table(num_classes: int = 6) -> list[dict]:
 
     Built without downloading anything: counting weights does not need their values.
     """
-    from vision_demo.classify.models import (MODELS, STRATEGIES, apply_strategy, build_model, count_parameters,
-                                             model_label)
-    from vision_demo.classify.models import check_strategy
+    from vision_demo.classify.catalog import MODELS, STRATEGIES, model_label
+    from vision_demo.classify.models import apply_strategy, build_model, check_strategy, count_parameters
 
     rows = []
     for name in MODELS:

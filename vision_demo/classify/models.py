@@ -25,10 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vision_demo.classify.catalog import (CATALOG, DEFAULT_LR, MODEL_LABELS, MODELS, PRETRAINED_MODELS,  # noqa: F401
-                                          STRATEGIES, model_label)
-from vision_demo.classify.pretrained import (RESNET18_FILE, _resnet18_cached_file,  # noqa: F401
-                                             _resnet18_candidates, check_pretrained_available, lite0_weights_file)
+from vision_demo.classify.catalog import CATALOG, MODELS, PRETRAINED_MODELS, strategy_spec
+from vision_demo.classify.pretrained import _resnet18_cached_file, check_pretrained_available, lite0_weights_file
 from vision_demo.errors import VisionDemoError
 
 # tf_efficientnet_lite0 has 7 stages; the lukemelas-style weights number the same 16 blocks flat.
@@ -192,9 +190,7 @@ def check_strategy(name: str, strategy: str) -> None:
     """VisionDemoError when the pair makes no sense (what to choose instead in the message)."""
     if name not in MODELS:
         raise VisionDemoError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
-    if strategy not in STRATEGIES:
-        raise VisionDemoError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
-    if strategy != "scratch" and name not in PRETRAINED_MODELS:
+    if strategy_spec(strategy).pretrained and name not in PRETRAINED_MODELS:
         raise VisionDemoError(f"{strategy} needs pretrained weights and {name} has none: "
                               f"use --strategy scratch, or --model {' / '.join(PRETRAINED_MODELS)}")
 
@@ -231,12 +227,13 @@ def apply_strategy(model: nn.Module, name: str, strategy: str, unfreeze_blocks: 
     """Set requires_grad for the strategy and return the parameters the optimizer should update.
     unfreeze_blocks (finetune only): train the last k blocks + the head instead of the catalog's `finetune`."""
     check_strategy(name, strategy)
-    if strategy == "scratch":
+    trains = strategy_spec(strategy).trains
+    if trains == "all":
         trainable = [model]
     else:
         # Freezing = no gradients: autograd does not even build the graph through frozen layers,
         # so the backward pass (and the memory it needs) shrinks to the trainable part.
-        if strategy == "frozen":
+        if trains == "head":
             trainable = [head_of(model, name)]
         elif unfreeze_blocks is not None:
             trainable = unfrozen_modules(model, name, unfreeze_blocks)
@@ -249,9 +246,9 @@ def apply_strategy(model: nn.Module, name: str, strategy: str, unfreeze_blocks: 
 
 
 def set_train_mode(model: nn.Module, strategy: str) -> nn.Module:
-    """model.train() as each strategy needs it.
+    """model.train() as the strategy's `trains` (catalog.StrategySpec) needs it.
 
-    scratch: everything in train mode. frozen: the backbone in eval mode (BatchNorm uses ImageNet's
+    all (scratch): everything in train mode. head (frozen): the backbone in eval mode (BatchNorm uses ImageNet's
     running statistics, it is a fixed function), only the head trains. finetune: train mode, but every
     BatchNorm layer stays in eval mode. Why: in train mode BN normalizes with the statistics of the
     current batch of 32 images and overwrites ImageNet's running mean/variance with ours, so the
@@ -259,9 +256,10 @@ def set_train_mode(model: nn.Module, strategy: str) -> nn.Module:
     no longer see the distribution they were trained for. Measured on the generated scenes: train-mode
     BN was -1 to +3 points against the frozen model, eval-mode BN +5.
     """
-    if strategy == "scratch":
+    trains = strategy_spec(strategy).trains
+    if trains == "all":
         return model.train()
-    if strategy == "frozen":
+    if trains == "head":
         model.eval()
         head_of(model).train()
         return model

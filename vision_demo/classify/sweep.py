@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vision_demo.classify.catalog import is_pretrained_strategy
 from vision_demo.errors import VisionDemoError
 
 DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
@@ -58,8 +59,8 @@ def gaps(rows: list[dict]) -> dict[float, float]:
     """Per fraction: the best pretrained run's test accuracy minus the best scratch run's (in points of 0..1)."""
     out = {}
     for f in sorted({row["fraction"] for row in rows}):
-        pre = [row["test_acc"] for row in rows if row["fraction"] == f and row["strategy"] != "scratch"]
-        scratch = [row["test_acc"] for row in rows if row["fraction"] == f and row["strategy"] == "scratch"]
+        pre = [row["test_acc"] for row in rows if row["fraction"] == f and is_pretrained_strategy(row["strategy"])]
+        scratch = [row["test_acc"] for row in rows if row["fraction"] == f and not is_pretrained_strategy(row["strategy"])]
         if pre and scratch:
             out[f] = max(pre) - max(scratch)
     return out

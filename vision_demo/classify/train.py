@@ -27,7 +27,7 @@ from typing import Any
 
 from vision_demo import devices, settings
 from vision_demo.classify.catalog import (BACKBONE, DEFAULT_LR, MODELS, PRESETS, PRETRAINED_MODELS, STRATEGIES,
-                                          model_label)
+                                          model_label, strategy_spec)
 from vision_demo.classify.loop import (classification_report, evaluate, make_loader, peak_memory, seed_everything,
                                        train_one_epoch)
 from vision_demo.classify.models import check_strategy
@@ -110,12 +110,12 @@ def validate_config(config: TrainConfig) -> None:
         if not 0 <= int(config.unfreeze_blocks) <= blocks:
             raise VisionDemoError(f"{config.model} has {blocks} blocks: unfreeze 0 (the head only) to {blocks} (all), "
                                   f"not {config.unfreeze_blocks}")
-    if config.init_from and config.strategy == "scratch":
+    if config.init_from and not strategy_spec(config.strategy).pretrained:
         raise VisionDemoError("--init-from starts from a trained model: use it with --strategy finetune (or frozen)")
     data = str(config.data or "scenes")
     if data != "scenes" and not Path(data).expanduser().exists():
         raise VisionDemoError(f"data not found: {data} (give a folder with class sub-folders, a .zip, or 'scenes')")
-    if config.strategy != "scratch" and not config.init_from:
+    if strategy_spec(config.strategy).pretrained and not config.init_from:
         check_pretrained_available(config.model)   # fails fast: ResNet-18 offline without a cached file
     if config.device:
         try:
@@ -191,7 +191,7 @@ def run_training(config: TrainConfig, ctx: JobContext) -> dict[str, Any]:
     use_all_cores()   # a detection in this process may have left torch one thread (see devices.use_all_cores)
     with oom_as_advice(), archive.using(config.data):   # an extracted upload stays while we read it
         run = _prepare(config, ctx)
-        fit = _fit_frozen(run, ctx) if config.strategy == "frozen" else _fit_full(run, ctx)
+        fit = _fit_frozen(run, ctx) if strategy_spec(config.strategy).features_once else _fit_full(run, ctx)
         return _result(run, fit, ctx, started)
 
 
@@ -244,7 +244,7 @@ def _prepare(config: TrainConfig, ctx: JobContext) -> _Run:
 
     ctx.progress(0.0, f"building {config.label}", force=True)
     # Starting from a finished run loads all its weights, so the ImageNet ones are not needed again.
-    pretrained = config.strategy != "scratch" and not config.init_from
+    pretrained = strategy_spec(config.strategy).pretrained and not config.init_from
     model, weights_source = build_model(config.model, len(data.classes), pretrained=pretrained)
     init_checkpoint = None
     if config.init_from:
@@ -399,8 +399,8 @@ def submit(registry: JobRegistry, config: TrainConfig, owner: str | None = None,
     kind ("captured": a student's webcam classes, kept off the Train & compare tab)."""
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
-    if config.init_from == "@frozen":
-        raise VisionDemoError("init_from='@frozen' names the frozen run of a preset: use submit_preset")
+    if _earlier_run(config):
+        raise VisionDemoError(f"init_from={config.init_from!r} names an earlier run of a preset: use submit_preset")
     validate_config(config)
     if config.init_from:
         ids = {s.id: s for s in registry.snapshot()}
@@ -431,20 +431,27 @@ def submit_preset(registry: JobRegistry, preset: str, owner: str | None = None, 
         kwargs = {**kwargs, "model": backbone} if kwargs["model"] == BACKBONE else kwargs
         config = TrainConfig.from_dict({**kwargs, **{k: v for k, v in overrides.items() if k not in kwargs}})
         configs.append(config)
-    for config in configs:   # validate all before queueing any ("@frozen" is resolved below)
-        validate_config(replace(config, init_from=None) if config.init_from == "@frozen" else config)
+    for config in configs:   # validate all before queueing any ("@<strategy>" is resolved below)
+        validate_config(replace(config, init_from=None) if _earlier_run(config) else config)
     ids: list[str] = []
-    last_frozen: str | None = None
+    latest: dict[str, str] = {}   # strategy -> the id of its latest run in this preset
     for config in configs:
-        if config.init_from == "@frozen":
-            if last_frozen is None:
-                raise VisionDemoError(f"preset {preset!r} fine-tunes from a frozen run but has none before it")
-            config.init_from = last_frozen
+        wanted = _earlier_run(config)
+        if wanted:
+            if wanted not in latest:
+                raise VisionDemoError(f"preset {preset!r} starts a {config.strategy} run from a {wanted} run but "
+                                      "has none before it")
+            config.init_from = latest[wanted]
         job_id = submit(registry, config, owner=owner)
-        if config.strategy == "frozen":
-            last_frozen = job_id
+        latest[config.strategy] = job_id
         ids.append(job_id)
     return ids
+
+
+def _earlier_run(config: TrainConfig) -> str | None:
+    """The strategy named by a preset's init_from "@frozen" (the latest frozen run before this one), else None."""
+    text = str(config.init_from or "")
+    return text[1:] if text.startswith("@") and text[1:] in STRATEGIES else None
 
 
 def submit_compare(registry: JobRegistry, data: str = "scenes", epochs: int = 3, img_size: int = 96,

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from vision_demo.classify.catalog import MODELS as MODEL_CHOICES
-from vision_demo.classify.catalog import PRETRAINED_MODELS
+from vision_demo.classify.catalog import PRETRAINED_MODELS, is_pretrained_strategy
 from vision_demo.classify.catalog import STRATEGIES as STRATEGY_CHOICES
 
 
@@ -259,7 +259,7 @@ def _sweep(args: argparse.Namespace) -> int:
               f"; widest at {widest:.0%}")
         smallest, largest = min(gap), max(gap)
         best = lambda f, pre: max((r["test_acc"] for r in rows if r["fraction"] == f   # noqa: E731
-                                   and (r["strategy"] != "scratch") == pre), default=0.0)
+                                   and is_pretrained_strategy(r["strategy"]) == pre), default=0.0)
         print(f"what pretraining saves: pretrained on {smallest:.0%} of the images {best(smallest, True):.1%}, "
               f"scratch on {largest:.0%} {best(largest, False):.1%}")
     print(f"sweep: {out / 'sweep.json'}  (total {time.perf_counter() - t0:.0f} s)")

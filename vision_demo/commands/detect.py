@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 
 
-RUNTIMES = ("auto", "torch", "openvino-int8", "openvino-bf16", "openvino", "onnx")   # = detect.export.RUNTIMES (not imported: --help stays instant)
+from vision_demo.formats import DETECT_RUNTIMES   # the table: no torch, --help stays instant
+
+RUNTIMES = tuple(DETECT_RUNTIMES)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

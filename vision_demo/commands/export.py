@@ -15,17 +15,18 @@ import argparse
 import shutil
 from pathlib import Path
 
-FORMATS = ("pt", "torchscript", "onnx", "openvino")   # = take_home.ALL_FORMATS (not imported: --help stays instant)
+from vision_demo.formats import all_formats, formats_for   # the table: no torch, --help stays instant
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    export = sub.add_parser("export", help="a finished job as one file: pt, torchscript, onnx or openvino")
+    export = sub.add_parser("export", help=f"a finished job as one file: {', '.join(all_formats())}")
     export.add_argument("--job", required=True, metavar="JOB",
                         help="a finished job's id, or the --out folder of a train / yolo-train run")
     # No argparse `choices`: a format that does not fit the job (torchscript of a YOLO job) or no format at all
     # is the same kind of mistake, one line and exit 1 from take_home.check_format.
-    export.add_argument("--format", required=True, metavar="{" + ",".join(FORMATS) + "}",
-                        help="classification: pt, torchscript, onnx, openvino; detection: pt, onnx, openvino")
+    export.add_argument("--format", required=True, metavar="{" + ",".join(all_formats()) + "}",
+                        help=f"classification: {', '.join(formats_for('classify'))}; "
+                             f"detection: {', '.join(formats_for('detect'))}")
     export.add_argument("--out", metavar="PATH", help="also copy the .zip here (a file name or a folder)")
     export.set_defaults(func=_export)
 

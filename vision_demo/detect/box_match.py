@@ -136,9 +136,6 @@ class Evaluation:
     def map50_95(self) -> float:
         return float(np.mean(self.map_per_threshold))
 
-    def ap_of(self, name: str) -> list[float]:
-        return [float(v) for v in self.ap[self.classes.index(name)]]
-
 
 def evaluate(images, thresholds=IOU_THRESHOLDS) -> Evaluation:
     """mAP over images given as (predictions, truths) pairs: match each image, then rank all predictions together.

@@ -463,10 +463,3 @@ def clear_detectors() -> None:
     with _cache_lock:
         _detectors.clear()
         _resolved.clear()
-
-
-def load_uploaded_weights(path) -> Path:
-    """See weights.load_uploaded_weights (kept here too: the contract lists it with the detector)."""
-    from vision_demo.detect.weights import load_uploaded_weights as _load
-
-    return _load(path)

@@ -29,7 +29,6 @@ boxes matched torch's on bus.jpg and zidane.jpg (see `compare_boxes`); a later p
 """
 from __future__ import annotations
 
-import atexit
 import hashlib
 import importlib.util
 import json
@@ -46,26 +45,26 @@ from vision_demo import settings
 from vision_demo.detect.box_match import iou
 from vision_demo.detect.boxes import boxes_from_result
 from vision_demo.errors import VisionDemoError
+from vision_demo.formats import DETECT_RUNTIMES
+from vision_demo.jobs import OncePerKey
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "torch", "openvino-int8", "openvino-bf16", "openvino", "onnx")   # what --runtime and the Detect tab offer
+# From the table of runtimes (vision_demo/formats.py: labels, packages, arithmetic, check tolerance):
+RUNTIMES = tuple(DETECT_RUNTIMES)   # what --runtime and the Detect tab offer
 # What can be exported, fastest first: auto serves the first one whose export is ready and checked.
 # openvino-bf16 only where the CPU computes bfloat16 natively (AMX / AVX512_BF16; see precision.py).
-FORMATS = ("openvino-int8", "openvino-bf16", "openvino", "onnx")
+FORMATS = tuple(r.name for r in DETECT_RUNTIMES.values() if r.exported)
 # The packages each format needs at export AND at inference (YOLO_AUTOINSTALL stays off: nothing is pip-installed).
-NEEDS = {"openvino-int8": ("openvino", "nncf"), "openvino-bf16": ("openvino",), "openvino": ("openvino",),
-         "onnx": ("onnx", "onnxruntime")}
+NEEDS = {r.name: r.needs for r in DETECT_RUNTIMES.values() if r.exported}
 # What each runtime computes in (the runtime line names it): OpenVINO's is read back from the compiled model.
-ARITHMETIC = {"torch": "f32", "openvino-int8": "int8", "openvino-bf16": "bf16", "openvino": "f32", "onnx": "f32"}
+ARITHMETIC = {r.name: r.arithmetic for r in DETECT_RUNTIMES.values() if r.name != "auto"}
 CHECK_IMAGES = ("bus.jpg", "zidane.jpg")             # Ultralytics' example photos: people, offline
 IOU_MIN = 0.85    # an exported box must overlap its torch twin this much (the graph is the same; only rounding
 CONF_TOL = 0.05   # and the letterbox differ) and its confidence differ by at most this much
 CONF_MARGIN = 0.1  # boxes within this of the threshold may appear in one runtime only: they are not compared
-# INT8 rounds every weight and activation to 256 levels: a weak box's edges move a few pixels more than
-# float rounding moves them (measured on bus.jpg at 320x256: IoU 0.82 with torch's twin). bf16 keeps f32's range
-# but only 8 bits of mantissa (~2 decimal digits) in every layer: measured on the AMX CPU, BF16_MEASURED below.
-TOLERANCE = {"openvino-int8": (0.75, 0.1), "openvino-bf16": (0.75, 0.1)}   # format -> (IOU_MIN, CONF_TOL) where not the float ones
+# INT8 and bf16 round more than float does: their checks allow a little more (why, measured: formats.py).
+TOLERANCE = {r.name: r.tolerance for r in DETECT_RUNTIMES.values() if r.tolerance}   # format -> (IOU_MIN, CONF_TOL)
 
 
 STRIDE = 32      # YOLO's coarsest feature map is 1/32 of the input: both sides must be multiples of it
@@ -172,8 +171,7 @@ def export_folder(digest: str, imgsz, fmt: str) -> Path:
 
 
 def _model_path(folder: Path, fmt: str) -> Path:
-    return folder / {"openvino": "model_openvino_model", "openvino-bf16": "model_openvino_model",
-                     "openvino-int8": "model_int8_openvino_model", "onnx": "model.onnx"}[fmt]
+    return folder / DETECT_RUNTIMES[fmt].output
 
 
 def find_export(digest: str, imgsz, fmt: str) -> Path | None:
@@ -308,7 +306,7 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
         else:
             ctx.emit("progress", fraction=0.1, message=f"tracing the network into a static {shape_text(shape)} {fmt} graph")
         try:
-            YOLO(str(build / "model.pt"), task="detect").export(format=fmt.split("-")[0], imgsz=list(shape),
+            YOLO(str(build / "model.pt"), task="detect").export(format=DETECT_RUNTIMES[fmt].exporter, imgsz=list(shape),
                                                                  device="cpu", verbose=False, **options)
         except Exception as err:  # the exporter fails in many ways (tracing, converter, disk): one line for a person
             log.exception("%s export of %s failed", fmt, weights)
@@ -354,36 +352,20 @@ class Exports:
     """Which exports exist, which are being built and which failed (and why), for this process.
 
     Every request goes through `request`: a checked export on disk is `ready` at once; otherwise one job is
-    submitted per key and its state is read back (queued/running -> exporting, failed -> failed). A failed
-    export is not retried in this process (the reason stays on the Detect tab); restarting retries it."""
+    submitted per key (jobs.OncePerKey, a registry of its own under WORK/exports/jobs) and its state is read
+    back (queued/running -> exporting, failed -> failed). A failed export is not retried in this process (the
+    reason stays on the Detect tab); restarting retries it. Once shut down (at exit) no export starts."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[tuple[str, tuple[int, int], str], str] = {}   # (sha256, input shape, format) -> job id
-        self._registry = None
-        self._registry_root: Path | None = None
-        self._closed = False   # shut down (the process is exiting): no export starts any more
+        self.jobs = OncePerKey(lambda: settings.work_dir() / "exports" / "jobs")   # (sha256, shape, format) -> job
 
     def registry(self):
-        from vision_demo.jobs import JobRegistry
-
-        root = settings.work_dir() / "exports" / "jobs"
-        with self._lock:
-            if self._registry is None or self._registry_root != root:   # a new work folder (tests) gets its own
-                if self._registry is None:
-                    atexit.register(self.shutdown)
-                else:
-                    self._registry.shutdown(cancel=True, timeout=60)
-                self._registry, self._registry_root, self._jobs = JobRegistry(root, max_concurrent=1), root, {}
-            return self._registry
+        return self.jobs.registry()
 
     def shutdown(self, timeout: float = 60) -> None:
         """Cancel waiting exports and let a running one end (at exit: a converter thread killed halfway
         aborts the whole process with 'terminate called without an active exception')."""
-        with self._lock:
-            registry, self._closed = self._registry, True
-        if registry is not None:
-            registry.shutdown(cancel=True, timeout=timeout)
+        self.jobs.shutdown(timeout)
 
     def request(self, weights, imgsz, fmt: str, start: bool = True, images: list[str] | None = None) -> ExportStatus:
         """The export's status; starts its job when there is neither an export nor a job yet (and `start`).
@@ -397,20 +379,18 @@ class Exports:
         found = find_export(digest, imgsz, fmt)
         if found is not None:
             return ExportStatus(fmt, imgsz, "ready", str(found), 1.0, "ready")
-        registry = self.registry()
         key = (digest, imgsz, fmt)
-        with self._lock:
-            job_id = self._jobs.get(key)
-            if job_id is None:
-                if not start:
-                    return ExportStatus(fmt, imgsz, "missing", message="not exported yet")
-                if self._closed:   # e.g. the warm-up moving on to the next format after a cancelled export
-                    return ExportStatus(fmt, imgsz, "unavailable", message="the app is stopping")
-                job_id = registry.submit("export", f"{fmt} export, {shape_text(imgsz)}: {Path(weights).name}",
-                                         {"weights": str(weights), "imgsz": list(imgsz), "format": fmt},
-                                         lambda ctx: export_job(ctx, str(weights), imgsz, fmt, images))
-                self._jobs[key] = job_id
-        return self._status(registry.get(job_id), fmt, imgsz)
+        state = self.jobs.job(key)
+        if state is None:
+            if not start:
+                return ExportStatus(fmt, imgsz, "missing", message="not exported yet")
+            job_id = self.jobs.submit_once(key, "export", f"{fmt} export, {shape_text(imgsz)}: {Path(weights).name}",
+                                           {"weights": str(weights), "imgsz": list(imgsz), "format": fmt},
+                                           lambda ctx: export_job(ctx, str(weights), imgsz, fmt, images))
+            if job_id is None:   # e.g. the warm-up moving on to the next format after a cancelled export
+                return ExportStatus(fmt, imgsz, "unavailable", message="the app is stopping")
+            state = self.registry().get(job_id)
+        return self._status(state, fmt, imgsz)
 
     def wait(self, weights, imgsz, fmt: str, timeout: float = 600, images: list[str] | None = None) -> ExportStatus:
         """request(), then block until its job ends."""

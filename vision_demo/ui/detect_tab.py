@@ -22,6 +22,7 @@ import gradio as gr
 from vision_demo.detect.export import input_shape
 from vision_demo.detect.weights import default_detector_key
 from vision_demo.errors import VisionDemoError
+from vision_demo.formats import DETECT_RUNTIMES
 from vision_demo.images import example_photos
 from vision_demo.jobs import JobRegistry
 from vision_demo.warmup import WARMUP
@@ -42,8 +43,7 @@ OUTPUT_HEIGHT = 320    # the Boxes picture's height on the page (CSS px)
 # The area the page fits the Boxes picture into at 1280x720 (CSS px; measured: half the right column):
 # its labels are drawn for that size, so they read on the projector whatever the photo's resolution.
 OUTPUT_SHOWN = (360, OUTPUT_HEIGHT)
-RUNTIME_CHOICES = [("auto (fastest ready)", "auto"), ("torch", "torch"), ("OpenVINO INT8", "openvino-int8"),
-                   ("OpenVINO bf16", "openvino-bf16"), ("OpenVINO f32", "openvino"), ("ONNX Runtime", "onnx")]
+RUNTIME_CHOICES = [(runtime.label, runtime.name) for runtime in DETECT_RUNTIMES.values()]
 
 
 def detection_rows(det) -> list[list]:

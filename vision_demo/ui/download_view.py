@@ -22,13 +22,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from vision_demo.formats import EXPORT_FORMATS
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view
 from vision_demo.ui.common import at_the_server, client_key, user_errors
-
-FORMAT_LABELS = {"onnx": "ONNX (onnxruntime)", "openvino": "OpenVINO (fast on a CPU)",
-                 "torchscript": "TorchScript (torch.jit)", "pt": "PyTorch weights (.pt)"}
-
 
 def served(path: Path) -> str:
     """`path` as a file Gradio may serve: a hard link (same disk: no copy) in its upload folder."""
@@ -151,14 +148,14 @@ def build(registry: JobRegistry, kind: str, job_ids, show_all, inspect_choice=No
 
     kind: "classify" (Train tab: models, table, four charts) or "detect" (Train a detector: models, two charts).
     api_names: give the events their API names (once per app: the Train tab's)."""
-    from vision_demo.take_home import FORMATS
+    from vision_demo.formats import formats_for
 
     export_job, download_table, download_chart, job_choices = make_handlers(registry, kind)
     prefix = "dl" if kind == "classify" else "yolo-dl"
     with gr.Accordion("Take it home: download a model, the table, the charts", open=False) as area:
         with gr.Row(equal_height=True):
             job = gr.Dropdown([], label="Finished job", allow_custom_value=True, scale=3, elem_id=f"{prefix}-job")
-            fmt = gr.Dropdown([(FORMAT_LABELS[f], f) for f in FORMATS[kind]], value="onnx", label="Format", scale=2,
+            fmt = gr.Dropdown([(EXPORT_FORMATS[f].label, f) for f in formats_for(kind)], value="onnx", label="Format", scale=2,
                               elem_id=f"{prefix}-format")
             export_btn = gr.Button("Export model", scale=1, min_width=110, elem_id=f"{prefix}-export-btn")
             model_file = gr.File(label="Model (.zip)", interactive=False, scale=3, height=80,

@@ -16,8 +16,6 @@ from pathlib import Path
 
 from gradio import processing_utils
 
-_original = processing_utils.save_pil_to_cache
-
 
 def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
     data = processing_utils.encode_pil_to_bytes(img, format)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from vision_demo.classify.catalog import STRATEGIES, is_pretrained_strategy
 from vision_demo.classify.gradcam import PREDICTED
 from vision_demo.classify.predict import cached_classifier
 from vision_demo.jobs import JobRegistry
@@ -142,8 +143,8 @@ def _default_pair(states, ids: list[str]) -> tuple[str | None, str | None]:
     """(A, B) for Grad-CAM: the newest finished scratch job and the newest pretrained one (frozen or fine-tuned),
     else the two newest."""
     strategy = {s.id: (s.result or {}).get("strategy") or s.config.get("strategy") for s in states}
-    scratch = [i for i in ids if strategy.get(i) == "scratch"]
-    pretrained = [i for i in ids if strategy.get(i) in ("frozen", "finetune")]
+    scratch = [i for i in ids if strategy.get(i) in STRATEGIES and not is_pretrained_strategy(strategy.get(i))]
+    pretrained = [i for i in ids if is_pretrained_strategy(strategy.get(i))]
     a = scratch[0] if scratch else (ids[1] if len(ids) > 1 else (ids[0] if ids else None))
     b = pretrained[0] if pretrained else next((i for i in ids if i != a), None)
     return a, b
