@@ -24,7 +24,8 @@ def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
 def test_the_package_keeps_its_import_contracts():
     out = lint_imports(ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "0 broken" in out.stdout and "3 kept" in out.stdout, out.stdout
+    contracts = (ROOT / ".importlinter").read_text().count("[importlinter:contract:")   # every one was checked
+    assert contracts >= 2 and f"{contracts} kept, 0 broken" in out.stdout, out.stdout
 
 
 @pytest.mark.parametrize("module, line, contract", [
