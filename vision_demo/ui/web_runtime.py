@@ -9,6 +9,8 @@ Routes (added to Gradio's FastAPI app before its own, so nothing of Gradio's is 
                             the version is in the path, so a new version is a new URL
     /vd/web/<file>.js       our ES modules (ort_loader.js, ...): a page imports them with import(); revalidated
                             on every load (ETag), so an edit is seen at once
+    /vd/model/<key>.onnx    a checked browser export of a detector (vision_demo.detect.browser_export), cached
+                            immutably: its key holds the weights' sha256, the input shape and int8/f32
 
 The .wasm is stored gzipped (every committed file stays under 5 MB) and sent as `Content-Encoding: gzip`:
 the browser unpacks it itself and still compiles it while it downloads (WebAssembly.instantiateStreaming).
@@ -29,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 ORT_VERSION = "1.30.0"
@@ -101,6 +103,16 @@ async def web_file(request: Request) -> Response:
     return Response(body, media_type=MIME[".js"], headers=headers)
 
 
+async def model_file(request: Request) -> Response:
+    from vision_demo.detect.browser_export import served_model
+
+    path = served_model(request.path_params["key"])
+    if path is None:
+        return Response("no such model: export it first (the Detect tab's webcam asks for it)", status_code=404,
+                        media_type="text/plain")
+    return FileResponse(path, media_type=MIME[".onnx"], headers={"Cache-Control": IMMUTABLE})
+
+
 class CrossOriginIsolation:
     """ASGI middleware: COOP + COEP (+ CORP) on every HTTP response, so `self.crossOriginIsolated` is true."""
 
@@ -123,7 +135,8 @@ class CrossOriginIsolation:
 
 def routes() -> list[Route]:
     return [Route(ORT_PREFIX + "{name}", ort_file, methods=["GET"]),
-            Route(WEB_PREFIX + "{name}", web_file, methods=["GET"])]
+            Route(WEB_PREFIX + "{name}", web_file, methods=["GET"]),
+            Route(MODEL_PREFIX + "{key}.onnx", model_file, methods=["GET"])]
 
 
 def app_kwargs(isolation: bool | None = None) -> dict:
