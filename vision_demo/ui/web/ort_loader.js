@@ -35,7 +35,7 @@ export function loadOrt() {
     const threads = !isolated ? 1 : (asked || Math.min(4, Math.ceil(cores / 2)));
     ort.env.wasm.numThreads = threads;
     const why = !isolated ? 'not cross-origin isolated'
-      : asked ? 'asked for in the address' : cores + ' cores';
+      : asked ? 'asked for in the address' : 'cross-origin isolated, ' + cores + ' cores';
     return {ort, backend: 'wasm', threads, isolated, cores, why};
   })();
   return loading;
