@@ -73,7 +73,7 @@ def detect_frame(detector, data_url, conf: float = 0.25, iou: float = 0.7, class
 
 
 # ---- who streams now, and how long the server takes a frame: what `auto` decides with ------------------------
-VIEWER_WINDOW_S = 3.0      # a viewer counts while it sent a frame (or, in the browser, asked the plan) this recently
+VIEWER_WINDOW_S = 5.0      # a viewer counts while it sent a frame (or, in the browser, asked the plan) this recently
 MAX_VIEWERS = 10_000       # ids remembered at most (a hostile page could invent one per request)
 FRAME_SAMPLES = 30         # the server's frame time is the median of its last 30 frames
 VIEWER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -26,7 +26,8 @@ from vision_demo.ui.common import WEBCAM_CAPTURE
 STREAM_SECONDS = 300     # the camera stops itself after 5 minutes (a forgotten tab must not keep a core busy)
 MAX_FPS = 30             # never ask faster than a camera gives frames
 JPEG_QUALITY = 0.8       # ~40 KB a 640x480 frame: light on a classroom's wifi, sharp enough for the model
-PLAN_MS = 1000           # the page asks the server's load and the browser model's state once a second
+PLAN_MS = 1000           # the page asks the server's load and the browser model's state once a second,
+PLAN_BROWSER_MS = 2500   # every 2.5 s once its frames run in the browser (the server's only cost then: ~5 ms each)
 PROBE_MS = 15_000        # on the server path, auto times the browser model again every 15 s (3 runs, ~0.3 s)
 SWITCH_MARGIN = 1.25     # auto moves only to a path 25 % faster: noise must not flip a page back and forth
 
@@ -97,7 +98,8 @@ function toDataURL(blob) {
 
 async function refreshPlan() {
   // About once a second: the browser model's state, the class names, how many pages stream, the server's speed.
-  if (planBusy || performance.now() - planAt < props.plan_ms) return;
+  const every = live.where === 'browser' && modelReady() ? props.plan_browser_ms : props.plan_ms;
+  if (planBusy || performance.now() - planAt < every) return;
   planBusy = true;
   try {
     const p = await server.webcam_plan({viewer, weights: settings().weights, size: sizePick.value, path: live.where,
@@ -332,7 +334,7 @@ def build(webcam_frame, sizes: tuple[int, ...], webcam_plan=None) -> gr.HTML:
     return gr.HTML(HTML.replace("@sizes", options), html_template="${value}", css_template=CSS, js_on_load=JS, elem_id="webcam-live-block",
                    server_functions=[webcam_frame, *([webcam_plan] if webcam_plan else [])],
                    capture_w=WEBCAM_CAPTURE[0], capture_h=WEBCAM_CAPTURE[1], stream_seconds=STREAM_SECONDS,
-                   max_fps=MAX_FPS, jpeg_quality=JPEG_QUALITY, plan_ms=PLAN_MS, probe_ms=PROBE_MS,
+                   max_fps=MAX_FPS, jpeg_quality=JPEG_QUALITY, plan_ms=PLAN_MS, plan_browser_ms=PLAN_BROWSER_MS, probe_ms=PROBE_MS,
                    switch_margin=SWITCH_MARGIN)
 
 
