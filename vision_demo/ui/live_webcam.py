@@ -16,6 +16,16 @@ wins: a slow model means fewer frames, never older ones). The call is Gradio's `
 The model settings (model, thresholds, runtime) live in Gradio components; a JS-only event copies
 them into `window.vdLiveSettings` whenever one changes, and each frame carries them (the server checks
 them every time, as for any request).
+
+Or the frame never leaves the page: the same detector, exported to ONNX for browsers (INT8, checked against
+torch: vision_demo/detect/browser_export.py), runs in onnxruntime-web (vision_demo/ui/web/yolo_browser.js)
+with the same thresholds and class filter, and the server's only work is a `webcam_plan` call every 2.5 s.
+Where frames run: `?live=browser` / `?live=server` in the address force one (a link the teacher hands out);
+`auto` (the default) starts on the server, times the browser model on the current frame, and moves to the
+path that comes back faster: this page's own fps on the server against the server's share (its frames a
+second in all over the pages streaming now, which `webcam_plan` reports) and the browser's. One student on
+the teacher's laptop stays on the fast server; a class of 30 moves to its browsers. The line under the
+picture says where, the fps, and why.
 """
 from __future__ import annotations
 
