@@ -23,6 +23,9 @@ def parse_args(argv=None):
                         help="also open a public *.gradio.live link (needs the internet)")
     parser.add_argument("--ssl-certfile", default=None, help="HTTPS certificate (webcam on the LAN needs HTTPS)")
     parser.add_argument("--ssl-keyfile", default=None, help="HTTPS private key for --ssl-certfile")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="leave out the COOP/COEP headers (also VISION_DEMO_ISOLATION=0): in-browser models then "
+                             "run on one thread, but the app can be embedded in another site's page")
     args = parser.parse_args(argv)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         parser.error("--ssl-certfile and --ssl-keyfile go together")
@@ -35,7 +38,8 @@ if __name__ == "__main__":
     from vision_demo.ui.app import build_demo, launch_options, start_warmup  # after configure(): gradio reads the environment
 
     demo = build_demo(warm_up=False)
-    demo.launch(**launch_options(args.host, args.port, args.share, args.ssl_certfile, args.ssl_keyfile),
+    demo.launch(**launch_options(args.host, args.port, args.share, args.ssl_certfile, args.ssl_keyfile,
+                                 isolation=False if args.no_isolation else None),
                 prevent_thread_lock=True)
     start_warmup()        # once the server answers: torch's import would slow its start (the GIL, 2 cores)
     demo.block_thread()

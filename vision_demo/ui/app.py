@@ -19,7 +19,7 @@ from vision_demo.images import example_folder
 from vision_demo.jobs import JobRegistry, default_registry
 from vision_demo.ui import (data_tab, detect_tab, inside_tab, lesson_tab, projector, sliding_tab, train_tab,
                             try_tab, yolo_tab)
-from vision_demo.ui import classes_tab, objects_tab
+from vision_demo.ui import classes_tab, objects_tab, web_runtime
 from vision_demo.warmup import WARMUP
 
 HEADER = "### Practical computer vision: transfer learning and one-pass detection"
@@ -115,17 +115,20 @@ def start_warmup() -> None:
 
 
 def launch_options(host: str | None = None, port: int | None = None, share: bool = False,
-                   ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> dict:
+                   ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+                   isolation: bool | None = None) -> dict:
     """Keyword arguments for demo.launch().
 
     host/port None: Gradio's own defaults, which read GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
     (Hugging Face Spaces sets them), else 127.0.0.1:7860. The server serves only Ultralytics'
     example images besides its own upload cache: every image we show is returned in memory.
+    isolation: send COOP/COEP so in-browser models may use threads (None: VISION_DEMO_ISOLATION decides, on
+    by default); the browser runtime's routes are added either way (`web_runtime`).
     """
     assets = example_folder()
     return dict(
         server_name=host, server_port=port, share=share, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
         ssl_verify=not (ssl_certfile and ssl_keyfile),  # a self-signed pair for the class LAN
         max_file_size=f"{settings.MAX_UPLOAD_MB}mb", allowed_paths=[str(assets)] if assets else [],
-        show_error=True, css=projector.CSS, theme=projector.theme(),
+        show_error=True, css=projector.CSS, theme=projector.theme(), app_kwargs=web_runtime.app_kwargs(isolation),
     )

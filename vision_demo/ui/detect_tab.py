@@ -63,7 +63,7 @@ def latency_text(det, imgsz: int | None = None) -> str:
 
 
 DetectHandlers = namedtuple("DetectHandlers", "detect detect_if_image webcam_frame list_weights upload_weights "
-                                              "class_choices redetect runtime_status")
+                                              "class_choices redetect runtime_status webcam_plan")
 
 BUNDLED_NOTE = ("**This model sees people only.** It is a *fall detector*: each person is **Normal** (upright) or "
                 "**Fall** (lying), so a standing person is at times called Fall, and a bus gets no box. "
@@ -104,28 +104,62 @@ def make_handlers(registry: JobRegistry):
             return None, None, ""
         return detect(image, weights, conf, iou, classes, request, runtime)
 
+    def webcam_settings(p: dict, request) -> tuple[str | None, int, str]:
+        """(weights, size, viewer id) of a webcam call, checked as for any request."""
+        from vision_demo.detect.live import viewer_id
+
+        weights = p.get("weights")
+        check_server_folder(weights, request)
+        size = p.get("size") or WEBCAM_SIZES[0]
+        if str(size) not in map(str, WEBCAM_SIZES):
+            raise VisionDemoError(f"webcam size {size} is not offered: choose {', '.join(map(str, WEBCAM_SIZES))}")
+        host = request.client.host if request is not None and getattr(request, "client", None) else None
+        return weights, int(size), viewer_id(p.get("viewer"), host)
+
     def webcam_frame(payload, request: gr.Request = None) -> dict:
         """One live webcam frame (the webcam view's server function): its boxes as JSON, {"busy": True} while
         the model answers another frame, or {"error": message} (shown under the picture; the camera stops)."""
         from vision_demo.detect.detector import get_detector
-        from vision_demo.detect.live import detect_frame
+        from vision_demo.detect.live import LIVE_VIEWERS, detect_frame
 
         try:
             p = payload if isinstance(payload, dict) else {}
-            weights = p.get("weights")
-            check_server_folder(weights, request)
-            size = p.get("size") or WEBCAM_SIZES[0]
-            if str(size) not in map(str, WEBCAM_SIZES):
-                raise VisionDemoError(f"webcam size {size} is not offered: choose "
-                                      f"{', '.join(map(str, WEBCAM_SIZES))}")
+            weights, size, viewer = webcam_settings(p, request)
             try:
                 conf, iou = float(p.get("conf", 0.25)), float(p.get("iou", 0.7))
             except (TypeError, ValueError):
                 raise VisionDemoError("conf and iou must be numbers between 0 and 1") from None
-            return detect_frame(get_detector(weights or None, registry=registry), p.get("image"), conf=conf,
-                                iou=iou, classes=p.get("classes") or None, imgsz=int(size),
-                                runtime=p.get("runtime") or "auto")
+            answer = detect_frame(get_detector(weights or None, registry=registry), p.get("image"), conf=conf,
+                                  iou=iou, classes=p.get("classes") or None, imgsz=size,
+                                  runtime=p.get("runtime") or "auto")
+            ms = answer.get("ms")   # the server's own time for the frame (not the wait for a busy model)
+            LIVE_VIEWERS.seen(viewer, "server", ms and sum(ms[k] for k in ("decode", "preprocess", "inference",
+                                                                             "postprocess")))
+            return answer
         except Exception as err:   # the browser shows the message: never a traceback
+            return {"error": _as_gr_error(err, request).message}
+
+    def webcam_plan(payload, request: gr.Request = None) -> dict:
+        """Where the page's frames may run (the webcam view asks about once a second): the detector exported for
+        the browser (its export starts on the first ask), the class names and colours the page draws with, and
+        how many pages stream now and the server's time per frame, from which the page's `auto` decides."""
+        from vision_demo.detect.browser_export import BROWSER_EXPORTS
+        from vision_demo.detect.detector import get_detector
+        from vision_demo.detect.live import LIVE_VIEWERS, colour_hex
+
+        try:
+            p = payload if isinstance(payload, dict) else {}
+            weights, size, viewer = webcam_settings(p, request)
+            detector = get_detector(weights or None, registry=registry)
+            if p.get("streaming") is True:   # a page whose camera runs counts as a viewer, on either path
+                LIVE_VIEWERS.seen(viewer, "browser" if p.get("path") == "browser" else "server")
+            # One shape per size: a camera of another aspect is letterboxed into it (exports cost a minute each).
+            shape = input_shape(size, WEBCAM_CAPTURE[::-1])
+            model = BROWSER_EXPORTS.request(detector.weights, shape, start=p.get("prepare") is not False)
+            return {**LIVE_VIEWERS.snapshot(), "model": model.to_dict(),
+                    "names": {str(k): v for k, v in detector.names.items()},
+                    "colours": {str(k): colour_hex(k) for k in detector.names}}
+        except Exception as err:
             return {"error": _as_gr_error(err, request).message}
 
     @user_errors
@@ -179,7 +213,7 @@ def make_handlers(registry: JobRegistry):
         return detect(image, weights, conf, iou, classes, request, runtime)
 
     return DetectHandlers(detect, detect_if_image, webcam_frame, list_weights, upload_weights, class_choices,
-                          redetect, runtime_status)
+                          redetect, runtime_status, webcam_plan)
 
 
 DetectTab = namedtuple("DetectTab", "weights list_weights picker_outputs start")
@@ -192,7 +226,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     a button elsewhere (the lesson plan) that detects on bus.jpg.
     """
     (detect, detect_if_image, webcam_frame, list_weights, upload_weights, class_choices, redetect,
-     runtime_status) = make_handlers(registry)
+     runtime_status, webcam_plan) = make_handlers(registry)
     intro("**Detect.** YOLO looks at the whole image once and predicts every box in that one pass — fast enough "
           "for live video on a laptop CPU. Confidence drops the boxes the model is less sure of; NMS keeps only the "
           "stronger of two boxes that overlap more than the IoU threshold.")
@@ -231,7 +265,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                     gr.Examples([[p] for p in examples], inputs=[image], label="Examples (from Ultralytics)",
                                 example_labels=[Path(p).name for p in examples])
             with gr.Tab("Webcam"):
-                live_webcam.build(webcam_frame, WEBCAM_SIZES)
+                live_webcam.build(webcam_frame, WEBCAM_SIZES, webcam_plan)
             iou_tab.build(registry, image, weights, conf, iou, runtime)   # IoU by hand: TP, FP and mAP on one picture
             latency = gr.Markdown(elem_id="detect-latency")
             table = gr.Dataframe(headers=DETECTION_HEADERS, label="Detections", interactive=False,

@@ -16,6 +16,16 @@ wins: a slow model means fewer frames, never older ones). The call is Gradio's `
 The model settings (model, thresholds, runtime) live in Gradio components; a JS-only event copies
 them into `window.vdLiveSettings` whenever one changes, and each frame carries them (the server checks
 them every time, as for any request).
+
+Or the frame never leaves the page: the same detector, exported to ONNX for browsers (INT8, checked against
+torch: vision_demo/detect/browser_export.py), runs in onnxruntime-web (vision_demo/ui/web/yolo_browser.js)
+with the same thresholds and class filter, and the server's only work is a `webcam_plan` call every 2.5 s.
+Where frames run: `?live=browser` / `?live=server` in the address force one (a link the teacher hands out);
+`auto` (the default) starts on the server, times the browser model on the current frame, and moves to the
+path that comes back faster: this page's own fps on the server against the server's share (its frames a
+second in all over the pages streaming now, which `webcam_plan` reports) and the browser's. One student on
+the teacher's laptop stays on the fast server; a class of 30 moves to its browsers. The line under the
+picture says where, the fps, and why.
 """
 from __future__ import annotations
 
@@ -26,6 +36,10 @@ from vision_demo.ui.common import WEBCAM_CAPTURE
 STREAM_SECONDS = 300     # the camera stops itself after 5 minutes (a forgotten tab must not keep a core busy)
 MAX_FPS = 30             # never ask faster than a camera gives frames
 JPEG_QUALITY = 0.8       # ~40 KB a 640x480 frame: light on a classroom's wifi, sharp enough for the model
+PLAN_MS = 1000           # the page asks the server's load and the browser model's state once a second,
+PLAN_BROWSER_MS = 2500   # every 2.5 s once its frames run in the browser (the server's only cost then: ~5 ms each)
+PROBE_MS = 15_000        # on the server path, auto times the browser model again every 15 s (3 runs, ~0.3 s)
+SWITCH_MARGIN = 1.25     # auto moves only to a path 25 % faster: noise must not flip a page back and forth
 
 HTML = """
 <div class="vd-live" id="webcam-live">
@@ -71,17 +85,103 @@ const mirrorBox = element.querySelector('.vd-live-mirror input'), sizePick = ele
 const grab = document.createElement('canvas');
 const grabCtx = grab.getContext('2d');
 let stream = null, running = false, startedAt = 0;
-const shown = [], stale = [];   // when frames were drawn (for fps) and how old each was then (ms)
+let shown = [], stale = [];   // when frames were drawn (for fps) and how old each was then (ms)
+// Where frames run: ?live=browser or ?live=server in the address forces one; auto (the default) picks the faster.
+const asked = (new URLSearchParams(location.search).get('live') || 'auto').toLowerCase();
+const mode = ['auto', 'browser', 'server'].includes(asked) ? asked : 'auto';
+const viewer = 'v' + Math.random().toString(36).slice(2, 12) + Date.now().toString(36);   // this page, for the count
+const live = window.vdLive = {mode, where: 'server', why: '', plan: null, serverFps: 0, browserFps: 0, probeMs: 0};
+let planAt = -1e9, planBusy = false, planError = '';
+let det = null, detLoading = false, detError = '', probedAt = -1e9;
 
 function say(html) { line.innerHTML = html; }
 function esc(s) { return String(s).replace(/[&<>"]/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c])); }
 function median(xs) { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : 0; }
 const sleep = ms => new Promise(r => setTimeout(r, ms));
+const settings = () => window.vdLiveSettings || {};
 
 function toDataURL(blob) {
   return new Promise((resolve, reject) => {
     const r = new FileReader(); r.onload = () => resolve(r.result); r.onerror = reject; r.readAsDataURL(blob);
   });
+}
+
+async function refreshPlan() {
+  // About once a second: the browser model's state, the class names, how many pages stream, the server's speed.
+  const every = live.where === 'browser' && modelReady() ? props.plan_browser_ms : props.plan_ms;
+  if (planBusy || performance.now() - planAt < every) return;
+  planBusy = true;
+  try {
+    const p = await server.webcam_plan({viewer, weights: settings().weights, size: sizePick.value, path: live.where,
+                                        streaming: running, prepare: mode !== 'server'});
+    if (p && p.error) planError = p.error; else if (p) { live.plan = p; planError = ''; }
+  } catch (err) { planError = 'the server did not answer (' + err + ')'; }
+  planAt = performance.now(); planBusy = false;
+}
+
+function modelReady() {
+  const m = live.plan && live.plan.model;
+  return det && m && m.state === 'ready' && det.url === m.url ? det : null;
+}
+
+function loadModel() {
+  // The detector for this browser, once its export is ready: fetched once (then from the browser's cache).
+  const plan = live.plan, m = plan && plan.model;
+  if (mode === 'server' || detLoading || !m || m.state !== 'ready' || (det && det.url === m.url) || detError === m.url) return;
+  detLoading = true;
+  (async () => {
+    try {
+      const yolo = await import(new URL('/vd/web/yolo_browser.js', location.href).href);
+      const d = await yolo.loadDetector(m.url, m.shape, plan.names);
+      Object.assign(d, {url: m.url, variant: m.variant, bytes: m.bytes, colours: plan.colours, names: plan.names});
+      det = d; live.probeMs = 0; probedAt = -1e9;
+    } catch (err) { detError = m.url; live.why = 'this browser could not load the model: ' + (err.message || err); }
+    detLoading = false;
+  })();
+}
+
+function modelState() {
+  const m = live.plan && live.plan.model;
+  if (planError) return planError;
+  if (!m) return 'asking the server for the browser model';
+  if (m.state === 'exporting') return 'the server is exporting the model for browsers (' + Math.round(100 * m.progress) + ' %)';
+  if (m.state === 'failed') return 'no browser model: ' + m.message;
+  if (m.state === 'missing') return 'no browser model yet';
+  return detLoading ? 'loading the model into this browser (' + (m.bytes / 1e6).toFixed(1) + ' MB, once)' : 'model loaded';
+}
+
+function decide() {
+  if (mode !== 'auto') {
+    live.where = mode;
+    live.why = 'asked for in the address (?live=' + mode + ')';
+    return;
+  }
+  const d = modelReady(), plan = live.plan;
+  if (!d) { live.where = 'server'; live.why = 'auto: ' + modelState(); return; }
+  const mine = live.where === 'browser' && live.browserFps ? live.browserFps : (live.probeMs ? 1000 / live.probeMs : 0);
+  if (!mine) { live.why = 'auto: measuring this browser'; return; }
+  const n = Math.max(1, plan.viewers || 1), share = plan.capacity_fps ? plan.capacity_fps / n : Infinity;
+  const serverFps = Math.min(live.serverFps || Infinity, share);
+  if (!isFinite(serverFps)) { live.where = 'server'; live.why = 'auto: measuring the server'; return; }
+  // A margin either way: a page does not flip between the two on noise.
+  if (live.where === 'server' && mine > serverFps * props.switch_margin) live.where = 'browser';
+  else if (live.where === 'browser' && serverFps > mine * props.switch_margin) live.where = 'server';
+  const theirs = 'the server ~' + serverFps.toFixed(1) + ' fps' + (plan.capacity_fps ? ' (' + Math.round(plan.capacity_fps) +
+      ' fps in all, ' + n + (n === 1 ? ' page' : ' pages') + ' streaming)' : '');
+  live.why = 'auto: this browser ~' + mine.toFixed(1) + ' fps, ' + theirs;
+}
+
+async function probe() {
+  // While on the server, time the browser model on the current frame now and then (the first run warms it up).
+  if (mode !== 'auto' || live.where !== 'server' || !modelReady() || performance.now() - probedAt < props.probe_ms) return;
+  probedAt = performance.now();
+  const s = settings(), times = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    await det.detect(grab, {conf: +s.conf || 0.25, iou: +s.iou || 0.7});
+    times.push(performance.now() - t);
+  }
+  live.probeMs = Math.min(times[1], times[2]) * 1.1;   // + capturing and drawing, ~10 %
 }
 
 function draw(frame, answer) {
@@ -106,20 +206,52 @@ function draw(frame, answer) {
   }
 }
 
-function report(answer, capturedAt) {
+function report(answer, capturedAt, where) {
   const now = performance.now();
+  if (canvas.dataset.where !== where) { shown = []; stale = []; }   // fps of the path the frames take now
+  canvas.dataset.where = where;
   shown.push(now); stale.push(now - capturedAt);
   while (shown.length && now - shown[0] > 2000) { shown.shift(); stale.shift(); }
   canvas.dataset.frames = String((+canvas.dataset.frames || 0) + 1);   // one more frame on screen
+  const fps = shown.length > 1 ? (shown.length - 1) / ((shown[shown.length - 1] - shown[0]) / 1000) : 0;
+  if (shown.length > 3) live[where === 'browser' ? 'browserFps' : 'serverFps'] = fps;
   if (now - (report.last || 0) < 500) return;   // the text twice a second: the picture is what must be fast
   report.last = now;
-  const fps = shown.length > 1 ? (shown.length - 1) / ((shown[shown.length - 1] - shown[0]) / 1000) : 0;
-  const ms = answer.ms, note = answer.note ? ' · torch for now: ' + esc(answer.note) : '';
-  say('live: <b>' + (shown.length > 1 ? fps.toFixed(1) + ' fps' : 'first frames') + '</b> · <b>' + Math.round(median(stale)) + ' ms</b> from capture to ' +
-      'boxes on screen · frame → boxes ' + Math.round(ms.total) + ' ms on the server (decode ' +
-      Math.round(ms.decode) + ', model ' + Math.round(ms.preprocess + ms.inference + ms.postprocess) + ') — ' +
-      'runtime <b>' + esc(answer.runtime) + '</b> (' + esc(answer.precision || 'f32') + ')' + note + ' · model input ' + esc(answer.size) +
-      ' px · image ' + answer.w + '×' + answer.h + ' px<br><b>' + esc(answer.summary) + '</b>');
+  const ms = answer.ms, head = 'live: <b>' + (shown.length > 1 ? fps.toFixed(1) + ' fps' : 'first frames') + '</b> · <b>' +
+      Math.round(median(stale)) + ' ms</b> from capture to boxes on screen · ';
+  let body;
+  if (where === 'browser') {
+    const [mh, mw] = det.shape;
+    body = '<b>in this browser</b>, ' + esc(det.text) + ': frame → boxes ' + Math.round(ms.total) + ' ms (model ' +
+        Math.round(ms.inference) + ') · ' + esc(det.variant === 'int8' ? 'INT8' : 'float') + ' model, ' +
+        (det.bytes / 1e6).toFixed(1) + ' MB · model input ' + mw + '×' + mh + ' px · image ' + answer.w + '×' + answer.h + ' px';
+  } else {
+    const note = answer.note ? ' · torch for now: ' + esc(answer.note) : '';
+    body = '<b>on the server</b>, runtime <b>' + esc(answer.runtime) + '</b> (' + esc(answer.precision || 'f32') + ')' + note + ': frame → boxes ' +
+        Math.round(ms.total) + ' ms (decode ' + Math.round(ms.decode) + ', model ' +
+        Math.round(ms.preprocess + ms.inference + ms.postprocess) + ') · model input ' + esc(answer.size) +
+        ' px · image ' + answer.w + '×' + answer.h + ' px';
+  }
+  say(head + body + '<br><span class="vd-live-why">' + esc(live.why) + '</span><br><b>' + esc(answer.summary) + '</b>');
+}
+
+function classIds(names, wanted) {
+  if (!wanted || !wanted.length) return null;
+  return Object.keys(names).filter(k => wanted.includes(names[k])).map(Number);
+}
+
+function summary(boxes, ms) {
+  const counts = {};
+  for (const b of boxes) counts[b.name] = (counts[b.name] || 0) + 1;
+  const what = Object.entries(counts).map(([k, v]) => v + ' ' + k).join(', ') || 'nothing';
+  return boxes.length + ' boxes (' + what + ') in ' + Math.round(ms.total) + ' ms (this browser)';
+}
+
+async function inBrowser(t0) {
+  const s = settings(), d = det;
+  const r = await d.detect(grab, {conf: +s.conf || 0.25, iou: +s.iou || 0.7, classes: classIds(d.names, s.classes)});
+  const boxes = r.boxes.map(b => ({...b, colour: d.colours[b.class_id] || '#ff3838'}));
+  return {boxes, ms: r.ms, w: r.w, h: r.h, summary: summary(boxes, r.ms)};
 }
 
 async function loop() {
@@ -132,23 +264,36 @@ async function loop() {
     if (element.offsetParent === null) { stop('Stopped: the tab was left. Press <b>Start camera</b> again.'); return; }
     const t0 = performance.now();
     if (video.readyState < 2) { await sleep(30); continue; }
+    refreshPlan(); loadModel(); decide();
+    const where = live.where;
+    if (where === 'browser' && !modelReady()) {   // forced by ?live=browser: wait for the model, never the server
+      say('<b>in this browser</b> (asked for in the address): ' + esc(detError ? live.why : modelState()) + '…');
+      await sleep(250); continue;
+    }
     // The frame stays in `grab` until it is drawn with its boxes: the next one is captured after that.
     grab.width = video.videoWidth; grab.height = video.videoHeight;
     grabCtx.drawImage(video, 0, 0);
-    const blob = await new Promise(r => grab.toBlob(r, 'image/jpeg', props.jpeg_quality));
     let answer = null;
-    try {
-      answer = await server.webcam_frame({image: await toDataURL(blob), ...window.vdLiveSettings,
-                                          size: sizePick.value});
-    } catch (err) { answer = {error: 'the server did not answer (' + esc(err) + ')'}; }
+    if (where === 'browser') {
+      try { answer = await inBrowser(t0); }
+      catch (err) { answer = {error: 'the model failed in this browser (' + esc(err.message || err) + ')'}; }
+    } else {
+      const blob = await new Promise(r => grab.toBlob(r, 'image/jpeg', props.jpeg_quality));
+      try {
+        answer = await server.webcam_frame({image: await toDataURL(blob), ...settings(), size: sizePick.value, viewer});
+      } catch (err) { answer = {error: 'the server did not answer (' + esc(err) + ')'}; }
+    }
     if (!running) return;
     if (!answer) answer = {error: 'the server did not answer: is it still running?'};
     if (answer.error) { stop('<b>' + esc(answer.error) + '</b>'); return; }
     if (answer.busy) { await sleep(10); continue; }   // the model is on another frame: send a newer one
     draw(grab, answer);
-    report(answer, t0);
+    report(answer, t0, where);
+    await probe();
     const wait = 1000 / props.max_fps - (performance.now() - t0);
-    if (wait > 0) await sleep(wait);
+    // In the browser the model's run resolves without the page ever getting a turn: always give it one
+    // (clicks, the settings, repainting the camera), or the page freezes while the model keeps up.
+    if (wait > 0 || where === 'browser') await sleep(Math.max(wait, 0));
   }
 }
 
@@ -177,7 +322,7 @@ startBtn.addEventListener('click', async () => {
   }
   video.srcObject = stream;
   await video.play().catch(() => {});
-  running = true; startedAt = Date.now(); stopBtn.disabled = false;
+  running = true; startedAt = Date.now(); stopBtn.disabled = false; planAt = -1e9;
   say('Camera on: the first frame goes to the model…');
   loop();
 });
@@ -191,13 +336,16 @@ SETTINGS_JS = """(weights, conf, iou, classes, runtime) => {
 }"""
 
 
-def build(webcam_frame, sizes: tuple[int, ...]) -> gr.HTML:
-    """The camera view; `webcam_frame(payload, request)` answers each frame (its name is the JS's); `sizes`:
-    the model input sizes offered, the first chosen."""
+def build(webcam_frame, sizes: tuple[int, ...], webcam_plan=None) -> gr.HTML:
+    """The camera view; `webcam_frame(payload, request)` answers each frame sent to the server and
+    `webcam_plan(payload, request)` tells the page about the browser model and the server's load (their names
+    are the JS's); `sizes`: the model input sizes offered, the first chosen."""
     options = "".join(f'<option value="{s}">{s}</option>' for s in sizes)
     return gr.HTML(HTML.replace("@sizes", options), html_template="${value}", css_template=CSS, js_on_load=JS, elem_id="webcam-live-block",
-                   server_functions=[webcam_frame], capture_w=WEBCAM_CAPTURE[0], capture_h=WEBCAM_CAPTURE[1],
-                   stream_seconds=STREAM_SECONDS, max_fps=MAX_FPS, jpeg_quality=JPEG_QUALITY)
+                   server_functions=[webcam_frame, *([webcam_plan] if webcam_plan else [])],
+                   capture_w=WEBCAM_CAPTURE[0], capture_h=WEBCAM_CAPTURE[1], stream_seconds=STREAM_SECONDS,
+                   max_fps=MAX_FPS, jpeg_quality=JPEG_QUALITY, plan_ms=PLAN_MS, plan_browser_ms=PLAN_BROWSER_MS, probe_ms=PROBE_MS,
+                   switch_margin=SWITCH_MARGIN)
 
 
 def follow_settings(demo: gr.Blocks, settings: list[gr.components.Component]) -> None:
