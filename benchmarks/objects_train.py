@@ -31,11 +31,11 @@ def main(argv: list[str]) -> int:
         img, boxes = scene(1000 + i, jitter=60, ball=i % 2 == 0, book=i % 2 == 1)
         s.add(img, boxes=boxes)
     registry = JobRegistry(settings.subdir("bench-jobs"))
-    # epochs:freeze[:batch[:step]] — step 1: an optimizer step per batch, no warm-up (the recipe); 0: Ultralytics'
+    # epochs:freeze[:batch[:step]] — step 1: an optimizer step per batch, no warm-up; 0 (the recipe): Ultralytics'
     # defaults (a step per 64 images, 100 warm-up steps)
     runs = [[int(v) for v in a.split(":")] for a in argv] or [[recipe.EPOCHS, recipe.FREEZE]]
     for epochs, freeze, *more in runs:
-        batch, step = (more + [recipe.BATCH, 1][len(more):])[:2]
+        batch, step = (more + [recipe.BATCH, 0][len(more):])[:2]
         t0 = time.perf_counter()
         [job] = recipe.submit_objects(registry, s, epochs=epochs, freeze=freeze, batch=batch,
                                       step_every_batch=bool(step))

@@ -72,3 +72,41 @@ def test_a_script_builds_a_set_with_boxes_and_downloads_it(server, tmp_path, no_
         alice.close()
         bob.close()
     assert not no_network
+
+
+def test_the_editors_server_functions_answer_one_sentence_and_never_raise(tmp_path):
+    """What the page's JS calls (component_server): bad frames, bad boxes, other sets' pictures, no model yet."""
+    import base64
+    import io
+
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui.objects_tab import make_handlers
+
+    h = make_handlers(JobRegistry(tmp_path / "jobs"))
+    fns = {fn.__name__: fn for fn in h.server_functions}
+    sid = h.new_set()
+    h.set_names(sid, "ball, book")
+    img, boxes = scene(9)
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG")
+    frame = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    picture = fns["objects_capture"]({"set": sid, "image": frame, "assist": True})["picture"]   # no model: no proposals
+    shown = fns["objects_picture"]({"set": sid, "picture": picture})
+    assert shown["image"].startswith("data:image/jpeg;base64,") and (shown["w"], shown["h"]) == (640, 480)
+    cases = [
+        ("objects_capture", {"set": sid, "image": "data:text/html;base64,PGI+"}, "data:image/jpeg"),
+        ("objects_capture", {"set": sid, "image": "data:image/jpeg;base64,AAAA"}, "webcam frame"),
+        ("objects_save", {"set": sid, "picture": picture, "boxes": [{"class": "cat", "xyxy": [1, 1, 9, 9]}]},
+         "unknown class"),
+        ("objects_save", {"set": sid, "picture": picture, "boxes": "all of them"}, "must be a list"),
+        ("objects_picture", {"set": sid, "picture": "../set"}, "not one of your pictures"),
+        ("objects_picture", {"set": h.new_set(), "picture": picture}, "not one of your pictures"),
+        ("objects_state", {"set": "../../etc"}, "not a set id"),
+        ("objects_live", {"set": sid, "image": frame}, "Train first"),
+        ("objects_delete", {"set": sid, "picture": "nope"}, "already gone"),
+    ]
+    for name, payload, words in cases:
+        answer = fns[name](payload)
+        assert set(answer) == {"error"} and words.lower() in answer["error"].lower(), (name, answer)
+        assert "\n" not in answer["error"] and "Traceback" not in answer["error"]
+    assert fns["objects_state"]({"set": sid})["pictures"] == [picture]   # nothing else was written

@@ -38,7 +38,7 @@ CAPTURED_KEEP_DAYS = 14              # a set nobody opened for two weeks is remo
 OBJECTS_MAX_CLASSES = 6              # object classes one set may have
 OBJECTS_MAX_PICTURES = 300           # pictures per set
 OBJECTS_MAX_BOXES = 50               # boxes on one picture
-OBJECTS_MAX_BYTES = 60 * 1024**2     # one set on disk (a 640x480 JPEG is ~40 KB: 300 pictures and 3 zips fit)
+OBJECTS_MAX_BYTES = 60 * 1024**2     # one set on disk (a 640x480 JPEG is ~40-60 KB: 300 pictures fit)
 OBJECTS_SIDE = 640                   # pictures are stored downscaled to this longest side (training uses 320 px)
 OBJECTS_TOTAL_BYTES = 2 * 1024**3    # all object sets together; the least recently used go first beyond it
 

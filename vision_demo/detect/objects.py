@@ -41,9 +41,12 @@ def job_name(objects, scratch: bool) -> str:
 
 def submit_objects(registry, objects, epochs: int = EPOCHS, imgsz: int = IMGSZ, scratch: bool = False,
                    compare: bool = False, owner: str | None = None, seed: int = 0, device: str | None = None,
-                   freeze: int | None = None, batch: int | None = None, step_every_batch: bool = True) -> list[str]:
+                   freeze: int | None = None, batch: int | None = None, step_every_batch: bool = False) -> list[str]:
     """Zip the set (VisionDemoError when a class has too few boxed pictures) and queue the fine-tuning job,
-    or the scratch one (scratch=True), or both (compare=True); returns the job ids at once."""
+    or the scratch one (scratch=True), or both (compare=True); returns the job ids at once.
+    step_every_batch: an optimizer step per batch and no lr warm-up (nbs = batch, warmup_epochs 0) instead of
+    Ultralytics' one step per 64 images after 100 warm-up steps; measured (benchmark, batch 16): mAP50 0.83
+    after one epoch, then 0.73-0.79 through epoch 8, where the default reached 0.995 by epoch 6: off by default."""
     from vision_demo.detect.train import YoloTrainConfig, submit, validate_config
 
     data = objects.export_zip(seed=seed)

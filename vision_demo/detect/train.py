@@ -50,8 +50,8 @@ class YoloTrainConfig:
     freeze: int = 0               # layers kept fixed from the start (10 = the backbone); 0: all train
     close_mosaic: int = 10        # last epochs without mosaic augmentation (Ultralytics' default)
     # Ultralytics steps the optimizer once per nbs images (accumulating batches) and warms the lr up over
-    # max(warmup_epochs x batches, 100) steps: on a set of a few dozen pictures that is every few epochs and the
-    # whole run in warm-up. Small sets pass nbs = batch and warmup_epochs 0 (detect/objects.py).
+    # max(warmup_epochs x batches, 100) steps: on a set of a few dozen pictures that is a step every few epochs,
+    # all in warm-up. A step per batch (nbs = batch, warmup_epochs 0) learnt less there: see detect/objects.py.
     nbs: int = 64                 # nominal batch size (Ultralytics' default)
     warmup_epochs: float = 3.0    # Ultralytics' default
 
