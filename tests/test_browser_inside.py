@@ -6,6 +6,7 @@ With VISION_DEMO_UPDATE_SCREENSHOTS=1 it also refreshes assets/screenshots/insid
 """
 import os
 import re
+import time
 from urllib.parse import urlparse
 
 import pytest
@@ -81,6 +82,7 @@ def test_the_three_pictures_show_without_scrolling_sideways(page, inside_url, ti
     expect(page.locator("#inside-picture input")).to_have_value(re.compile(r"\w+ · \S+\.(png|jpg)"), timeout=60_000)
 
     # 1. the filters (random weights first, no job needed), then a model from scratch trained to look at
+    clock = {"start": time.perf_counter()}
     page.locator("#inside-filters-btn").click()
     page.locator("#inside-filters img").wait_for(timeout=60_000)
     expect(page.locator("#inside-filters-note")).to_contain_text("noise", timeout=30_000)
@@ -88,23 +90,31 @@ def test_the_three_pictures_show_without_scrolling_sideways(page, inside_url, ti
     expect(page.locator("#inside-filters-note")).to_contain_text("training moved them", timeout=240_000)
     expect(page.locator("#inside-scratch-job input")).to_have_value(re.compile("scratch"), timeout=30_000)
     filters = whole_width(page, "#inside-filters img")
+    clock["1 filters (with a scratch model trained)"] = time.perf_counter()
 
     # 2. the feature maps of a test picture, pretrained next to the scratch job just trained
     page.locator("#inside-maps-btn").click()
     page.locator("#inside-maps img").wait_for(timeout=90_000)
     maps = whole_width(page, "#inside-maps img")
+    clock["2 feature maps"] = time.perf_counter()
 
     # 3. the probe, 4. the unfreeze sweep: jobs; their plots appear when they end
     page.locator("#inside-probe-btn").click()
     expect(page.locator("#inside-probe-note")).to_contain_text("chance", timeout=300_000)
     page.locator("#inside-probe-plot .js-plotly-plot").wait_for(timeout=30_000)
     probe = whole_width(page, "#inside-probe-plot .js-plotly-plot")
+    clock["3 probe"] = time.perf_counter()
     page.locator("#inside-unfreeze-btn").click()
     expect(page.locator("#inside-status")).to_contain_text("unfreeze sweep", timeout=30_000)
     expect(page.locator("#inside-status")).to_contain_text("all done", timeout=600_000)
     expect(page.locator("#inside-unfreeze-note")).to_contain_text("k=all", timeout=30_000)
     page.locator("#inside-unfreeze-plot .js-plotly-plot").wait_for(timeout=30_000)
     unfreeze = whole_width(page, "#inside-unfreeze-plot .js-plotly-plot")
+    clock["4 unfreeze sweep"] = time.perf_counter()
+    marks = list(clock.items())
+    for (_, before), (step, at) in zip(marks, marks[1:]):   # the figures of this run (the machine may be shared)
+        print(f"inside tab, {step}: {at - before:.1f} s")
+    print(f"inside tab, all four from the clicks: {marks[-1][1] - marks[0][1]:.1f} s")
     # the plots name what they measure: one point per stage, one per k (0 1 2 all by default)
     assert page.locator("#inside-probe-plot .js-plotly-plot").evaluate("e => e.data[0].x.length") == 9
     assert page.locator("#inside-unfreeze-plot .js-plotly-plot").evaluate("e => e.data[1].x.length") == 4
