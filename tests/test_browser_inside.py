@@ -73,7 +73,7 @@ def test_the_three_pictures_show_without_scrolling_sideways(page, inside_url, ti
     page.goto(inside_url, wait_until="load")
     page.locator("#lesson-1").wait_for(timeout=60_000)
     open_tab(page, "Data")   # its default scenes load first and fill the Inside tab's data box: then ours
-    page.locator("#data-gallery img").first.wait_for(timeout=60_000)
+    page.locator("#data-gallery img").first.wait_for(timeout=180_000)   # (drawn on first use: no warm-up here)
     open_tab(page, "Inside the model")
     data = page.locator("#inside-data textarea")
     if not update:   # the tiny set: seconds; the README's pictures are of the default scenes
