@@ -211,7 +211,7 @@ def _scratch_model(config: ProbeConfig, num_classes: int, classes: list[str]):
     if classifier.info.get("strategy") != "scratch":
         raise VisionDemoError(f"{name} is a {classifier.info.get('strategy')} run: give a run from scratch "
                               "(or 'random' for the same network with random weights)")
-    return classifier.model, model, f"{model_label(model, 'scratch')} · trained ({name})"
+    return classifier.model, model, f"{name} · trained, its {classifier.info.get('config', {}).get('epochs', '?')} epochs"
 
 
 def run_probe(config: ProbeConfig, ctx=None) -> dict[str, Any]:
