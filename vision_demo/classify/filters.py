@@ -105,12 +105,15 @@ def imagenet_filters(name: str) -> FilterPanel:
 
 
 def initial_model(name: str, num_classes: int, seed: int):
-    """The model a job of `name` with `seed` started from (train.py seeds, then builds)."""
-    from vision_demo.classify.loop import seed_everything
+    """The model a job of `name` with `seed` started from: train.py seeds torch, then builds it (its random init
+    draws on torch's generator only). Built under fork_rng, so the caller's torch random state is restored after."""
+    import torch
+
     from vision_demo.classify.models import build_model
 
-    seed_everything(int(seed))
-    model, _ = build_model(name, num_classes, pretrained=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        model, _ = build_model(name, num_classes, pretrained=False)
     return model
 
 

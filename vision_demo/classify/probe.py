@@ -23,12 +23,15 @@ the frozen runs' by the image files, the model, its weights, the size and the no
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from vision_demo.classify.catalog import CATALOG, PRETRAINED_MODELS, model_label
 from vision_demo.errors import VisionDemoError
+
+log = logging.getLogger(__name__)
 
 RANDOM = "random"    # the scratch side: the same network with random weights (seeded), untrained
 
@@ -183,8 +186,9 @@ def _pretrained_features(config, data, loaders, device, source, report) -> tuple
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
             return saved["train"], saved["test"], "disk"
-        except Exception:  # noqa: BLE001 (a cache is only a shortcut: recompute whatever is wrong with it)
-            pass
+        except Exception as err:  # noqa: BLE001 (a cache is only a shortcut: recompute whatever is wrong with it)
+            log.warning("ignoring unreadable probe feature cache %s (%s: %s); recomputing it",
+                        path, type(err).__name__, err)
     model, _ = build_model(config.model, len(data.classes), pretrained=True)
     model.to(device)
     train = stage_features(model, config.model, loaders[0], device, report("ImageNet backbone, train"))
@@ -207,7 +211,7 @@ def _scratch_model(config: ProbeConfig, num_classes: int, classes: list[str]):
     if classifier.info.get("strategy") != "scratch":
         raise VisionDemoError(f"{name} is a {classifier.info.get('strategy')} run: give a run from scratch "
                               "(or 'random' for the same network with random weights)")
-    return classifier.model, model, f"{model_label(model, 'scratch')} · trained ({name})"
+    return classifier.model, model, f"{name} · trained, its {classifier.info.get('config', {}).get('epochs', '?')} epochs"
 
 
 def run_probe(config: ProbeConfig, ctx=None) -> dict[str, Any]:

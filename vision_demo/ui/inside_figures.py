@@ -61,6 +61,7 @@ def unfreeze_figure(rows: list[dict], frozen: dict | None = None) -> go.Figure:
                       font=dict(size=FONT_SIZE - 1), uirevision="unfreeze",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, font=dict(size=12)))
     fig.update_yaxes(title_text="test accuracy (%)", range=[0, 105], secondary_y=False)
-    fig.update_yaxes(title_text="trainable weights", type="log", secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="trainable weights", type="log", dtick=1, tickformat="~s", secondary_y=True,
+                     showgrid=False)
     fig.update_xaxes(title_text="blocks unfrozen (from the end) + the head")
     return fig

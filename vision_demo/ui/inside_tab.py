@@ -204,7 +204,7 @@ def make_handlers(registry):
         job_id = submit(registry, TrainConfig(data=data or "scenes", model=backbone or default_backbone(),
                                               strategy="scratch", epochs=SCRATCH_EPOCHS,
                                               img_size=_number(img_size, "image size", 32, 512)), owner=owner)
-        return {**(jobs or {}), "scratch": job_id}, [job_id]
+        return {**(jobs or {}), "scratch": job_id}, [job_id], "a model from scratch: queued"
 
     @user_errors
     def probe(data, backbone, img_size, scratch_job, jobs, request: gr.Request = None):
@@ -217,7 +217,7 @@ def make_handlers(registry):
                              img_size=_number(img_size, "image size", 32, 512),
                              scratch=_scratch_folder(registry, scratch_job))
         job_id = submit_probe(registry, config, owner=owner)
-        return {**(jobs or {}), "probe": job_id}, [job_id]
+        return {**(jobs or {}), "probe": job_id}, [job_id], "probe: queued"
 
     @user_errors
     def unfreeze(data, backbone, blocks, epochs, img_size, jobs, request: gr.Request = None):
@@ -231,7 +231,7 @@ def make_handlers(registry):
         ids = submit_unfreeze(registry, data=data or "scenes", model=backbone, blocks=ks,
                               epochs=_number(epochs, "epochs", 1, 20), img_size=_number(img_size, "image size", 32, 512),
                               owner=owner)
-        return {**(jobs or {}), "unfreeze": ids}, ids
+        return {**(jobs or {}), "unfreeze": ids}, ids, f"unfreeze sweep: {len(ids)} jobs queued"
 
     def refresh(jobs, shown, scratch_job, backbone):
         """The timer: the probe's plot, the sweep's plot, and a finished scratch job picked and its filters drawn,
@@ -296,13 +296,14 @@ def _learned_sections(registry):
     gr.Markdown("### What the layers learned: early general, later specific")
     jobs, shown = gr.State({}), gr.State({})
     with gr.Row(equal_height=True):
-        data = gr.Textbox(value="scenes", label="Data set (from the Data tab)", elem_id="inside-data", scale=2)
+        data = gr.Textbox(value="scenes", label="Data set (from the Data tab)", elem_id="inside-data", scale=3)
         backbone = gr.Dropdown(backbone_choices(), value=default_backbone(), label="Pretrained backbone",
-                               elem_id="inside-backbone", scale=2)
-        img_size = gr.Slider(32, 224, value=96, step=16, label="Image size (px)", scale=1, min_width=160)
+                               elem_id="inside-backbone", scale=3)
+        img_size = gr.Slider(32, 224, value=96, step=16, label="Image size (px)", scale=1, min_width=240)
+    with gr.Row(equal_height=True):
         scratch_job = gr.Dropdown([(RANDOM_LABEL, RANDOM)], value=RANDOM, label="Model from scratch to compare with",
                                   elem_id="inside-scratch-job", scale=3, allow_custom_value=True)
-    status = gr.Markdown(elem_id="inside-status")
+        status = gr.Markdown(elem_id="inside-status")
     started = gr.JSON(visible=False)   # what the API returns: the job ids
     gr.Markdown("**1 · What the first layer learned.** Each tile is one filter of the first convolution, scaled "
                 "to its own range.")
@@ -318,8 +319,8 @@ def _learned_sections(registry):
                 "picture: stem at the top, each row with its channels and size.")
     with gr.Row(equal_height=True):
         picture = gr.Dropdown([], label="A test picture of the data set", elem_id="inside-picture", scale=2)
-        upload = gr.Image(label="…or your own", type="filepath", sources=["upload"], height=120, scale=1,
-                          elem_id="inside-upload")
+        upload = gr.Image(label="…or your own", type="filepath", sources=["upload"], height=170, scale=1,
+                          min_width=260, elem_id="inside-upload")
         maps_btn = gr.Button("Show the maps", variant="primary", elem_id="inside-maps-btn", scale=1)
     maps_img = gr.Image(label="Feature maps per stage", type="pil", interactive=False, elem_id="inside-maps",
                         buttons=["download", "fullscreen"], height=520)
@@ -353,12 +354,12 @@ def _learned_sections(registry):
     maps_btn.click(h.feature_maps, [picture, upload, data, backbone, scratch_job, img_size], maps_img,
                    api_name="inside_feature_maps", preprocess=False)
     reveal(maps_btn, "inside-maps")
-    scratch_btn.click(h.train_scratch, [data, backbone, img_size, jobs], [jobs, started],
+    scratch_btn.click(h.train_scratch, [data, backbone, img_size, jobs], [jobs, started, status],
                       api_name="inside_train_scratch", concurrency_limit=None).success(**start_timer)
-    probe_btn.click(h.probe, [data, backbone, img_size, scratch_job, jobs], [jobs, started], api_name="inside_probe",
+    probe_btn.click(h.probe, [data, backbone, img_size, scratch_job, jobs], [jobs, started, status], api_name="inside_probe",
                     concurrency_limit=None).success(**start_timer)
     reveal(probe_btn, "inside-probe-plot")
-    unfreeze_btn.click(h.unfreeze, [data, backbone, blocks, epochs, img_size, jobs], [jobs, started],
+    unfreeze_btn.click(h.unfreeze, [data, backbone, blocks, epochs, img_size, jobs], [jobs, started, status],
                        api_name="inside_unfreeze", concurrency_limit=None).success(**start_timer)
     reveal(unfreeze_btn, "inside-unfreeze-plot")
     backbone.change(lambda b: gr.CheckboxGroup(choices=block_choices(b), value=["0", "1", "2", "all"]), backbone,
