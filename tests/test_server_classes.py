@@ -97,7 +97,7 @@ def test_two_students_capture_train_and_predict_each_their_own(server, pictures,
 
 def test_a_visitor_gets_a_work_handle_for_the_train_tab_never_a_path(server, pictures):
     from vision_demo.datasets.captured import CapturedSet, new_set_id
-    from vision_demo.ui import classes_tab
+    from vision_demo.ui import captured_tab
     from vision_demo.ui.common import check_server_folder
 
     _, registry = server
@@ -106,6 +106,6 @@ def test_a_visitor_gets_a_work_handle_for_the_train_tab_never_a_path(server, pic
     s.set_classes("red, blue")
     for name in ("red", "blue"):
         s.add_files(name, pictures[name][:4])
-    handle = classes_tab.make_handlers(registry).use_in_train(s.id, request=student)
+    handle = captured_tab.make_handlers(registry).use_in_train(s.id, request=student)
     assert handle == f"work:captured/{s.id}"
     assert Path(check_server_folder(handle, student)) == s.folder.resolve()   # the Train tab accepts it back

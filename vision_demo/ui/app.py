@@ -19,7 +19,7 @@ from vision_demo.images import example_folder
 from vision_demo.jobs import JobRegistry, default_registry
 from vision_demo.ui import (data_tab, detect_tab, inside_tab, lesson_tab, projector, sliding_tab, train_tab,
                             try_tab, yolo_tab)
-from vision_demo.ui import classes_tab, objects_tab, web_runtime
+from vision_demo.ui import captured_tab, objects_tab, web_runtime
 from vision_demo.warmup import WARMUP
 
 HEADER = "### Practical computer vision: transfer learning and one-pass detection"
@@ -47,7 +47,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
             with gr.Tab("1 · Data", id="data"):
                 data_source, data_events = data_tab.build(demo, registry)
             with gr.Tab("2 · Your classes", id="classes"):
-                classes_ui = classes_tab.build(demo, registry)
+                classes_ui = captured_tab.build(demo, registry)
             with gr.Tab("2b · Your objects", id="objects"):
                 objects_ui = objects_tab.build(demo, registry)
             with gr.Tab("3 · Train & compare", id="train"):

@@ -29,7 +29,7 @@ from vision_demo.detect import objects as training
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import job_view, objects_editor
-from vision_demo.ui.classes_tab import browser_secret
+from vision_demo.ui.captured_tab import browser_secret
 from vision_demo.ui.common import _as_gr_error, check_job_quota, gallery_items, intro, user_errors
 from vision_demo.ui.projector import reveal
 

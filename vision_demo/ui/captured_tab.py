@@ -1,4 +1,5 @@
-"""Tab 2, Your classes: Teachable Machine in the classroom. Name 2-6 classes, capture pictures of each from the
+"""Tab 2, Your classes ("captured" in the code, as in datasets/, classify/ and commands/captured.py, and the jobs'
+kind): Teachable Machine in the classroom. Name 2-6 classes, capture pictures of each from the
 webcam (or upload some), train in seconds, then watch the model read the webcam live, a bar per class.
 
 The pictures are an ordinary ImageFolder under WORK/captured/<id>/ (datasets/captured.py), one per browser:
