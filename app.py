@@ -23,6 +23,9 @@ def parse_args(argv=None):
                         help="also open a public *.gradio.live link (needs the internet)")
     parser.add_argument("--ssl-certfile", default=None, help="HTTPS certificate (webcam on the LAN needs HTTPS)")
     parser.add_argument("--ssl-keyfile", default=None, help="HTTPS private key for --ssl-certfile")
+    from vision_demo.cli import add_executor_options   # --executor, --job-cpus, --job-gpus, as the CLI has them
+
+    add_executor_options(parser)
     args = parser.parse_args(argv)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         parser.error("--ssl-certfile and --ssl-keyfile go together")
@@ -31,7 +34,8 @@ def parse_args(argv=None):
 
 if __name__ == "__main__":
     args = parse_args()
-    settings.configure(work=args.work_dir, online_mode=True if args.online else None)
+    settings.configure(work=args.work_dir, online_mode=True if args.online else None, executor_spec=args.executor,
+                       cpus_per_job=args.job_cpus, gpus_per_job=args.job_gpus)
     from vision_demo.ui.app import build_demo, launch_options, start_warmup  # after configure(): gradio reads the environment
 
     demo = build_demo(warm_up=False)
