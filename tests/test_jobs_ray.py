@@ -288,3 +288,48 @@ def test_the_laptop_default_never_imports_ray(tmp_path):
                          text=True, timeout=300, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "finished local []"
+
+
+# ---- both kinds of training, through Ray ----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_compare_through_ray_gives_the_accuracies_of_a_local_compare(tiny_scenes, tmp_path, ray_head):
+    """The lesson's four runs, same seeds, same threads (2): one after the other in four fresh Ray workers, the
+    fine-tune starting from the frozen run's head (read through ctx.get on the app's side), as locally."""
+    from vision_demo.classify.train import submit_compare
+
+    accuracies = {}
+    for name, executor in (("local", LocalExecutor()), ("ray", _ray_executor(ray_head, job_cpus=HEAD_CPUS))):
+        registry = JobRegistry(tmp_path / name, executor=executor)
+        t0 = time.perf_counter()
+        ids = submit_compare(registry, data=tiny_scenes, epochs=1, img_size=48, batch_size=16)
+        states = [registry.wait(i, timeout=300) for i in ids]
+        print(f"compare on {executor.name}: {time.perf_counter() - t0:.1f} s (loaded shared machine)")
+        assert [s.status for s in states] == ["finished"] * 4, [s.error for s in states]
+        results = [json.loads((tmp_path / name / i / "result.json").read_text()) for i in ids]
+        assert results[3]["init_from"] == results[2]["checkpoint"]
+        pids = [r["ran_on"]["pid"] for r in results]
+        if name == "ray":
+            assert os.getpid() not in pids and len(set(pids)) == 4   # a fresh worker process per job
+            assert all(r["ran_on"]["torch_threads"] == HEAD_CPUS for r in results)
+        accuracies[name] = [(r["model"], r["strategy"], round(r["test_acc"], 6)) for r in results]
+        registry.shutdown()
+    assert accuracies["ray"] == accuracies["local"]
+
+
+@pytest.mark.slow
+def test_a_yolo_training_job_runs_through_ray(tmp_path, ray_head):
+    from vision_demo.datasets.shapes import write_shapes
+    from vision_demo.detect.train import YoloTrainConfig, submit
+
+    data = write_shapes(tmp_path / "shapes", train=8, val=4, size=160, seed=0)
+    registry = JobRegistry(tmp_path / "jobs", executor=_ray_executor(ray_head, job_cpus=HEAD_CPUS))
+    events = []
+    registry.add_listener(events.append)
+    job_id = submit(registry, YoloTrainConfig(data=str(data), epochs=1, imgsz=160, batch=8))
+    state = registry.wait(job_id, timeout=300)
+    assert state.status == "finished", state.error
+    assert [e.data["epoch"] for e in events if e.type == "epoch_end"] == [1]
+    assert state.result["ran_on"]["pid"] != os.getpid() and state.result["ran_on"]["executor"].startswith("ray:")
+    assert Path(state.result["best_weights"]).is_file()   # written by the worker into the shared job folder
+    registry.shutdown()

@@ -12,9 +12,11 @@ limits, and it stays the only writer of state.json and result.json. What changes
    (max_calls=1: a job's torch seed, threads and CUDA memory never leak into the next);
 3) num_cpus is always given: Ray sets OMP_NUM_THREADS to it (1 when not given), and the worker sets torch's
    threads to the same number, so a job trains on what it was given;
-4) its events go to a small actor of its own (fire-and-forget calls, applied in the order they were sent);
-   the registry's thread takes them every POLL seconds and replays them: the UI, the CLI printer and the
-   tests see the same event stream as a local job, throttled in the worker by the same JobContext;
+4) its events go to a small actor, the app's JobChannels (one per app on the app's node, keyed by job id: an
+   actor per job would cost each job one more worker process start, 1-3 s here), as fire-and-forget calls
+   applied in the order they were sent; the registry's thread takes them every POLL seconds and replays them:
+   the UI, the CLI printer and the tests see the same event stream as a local job, throttled in the worker
+   by the same JobContext;
 5) Cancel: the stop flag goes through the actor and the job stops at its next batch; if it has not ended
    after CANCEL_GRACE seconds, ray.cancel(force=True) kills its worker;
 6) what a job reads of other jobs (ctx.get: a fine-tune's frozen run) is what it depends on, sent with it;
@@ -67,6 +69,9 @@ def connect_sentence(err: BaseException, address: str) -> str:
         cluster, here = " ".join(lines[:2]), " ".join(lines[2:4])
         return (f"the Ray cluster at {address} runs {cluster or 'another version'} but this program runs "
                 f"{here or 'another'}: install the same Ray and Python versions on every node and here")
+    if "No node info found matching" in text:   # the driver must run on a node of the cluster
+        return (f"this machine is not a node of the Ray cluster at {address}: join it first with "
+                f"`ray start --address={address} --num-cpus=0` (a node that runs no jobs), then start this again")
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
     return (f"cannot connect to the Ray cluster at {address} ({first[:200]}): start its head with "
             "`ray start --head --port=6379`, check the address, or use --executor local")
@@ -76,7 +81,7 @@ def _make_remote(ray) -> dict[str, Any]:
     if not _remote:
         _remote["task"] = ray.remote(max_retries=0, max_calls=1)(_job_task)
         _remote["probe"] = ray.remote(max_retries=0)(_read_probe)
-        _remote["channel"] = ray.remote(num_cpus=0, max_restarts=0)(JobChannel)
+        _remote["channels"] = ray.remote(num_cpus=0, max_restarts=0)(JobChannels)
     return _remote
 
 
@@ -92,6 +97,7 @@ class RayExecutor:
         self._ray = None
         self._room: tuple[float, int] | None = None   # (when, jobs that fit)
         self._seen: set[str] = set()                  # job folders a task has read a probe from
+        self._channels = None                         # the JobChannels actor, made at connect()
 
     # ---- the cluster ----------------------------------------------------------------------
     def connect(self):
@@ -106,7 +112,11 @@ class RayExecutor:
                              namespace="vision_demo")
                 except (ConnectionError, RuntimeError, ValueError) as err:
                     raise VisionDemoError(connect_sentence(err, self.address)) from None
-            _make_remote(ray)
+            remote = _make_remote(ray)
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+            self._channels = remote["channels"].options(scheduling_strategy=here).remote()
             self._ray = ray
             return ray
 
@@ -157,13 +167,14 @@ class RayExecutor:
             return fn(ctx)
         ray = self.connect()
         remote = _remote
-        channel = remote["channel"].remote()
+        channel = _Channel(self._channels, state.id)
         # What the job may read of others: what it depends on (a fine-tune's frozen run), as it is now.
         known = {d: registry.get(d).to_dict() for d in state.depends_on}
         env = {k: os.environ[k] for k in ("VISION_DEMO_HOME", "VISION_DEMO_ONLINE", "VISION_DEMO_DEVICE")
                if k in os.environ}
         ref = remote["task"].options(num_cpus=self.job_cpus, num_gpus=self.job_gpus).remote(
-            state.kind, runner, state.config, state.out_dir, state.id, state.epochs, known, channel, env, self.name)
+            state.kind, runner, state.config, state.out_dir, state.id, state.epochs, known, self._channels, env,
+            self.name)
         ctx.progress(message=f"sent to the Ray cluster at {self.address}, waiting for a worker", force=True)
         stop_sent = killed = None
         try:
@@ -191,10 +202,7 @@ class RayExecutor:
                 raise VisionDemoError(_death_sentence(err)) from None
             self._replay(ray, channel, registry, state.id)
         finally:
-            try:
-                ray.kill(channel)
-            except Exception as err:   # the actor's node went away: nothing left to free
-                log.info("job %s: its event actor was already gone (%s)", state.id, err)
+            channel.forget.remote()
         kind, payload = outcome[0], outcome[1]
         if kind == "finished":
             return payload
@@ -232,29 +240,49 @@ def _death_sentence(err: BaseException) -> str:
 
 # ---- on the cluster ---------------------------------------------------------------------------------
 
-class JobChannel:
-    """A job's events and its stop flag, between the worker and the app (a Ray actor, one per job)."""
+class JobChannels:
+    """Each running job's events and stop flag, between its worker and the app (a Ray actor, one per app)."""
 
     def __init__(self) -> None:
-        self._events: list[tuple[str, dict]] = []
-        self._stop = False
+        self._events: dict[str, list[tuple[str, dict]]] = {}
+        self._stop: set[str] = set()
 
-    def put(self, type: str, data: dict) -> None:
-        self._events.append((type, data))
+    def put(self, job_id: str, type: str, data: dict) -> None:
+        self._events.setdefault(job_id, []).append((type, data))
 
-    def take(self) -> list[tuple[str, dict]]:
-        events, self._events = self._events, []
-        return events
+    def take(self, job_id: str) -> list[tuple[str, dict]]:
+        return self._events.pop(job_id, [])
 
-    def request_stop(self) -> None:
-        self._stop = True
+    def request_stop(self, job_id: str) -> None:
+        self._stop.add(job_id)
 
-    def stop_requested(self) -> bool:
-        return self._stop
+    def stop_requested(self, job_id: str) -> bool:
+        return job_id in self._stop
 
-    def sync(self) -> bool:
-        """Returns once every call sent before it was applied (calls of one caller run in order)."""
+    def sync(self, job_id: str) -> bool:
+        """Returns once every call this caller sent before it was applied (calls of one caller run in order)."""
         return True
+
+    def forget(self, job_id: str) -> None:
+        self._events.pop(job_id, None)
+        self._stop.discard(job_id)
+
+
+class _Channel:
+    """One job's view of the JobChannels actor: `channel.put.remote(type, data)` etc., the job id filled in."""
+
+    def __init__(self, actor, job_id: str) -> None:
+        self.actor, self.job_id = actor, job_id
+
+    def __getattr__(self, method: str):
+        bound = getattr(self.actor, method)
+        job_id = self.job_id
+
+        class _Call:
+            @staticmethod
+            def remote(*args):
+                return bound.remote(job_id, *args)
+        return _Call
 
 
 class _ChannelControl:
@@ -321,9 +349,11 @@ def _job_task(kind: str, runner: str, config: dict, out_dir: str, job_id: str, e
     # 3) torch's threads = the CPUs Ray gave this task (settings.configure may have set OMP_NUM_THREADS to the
     # node's cores when the worker inherited our marker; devices.cpu_threads reads the variable back).
     threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    devices.use_all_cores()
+    os.environ["OMP_NUM_THREADS"] = str(threads)   # read by torch when it loads, and by devices.use_all_cores
+    if "torch" in sys.modules:
+        devices.use_all_cores()
     where, place = _where(ray, threads)
+    channel = _Channel(channel, job_id)
     control = _ChannelControl(ray, channel)
     state = JobState(job_id, kind, kind, config, out_dir, epochs=epochs)
     ctx = JobContext(_ChannelRegistry(channel, known), state, control)
@@ -341,9 +371,8 @@ def _job_task(kind: str, runner: str, config: dict, out_dir: str, job_id: str, e
             outcome = ("cancelled", None)
         else:
             result = dict(result or {})
-            import torch
-
-            place["torch_threads"] = torch.get_num_threads()
+            if "torch" in sys.modules:
+                place["torch_threads"] = sys.modules["torch"].get_num_threads()
             place["device"] = str(result.get("device") or ("cuda" if place["gpus"] else "cpu"))
             result["ran_on"] = {"executor": executor, **place}
             outcome = ("finished", result)
