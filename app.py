@@ -36,6 +36,13 @@ if __name__ == "__main__":
     args = parse_args()
     settings.configure(work=args.work_dir, online_mode=True if args.online else None, executor_spec=args.executor,
                        cpus_per_job=args.job_cpus, gpus_per_job=args.job_gpus)
+    from vision_demo.errors import VisionDemoError
+    from vision_demo.jobs import make_executor
+
+    try:
+        make_executor()   # a bad --executor / --job-cpus is one line now, not a failed first job (Ray is reached later)
+    except VisionDemoError as err:
+        raise SystemExit(f"error: {err}")
     from vision_demo.ui.app import build_demo, launch_options, start_warmup  # after configure(): gradio reads the environment
 
     demo = build_demo(warm_up=False)
