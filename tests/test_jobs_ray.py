@@ -64,9 +64,10 @@ def ray_head(tmp_path_factory):
     head = subprocess.Popen(_head_command(port, temp, hidden), env=env, stdout=log, stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 180   # ~4 s on an idle machine; a minute and more on a loaded 2-core one
         while "Ray runtime started" not in (Path(temp) / "head.log").read_text():
-            assert head.poll() is None and time.time() < deadline, (Path(temp) / "head.log").read_text()[-3000:]
+            assert head.poll() is None, f"the Ray head exited {head.returncode}: " + (Path(temp) / "head.log").read_text()[-3000:]
+            assert time.time() < deadline, "the Ray head did not start in 180 s: " + (Path(temp) / "head.log").read_text()[-3000:]
             time.sleep(0.2)
         yield address, hidden
     finally:
