@@ -26,6 +26,9 @@ def parse_args(argv=None):
     parser.add_argument("--no-isolation", action="store_true",
                         help="leave out the COOP/COEP headers (also VISION_DEMO_ISOLATION=0): in-browser models then "
                              "run on one thread, but the app can be embedded in another site's page")
+    from vision_demo.cli import add_executor_options   # --executor, --job-cpus, --job-gpus, as the CLI has them
+
+    add_executor_options(parser)
     args = parser.parse_args(argv)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         parser.error("--ssl-certfile and --ssl-keyfile go together")
@@ -34,7 +37,15 @@ def parse_args(argv=None):
 
 if __name__ == "__main__":
     args = parse_args()
-    settings.configure(work=args.work_dir, online_mode=True if args.online else None)
+    settings.configure(work=args.work_dir, online_mode=True if args.online else None, executor_spec=args.executor,
+                       cpus_per_job=args.job_cpus, gpus_per_job=args.job_gpus)
+    from vision_demo.errors import VisionDemoError
+    from vision_demo.jobs import make_executor
+
+    try:
+        make_executor()   # a bad --executor / --job-cpus is one line now, not a failed first job (Ray is reached later)
+    except VisionDemoError as err:
+        raise SystemExit(f"error: {err}")
     from vision_demo.ui.app import build_demo, launch_options, start_warmup  # after configure(): gradio reads the environment
 
     demo = build_demo(warm_up=False)

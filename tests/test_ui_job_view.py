@@ -209,3 +209,13 @@ def test_progress_lists_the_newest_jobs_and_counts_all_of_them():
     assert "8 done · 1 running" in html
     assert f"color:{job_view._color(8)}" in html
     assert "earlier" not in job_view.progress_html(states[-job_view.PROGRESS_ROWS:])
+
+
+def test_the_progress_table_names_where_cluster_jobs_run_and_local_tables_are_unchanged():
+    local = job_view.progress_html([_state("j1", "CNN", progress=0.5)])
+    assert "<th>where</th>" not in local and "vd-where" not in local
+    remote = _state("j2", "R18", progress=0.5)
+    remote.where = "gpu-node-3 · GPU 0"
+    html = job_view.progress_html([_state("j1", "CNN", status="finished"), remote])
+    assert "<th>where</th>" in html and html.count("class='vd-where'") == 2
+    assert "gpu-node-3 · GPU 0" in html and "<td class='vd-where'>—</td>" in html   # a job not sent anywhere

@@ -28,6 +28,17 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """--executor, --job-cpus, --job-gpus: where training jobs run (the CLI's and app.py's common options)."""
+    parser.add_argument("--executor", default=None, metavar="WHERE",
+                        help="where training jobs run: local (this process, the default), ray:HOST:PORT (a Ray head) "
+                             "or ray:auto (default: $VISION_DEMO_EXECUTOR or local)")
+    parser.add_argument("--job-cpus", type=float, default=None, metavar="N",
+                        help="with a Ray executor: CPUs (torch threads) per job (default: $VISION_DEMO_JOB_CPUS or 2)")
+    parser.add_argument("--job-gpus", type=float, default=None, metavar="N",
+                        help="with a Ray executor: GPUs per job, e.g. 1 or 0.5 (default: $VISION_DEMO_JOB_GPUS or 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vision_demo.commands import captured, classify, data, detect, gradcam, inside, objects, prefetch
     from vision_demo.commands import export as export_command
@@ -37,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work-dir", help="folder for everything written (default: $VISION_DEMO_HOME or ./vision_demo_work)")
     parser.add_argument("--online", action="store_true",
                         help="allow downloads (ResNet-18 ImageNet weights, yolov8n.pt, Kaggle data); offline is the default")
+    add_executor_options(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data.register(sub)
@@ -54,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings.configure(work=args.work_dir, online_mode=True if args.online else None)
+    settings.configure(work=args.work_dir, online_mode=True if args.online else None, executor_spec=args.executor,
+                       cpus_per_job=args.job_cpus, gpus_per_job=args.job_gpus)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

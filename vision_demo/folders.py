@@ -46,6 +46,24 @@ def building(final: Path, replace: bool = False) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def locked(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file` (created) across processes: two Ray workers on a shared work folder
+    build a data set once, the second waits and reuses it. Where there is no fcntl (Windows), a no-op."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    Path(lock_file).parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def relative(path: Path, root: Path) -> str:
     """path as the data set names it: relative to its root when inside, else the whole path."""
     try:

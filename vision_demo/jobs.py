@@ -28,6 +28,12 @@ The queue is first come, first served, with one exception for a shared server: j
 CLI), so a class queueing jobs never starves the teacher's demonstration. `registry.active(owner=...)`
 counts a visitor's queued and running jobs, for a per-visitor limit.
 
+Where a job runs is the registry's executor: `LocalExecutor` (the default) calls the job function in the worker
+thread, as above; `vision_demo.jobs_ray.RayExecutor` sends (kind, config, out_dir) to a Ray cluster and replays
+the events that come back into this registry, which stays the only writer of state.json and result.json and
+keeps the queue, the priorities and the limits. `make_executor("local" | "ray:HOST:PORT" | "ray:auto")` picks
+one (--executor, VISION_DEMO_EXECUTOR); nothing on the local path imports Ray.
+
 Restart: a job that was running when the process died is marked failed ("interrupted"); jobs still
 queued stay queued and run again after `registry.resume()`, through the runner of their kind.
 """
@@ -42,6 +48,7 @@ import json
 import logging
 import os
 import queue
+import socket
 import threading
 import time
 import traceback
@@ -87,6 +94,7 @@ class JobState:
     ended: float | None = None
     owner: str | None = None  # None: the server itself (its own browser, the CLI); else a visitor's address
     depends_on: list[str] = field(default_factory=list)   # jobs that must finish first (a fine-tune: its frozen run)
+    where: str = ""           # where it runs, for the progress table: "" here, else "node-3 · GPU 0" (an executor's)
 
     @property
     def done(self) -> bool:
@@ -191,6 +199,45 @@ def load_runner(name: str) -> Runner:
     return getattr(import_module(module), function)
 
 
+class LocalExecutor:
+    """Where a job runs by default: its function is called in the registry's worker thread, in this process."""
+
+    name = "local"
+
+    def capacity(self, default: int) -> int:
+        """How many jobs may run at once: the registry's own `max_concurrent` here."""
+        return default
+
+    def check_storage(self, root: Path) -> None:
+        """Nothing to check: the job folder is on this machine."""
+
+    def run(self, registry: "JobRegistry", state: JobState, ctx: JobContext, fn: JobFn | None) -> dict | None:
+        if fn is not None:   # a function of this process (an export, a test's): run as it is
+            return fn(ctx)
+        # (kind, config): made here, from the saved config, as another process would
+        result = registry.runner(state.kind)(copy.deepcopy(state.config))(ctx)
+        if isinstance(result, dict):   # where it ran, as a Ray job's result says it (result.json)
+            result = {**result, "ran_on": {"executor": self.name, "node": socket.gethostname(), "pid": os.getpid(),
+                                           "device": str(result.get("device") or "cpu")}}
+        return result
+
+
+def make_executor(spec: str | None = None, job_cpus: float | None = None, job_gpus: float | None = None):
+    """"local" (the default) -> LocalExecutor(); "ray:HOST:PORT" or "ray:auto" -> a RayExecutor (imported only
+    then: a laptop never loads Ray). spec, job_cpus, job_gpus default to the settings (--executor, --job-cpus,
+    --job-gpus; VISION_DEMO_EXECUTOR, VISION_DEMO_JOB_CPUS, VISION_DEMO_JOB_GPUS)."""
+    from vision_demo import settings
+
+    spec = (spec if spec is not None else settings.executor()).strip()
+    if spec in ("", "local"):
+        return LocalExecutor()
+    if spec.startswith("ray:") and spec[4:]:
+        module = import_module("vision_demo.jobs_ray")
+        return module.RayExecutor(spec[4:], job_cpus=settings.job_cpus() if job_cpus is None else job_cpus,
+                                  job_gpus=settings.job_gpus() if job_gpus is None else job_gpus)
+    raise VisionDemoError(f"executor {spec!r}: use local, ray:HOST:PORT (a Ray head, e.g. ray:10.0.0.5:6379) or ray:auto")
+
+
 def _write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}.{threading.get_ident()}")
     tmp.write_text(json.dumps(data, indent=1, default=str))
@@ -200,10 +247,14 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 class JobRegistry:
     """Lock-protected jobs keyed by id, a FIFO queue, `max_concurrent` worker threads."""
 
-    def __init__(self, root: str | os.PathLike, max_concurrent: int = 1, kinds: dict[str, str | Runner] | None = None):
-        """kinds: kind -> its runner, as "module:function" or a function (default: KINDS)."""
+    def __init__(self, root: str | os.PathLike, max_concurrent: int = 1, kinds: dict[str, str | Runner] | None = None,
+                 executor=None):
+        """kinds: kind -> its runner, as "module:function" or a function (default: KINDS).
+        executor: where jobs run (default: LocalExecutor(), this process; see make_executor)."""
         self.root = Path(root)
         self._kinds: dict[str, str | Runner] = dict(KINDS if kinds is None else kinds)
+        self._kind_names = {k: v for k, v in self._kinds.items() if isinstance(v, str)}   # what another process imports
+        self.executor = executor or LocalExecutor()
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_concurrent = max(1, int(max_concurrent))
         self._lock = threading.RLock()
@@ -253,6 +304,10 @@ class JobRegistry:
             with self._lock:
                 self._kinds[kind] = runner
         return runner
+
+    def runner_name(self, kind: str) -> str | None:
+        """The kind's runner as "module:function" (what another process can import), None if it is a function."""
+        return self._kind_names.get(kind)
 
     def resume(self, runners: dict[str, Runner] | None = None) -> list[str]:
         """Queue again the jobs that were waiting when the last process stopped, oldest first, each run by the
@@ -337,6 +392,8 @@ class JobRegistry:
             state.status, state.ended, state.error = "failed", now, data.get("error", "failed")
         elif type == "cancelled":
             state.status, state.ended = "cancelled", now
+        if "where" in data:
+            state.where = str(data["where"])
         if "message" in data:
             state.message = str(data["message"])
         elif type in ("failed",):
@@ -360,6 +417,7 @@ class JobRegistry:
             raise VisionDemoError(f"depends on unknown job(s) {', '.join(unknown)}")
         if fn is None:
             self.runner(kind)
+            self.executor.check_storage(self.root)   # e.g. a Ray cluster that cannot see the job folders: refused now
         job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         out_dir = self.root / job_id
         out_dir.mkdir(parents=True)
@@ -386,7 +444,7 @@ class JobRegistry:
 
     def _start_workers(self) -> None:
         self._workers = [w for w in self._workers if w.is_alive()]
-        while len(self._workers) < self.max_concurrent:
+        while len(self._workers) < self.executor.capacity(self.max_concurrent):
             worker = threading.Thread(target=self._work, name=f"job-worker-{len(self._workers)}", daemon=True)
             worker.start()
             self._workers.append(worker)
@@ -414,9 +472,7 @@ class JobRegistry:
         ctx = JobContext(self, state, control)
         try:
             self._wait_for_dependencies(state, ctx)
-            if fn is None:   # (kind, config): made here, from the saved config, as another process would
-                fn = self.runner(state.kind)(copy.deepcopy(state.config))
-            result = fn(ctx)
+            result = self.executor.run(self, state, ctx, fn)
         except JobCancelled:
             self._emit(job_id, "cancelled", {"message": f"cancelled by the user at epoch {state.epoch}"})
         except VisionDemoError as err:
@@ -584,8 +640,9 @@ def default_registry() -> JobRegistry:
             # One job at a time by default, GPU or not: a second job would share the same cores, and
             # torch's seed and CUDA's peak-memory counter are process-wide, so two jobs at once would
             # make each other's figures (reproducibility, peak memory) wrong. More: VISION_DEMO_WORKERS.
+            # With a Ray executor each job is a process of its own and the cluster's room sets how many run.
             workers = int(os.environ.get("VISION_DEMO_WORKERS", "0")) or 1
-            _default = JobRegistry(settings.subdir("jobs"), max_concurrent=workers)
+            _default = JobRegistry(settings.subdir("jobs"), max_concurrent=workers, executor=make_executor())
         return _default
 
 

@@ -5,6 +5,7 @@ generated data sets, Ultralytics' settings and runs. Nothing is written outside 
 
     VISION_DEMO_HOME=/tmp/vd python -m vision_demo ...   # choose the work folder
     VISION_DEMO_ONLINE=1 python app.py                   # allow downloads (ResNet-18 weights, yolov8n.pt, Kaggle)
+    VISION_DEMO_EXECUTOR=ray:10.0.0.5:6379 python app.py # training jobs on a Ray cluster (README: Department cluster)
 
 On a Hugging Face Space (SPACE_ID set) downloads are on unless VISION_DEMO_ONLINE=0, and the work folder is
 the Space's persistent storage (/data/vision_demo_work) when it has one.
@@ -98,10 +99,43 @@ def online() -> bool:
     return value in ("1", "true", "yes")
 
 
+def executor() -> str:
+    """Where training jobs run: "local" (this process, the default), "ray:HOST:PORT" or "ray:auto" (a Ray
+    cluster; see jobs.make_executor). From --executor / VISION_DEMO_EXECUTOR."""
+    return os.environ.get("VISION_DEMO_EXECUTOR", "").strip() or "local"
+
+
+def _resource(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number < 0:
+        from vision_demo.errors import VisionDemoError
+        raise VisionDemoError(f"{name}={value!r}: give a number of {'CPUs' if 'CPU' in name else 'GPUs'} per job, e.g. 2")
+    return number
+
+
+def job_cpus() -> float:
+    """CPUs one training job asks a cluster for (--job-cpus / VISION_DEMO_JOB_CPUS): torch trains on that many
+    threads in the worker (2: what a laptop core pair gives; more on a big node)."""
+    return _resource("VISION_DEMO_JOB_CPUS", 2.0) or 1.0
+
+
+def job_gpus() -> float:
+    """GPUs one training job asks a cluster for (--job-gpus / VISION_DEMO_JOB_GPUS): 0 trains on CPUs, 1 on a
+    GPU of its own (Ray sets CUDA_VISIBLE_DEVICES for the job), 0.5 shares one between two jobs."""
+    return _resource("VISION_DEMO_JOB_GPUS", 0.0)
+
+
 _OURS = "_VISION_DEMO_SET"  # names of the variables we set ourselves, so configure() may change them again
 
 
-def configure(work: str | os.PathLike | None = None, online_mode: bool | None = None) -> None:
+def configure(work: str | os.PathLike | None = None, online_mode: bool | None = None, executor_spec: str | None = None,
+              cpus_per_job: float | None = None, gpus_per_job: float | None = None) -> None:
     """Set the environment that keeps libraries inside the work folder and off the network.
 
     Must run before ultralytics is imported (it reads YOLO_CONFIG_DIR and YOLO_OFFLINE at import).
@@ -111,6 +145,10 @@ def configure(work: str | os.PathLike | None = None, online_mode: bool | None = 
         os.environ["VISION_DEMO_HOME"] = str(Path(work).expanduser().resolve())
     if online_mode is not None:
         os.environ["VISION_DEMO_ONLINE"] = "1" if online_mode else "0"
+    for name, value in (("VISION_DEMO_EXECUTOR", executor_spec), ("VISION_DEMO_JOB_CPUS", cpus_per_job),
+                        ("VISION_DEMO_JOB_GPUS", gpus_per_job)):
+        if value is not None:
+            os.environ[name] = str(value)
     ours = set(filter(None, os.environ.get(_OURS, "").split(",")))
 
     def put(name: str, value: str | None) -> None:

@@ -79,12 +79,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _registry(out: str | None):
-    from vision_demo.jobs import JobRegistry, default_registry
+    from vision_demo.jobs import JobRegistry, default_registry, make_executor
 
     if out is None:
         return default_registry()
     workers = int(os.environ.get("VISION_DEMO_WORKERS", "0")) or 1
-    return JobRegistry(Path(out).expanduser() / "jobs", max_concurrent=workers)
+    return JobRegistry(Path(out).expanduser() / "jobs", max_concurrent=workers, executor=make_executor())
 
 
 @contextlib.contextmanager

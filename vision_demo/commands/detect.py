@@ -118,10 +118,10 @@ def _detect(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from vision_demo.commands.printer import printing, wait_for
     from vision_demo.detect.train import YoloTrainConfig, submit
-    from vision_demo.jobs import JobRegistry, default_registry
+    from vision_demo.jobs import JobRegistry, default_registry, make_executor
 
     out = Path(args.out).expanduser() if args.out else None
-    registry = JobRegistry(out / "jobs") if out else default_registry()
+    registry = JobRegistry(out / "jobs", executor=make_executor()) if out else default_registry()
     config = YoloTrainConfig(data=args.data, weights=args.weights, scratch=args.scratch, epochs=args.epochs,
                              imgsz=args.imgsz, batch=args.batch, device=args.device, seed=args.seed)
     job_id = submit(registry, config)

@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from vision_demo import settings
-from vision_demo.folders import building
+from vision_demo.folders import building, locked
 from vision_demo.errors import VisionDemoError
 
 CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
@@ -649,7 +649,8 @@ def default_scenes(size: int = 128, per_class: int = 40, seed: int = 0) -> Path:
     _check_args(per_class, size, None)
     folder = settings.subdir("datasets") / f"scenes-{int(size)}-{int(per_class)}-{int(seed)}"
     test_per_class = max(1, round(int(per_class) * 3 / 4))
-    with _default_lock:   # two jobs starting at once draw the set once
+    # two jobs starting at once draw the set once: two threads here, or two processes (Ray workers) on one folder
+    with _default_lock, locked(folder.parent / f".{folder.name}.lock"):
         for debris in folder.parent.glob(f".{folder.name}.*-*"):   # a crashed run's temporary folders
             if time.time() - debris.stat().st_mtime > 3600:          # (an hour old: not a run in progress)
                 shutil.rmtree(debris, ignore_errors=True)

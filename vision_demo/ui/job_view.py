@@ -216,12 +216,13 @@ def progress_html(states: Iterable[JobState], now: float | None = None) -> str:
     states = list(states)
     names = display_names(states)
     rows = []
+    remote = any(s.where for s in states)   # a cluster executor: one more column, the node (and GPU) of each job
     # The newest PROGRESS_ROWS jobs only: a class runs many, and a longer table would push the live curves
     # below a projector's 720 px. The summary line above still counts every job; colours stay per job.
     hidden = max(0, len(states) - PROGRESS_ROWS)
     if hidden:
         done = sum(s.done for s in states[:hidden])
-        rows.append(f"<tr class='vd-earlier'><td colspan='5'>… {hidden} earlier job{'s' * (hidden != 1)} "
+        rows.append(f"<tr class='vd-earlier'><td colspan='{5 + remote}'>… {hidden} earlier job{'s' * (hidden != 1)} "
                     f"({done} ended) not listed</td></tr>")
     for i, s in enumerate(states):
         if i < hidden:
@@ -236,11 +237,13 @@ def progress_html(states: Iterable[JobState], now: float | None = None) -> str:
             f"<td style='min-width:90px'><div style='background:#ddd;border-radius:4px'>"
             f"<div style='width:{pct}%;background:{_color(i)};height:10px;border-radius:4px'></div></div>"
             f"{pct}%</td>"
-            f"<td class='vd-message'>{html.escape(text or '')}</td></tr>"
+            + (f"<td class='vd-where'>{html.escape(s.where or '—')}</td>" if remote else "")
+            + f"<td class='vd-message'>{html.escape(text or '')}</td></tr>"
         )
     if not rows:
         return "<p class='vd-empty'>No jobs yet: start one with a button on this tab, its progress shows here.</p>"
-    head = "<tr><th>job</th><th>status</th><th>epoch</th><th>progress</th><th>now</th></tr>"
+    head = ("<tr><th>job</th><th>status</th><th>epoch</th><th>progress</th>" + ("<th>where</th>" if remote else "")
+            + "<th>now</th></tr>")
     summary = f"<p class='vd-summary'><b>{html.escape(progress_summary(states, now))}</b></p>"
     return f"{summary}<table class='vd-jobs'>{head}{''.join(rows)}</table>"
 
