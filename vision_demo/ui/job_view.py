@@ -302,11 +302,31 @@ def fingerprint(states: Iterable[JobState]) -> list[list[str]]:
 
 
 def detect_finished_choices(states: Iterable[JobState]) -> list[tuple[str, str]]:
-    """(label, id) of finished detection jobs, newest first, labelled with their mAP50."""
+    """(label, id) of finished detection jobs, newest first, labelled with their mAP50; of a pair started
+    together ("Pretrained vs scratch"), the pretrained one first: the result worth showing the class first."""
     states = list(states)
     names = display_names(states)
-    done = [s for s in states if s.status == "finished" and s.result]
-    return [(f"{names[s.id]} — mAP50 {(s.result or {}).get('map50', 0):.2f}", s.id) for s in _newest_first(done)]
+    done = _newest_first([s for s in states if s.status == "finished" and s.result])
+    for i in range(len(done) - 1):
+        a, b = done[i], done[i + 1]
+        if a.config.get("scratch") and not b.config.get("scratch") and a.config.get("data") == b.config.get("data") \
+                and abs((a.created or 0) - (b.created or 0)) < 10:
+            done[i], done[i + 1] = b, a
+    return [(f"{names[s.id]} — mAP50 {(s.result or {}).get('map50', 0):.2f}", s.id) for s in done]
+
+
+def counterpart(job_id: str | None, states: Iterable[JobState]) -> str | None:
+    """The finished detection job to show next to `job_id`: the newest one that started the other way
+    (scratch for a pretrained one and back) on the same data; else the newest other finished one."""
+    done = _newest_first([s for s in states if s.status == "finished" and s.result])
+    this = next((s for s in done if s.id == job_id), None)
+    if this is None:
+        return None
+    other = [s for s in done if s.id != job_id]
+    same = [s for s in other if bool(s.config.get("scratch")) != bool(this.config.get("scratch"))
+            and s.config.get("data") == this.config.get("data")]
+    pick = same or other
+    return pick[0].id if pick else None
 
 
 def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
@@ -554,6 +574,22 @@ def prediction_captions(result: dict, limit: int = 24) -> list[tuple[str, str]]:
 
 
 PER_CLASS_HEADERS = ["class", "images", "instances", "precision", "recall", "mAP50", "mAP50-95"]
+
+
+SIDE_BY_SIDE_HEADERS = ["class", "boxes", "precision", "recall", "mAP50", "mAP50-95"]   # half a screen wide
+
+
+def yolo_side_rows(result: dict) -> list[list[str]]:
+    """yolo_per_class_rows without the images column: two of these tables share a 1280 px screen."""
+    return [row[:1] + row[2:] for row in yolo_per_class_rows(result)]
+
+
+def yolo_summary(state: JobState) -> str:
+    """One line over a detector's result: its name and its mAP (what the class compares)."""
+    r = state.result or {}
+    f = lambda key: f"{r[key]:.2f}" if isinstance(r.get(key), (int, float)) else "–"   # noqa: E731
+    return (f"**{html.escape(state.name)}** — mAP50 **{f('map50')}** · mAP50-95 {f('map50_95')} · "
+            f"precision {f('precision')} · recall {f('recall')}")
 
 
 def yolo_per_class_rows(result: dict) -> list[list[str]]:
