@@ -55,12 +55,15 @@ PAST_EDGE_JS = """() => {
   return bad;
 }"""
 
-# The font size (px) of the first visible element of each kind on the open tab; null where the tab has none.
+# The font size (px, as drawn: times the CSS zoom of its ancestors) of the first visible element of each kind
+# on the open tab; null where the tab has none.
 FONT_SIZES_JS = """(selectors) => {
   const out = {};
   for (const [kind, selector] of Object.entries(selectors)) {
     const e = [...document.querySelectorAll(selector)].find(e => e.getClientRects().length);
-    out[kind] = e ? parseFloat(getComputedStyle(e).fontSize) : null;
+    let zoom = 1;
+    for (let n = e; n && n.nodeType === 1; n = n.parentElement) zoom *= parseFloat(getComputedStyle(n).zoom) || 1;
+    out[kind] = e ? Math.round(parseFloat(getComputedStyle(e).fontSize) * zoom * 10) / 10 : null;
   }
   return out;
 }"""
@@ -133,7 +136,8 @@ def test_every_tab_fits_the_projector_normal_and_presenter(lesson_server, tmp_pa
         page.locator("#classes-finetune input").check()
         page.locator("#classes-scratch input").check()
         page.locator("#classes-train").click()
-        expect(page.locator("#classes-progress")).not_to_contain_text(re.compile("running|waiting"), timeout=240_000)
+        expect(page.locator("#classes-progress")).to_contain_text(re.compile("running|waiting"), timeout=60_000)
+        expect(page.locator("#classes-progress")).not_to_contain_text(re.compile("running|waiting"), timeout=300_000)
         expect(page.locator("#classes-progress")).to_contain_text("done")
 
         problems, sizes = {}, {}
