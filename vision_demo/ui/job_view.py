@@ -208,13 +208,17 @@ def progress_summary(states: Iterable[JobState], now: float | None = None) -> st
 PROGRESS_ROWS = 6   # jobs listed in the progress table (the newest); the summary line counts them all
 
 
-def progress_html(states: Iterable[JobState], now: float | None = None) -> str:
+def progress_html(states: Iterable[JobState], now: float | None = None, narrow: bool = False) -> str:
     """A small HTML table: one row per job with its status, epoch and a % bar, under a one-line summary.
 
     Jobs are named for people; the id (what scripts and the API use) is the row's tooltip.
+    narrow: for a panel a third of the screen wide (Your classes): three columns, short names, and a finished
+    job's test accuracy where its bar was (every model trained, side by side).
     """
     states = list(states)
     names = display_names(states)
+    if narrow:
+        return _narrow_progress_html(states, names, now)
     rows = []
     # The newest PROGRESS_ROWS jobs only: a class runs many, and a longer table would push the live curves
     # below a projector's 720 px. The summary line above still counts every job; colours stay per job.
@@ -241,6 +245,29 @@ def progress_html(states: Iterable[JobState], now: float | None = None) -> str:
     if not rows:
         return "<p class='vd-empty'>No jobs yet: start one with a button on this tab, its progress shows here.</p>"
     head = "<tr><th>job</th><th>status</th><th>epoch</th><th>progress</th><th>now</th></tr>"
+    summary = f"<p class='vd-summary'><b>{html.escape(progress_summary(states, now))}</b></p>"
+    return f"{summary}<table class='vd-jobs'>{head}{''.join(rows)}</table>"
+
+
+def _narrow_progress_html(states: list[JobState], names: dict[str, str], now: float | None) -> str:
+    rows = []
+    for i, s in enumerate(states[-PROGRESS_ROWS:]):
+        acc = (s.result or {}).get("test_acc") if s.status == "finished" else None
+        if isinstance(acc, (int, float)):
+            where = f"<b>test acc {100 * acc:.0f} %</b>"
+        elif s.status in ("failed", "cancelled", "interrupted"):
+            where = html.escape((s.error or s.message or "")[:80])
+        else:
+            pct = round(100 * s.progress)
+            where = (f"<div style='background:#ddd;border-radius:4px'><div style='width:{pct}%;"
+                     f"background:{_color(i)};height:10px;border-radius:4px'></div></div>{pct}%")
+        rows.append(f"<tr title='job {html.escape(s.id)}' data-job='{html.escape(s.id)}'>"
+                    f"<td><span style='color:{_color(i)}'>●</span> {html.escape(short_name(names[s.id]))}</td>"
+                    f"<td class='vd-status vd-{html.escape(s.status)}'>{html.escape(STATUS_TEXT.get(s.status, s.status))}</td>"
+                    f"<td class='vd-message'>{where}</td></tr>")
+    if not rows:
+        return "<p class='vd-empty'>No jobs yet: start one with a button on this tab, its progress shows here.</p>"
+    head = "<tr><th>model</th><th>status</th><th>result</th></tr>"
     summary = f"<p class='vd-summary'><b>{html.escape(progress_summary(states, now))}</b></p>"
     return f"{summary}<table class='vd-jobs'>{head}{''.join(rows)}</table>"
 
