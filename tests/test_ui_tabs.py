@@ -221,6 +221,22 @@ def test_the_lesson_plan_lists_the_seeds_exercises_in_order_each_with_a_question
     assert all(ex.question.endswith("?") for ex in lesson_tab.EXERCISES)
 
 
+def test_each_exercise_names_the_tab_it_opens_from_the_tabs_themselves(tmp_path):
+    """Exercise 6b opens tab 7: the row says so, read from the tab labels (a new tab renumbers it)."""
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui import lesson_tab
+    from vision_demo.ui.app import build_demo
+
+    demo = build_demo(JobRegistry(tmp_path / "jobs"), warm_up=False)
+    values = [c["props"].get("value") for c in demo.get_config_file()["components"]]
+    tabs = {c["props"].get("id"): c["props"].get("label") for c in demo.get_config_file()["components"]
+            if c.get("type") == "tabitem"}
+    for ex in lesson_tab.EXERCISES:
+        number = tabs[ex.tab].split(" · ")[0]
+        assert any(isinstance(v, str) and v.startswith(f"**{ex.number} · ") and f"→ tab {number}<" in v
+                   for v in values), (ex, tabs[ex.tab])
+
+
 def test_try_a_model_says_what_the_model_knows_and_flags_an_unsure_answer(tmp_path):
     from vision_demo.jobs import JobRegistry
     from vision_demo.ui import try_tab

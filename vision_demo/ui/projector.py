@@ -43,6 +43,9 @@ p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text
 .vd-table th, .vd-table th * { word-break: normal !important; overflow-wrap: normal !important; hyphens: none; }
 .vd-note { font-size: var(--text-md); }
 .vd-question { font-style: italic; }
+.vd-tab-ref { white-space: nowrap; color: var(--body-text-color-subdued); }
+#lesson-question { border-left: 4px solid #ff7f0e; padding: 2px 10px !important; }
+#lesson-question p { margin: 0 !important; }
 .vd-lesson-row { align-items: center !important; border-bottom: 1px solid var(--border-color-primary); padding: 0; gap: 8px !important; }
 .vd-lesson-row .prose p { margin: 0 !important; }
 .vd-lesson-row > div { min-width: 0; }
