@@ -139,7 +139,10 @@ def test_capture_first_starts_the_camera_itself_and_every_model_shows_its_accura
         names.press("Enter")
         expect(page.locator("#classes-active")).to_contain_text("trees (0)", timeout=20_000)
         assert "Record to start" not in page.locator("#classes-cam").inner_text()
-        capture(page, "forest")                     # the camera was never started by hand
+        page.locator("#classes-active label", has_text="forest").click()
+        page.locator("#classes-capture").click()     # the camera was never started by hand
+        expect(page.locator("#classes-status")).to_contain_text(re.compile(r"✔ forest: \d+ pictures"),
+                                                                timeout=180_000)
         expect(page.locator("#classes-cam button", has_text="Stop")).to_be_visible()
         assert "not streaming" not in page.locator("#classes-status").inner_text()
         page.locator("#classes-cam-start").click()  # already streaming: the one-click start leaves it be

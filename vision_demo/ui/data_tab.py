@@ -140,7 +140,8 @@ def build(demo: gr.Blocks, registry=None):
                             info="'scenes' (generated), or a folder on the server (from the server's own browser; "
                                  "others upload a zip): train/ + test/ (or val/) with a sub-folder per class, "
                                  "or just class folders", scale=3, elem_id="data-source")
-        zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], type="filepath", scale=2, height=110)
+        zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], type="filepath", scale=2,
+                           height=170)   # "Drop File Here - or - Click to Upload" whole, presenter mode too
     if settings.persistence_note():
         gr.Markdown(f"**Note:** {settings.persistence_note()}", elem_id="persistence-note")
     with gr.Row():

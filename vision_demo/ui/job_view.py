@@ -234,9 +234,9 @@ def progress_html(states: Iterable[JobState], now: float | None = None, narrow: 
         text = s.error if s.status == "failed" and s.error else s.message
         rows.append(
             f"<tr title='job {html.escape(s.id)}' data-job='{html.escape(s.id)}'>"
-            f"<td><span style='color:{_color(i)}'>●</span> {html.escape(names[s.id])}</td>"
+            f"<td class='vd-name'><span style='color:{_color(i)}'>●</span> {html.escape(names[s.id])}</td>"
             f"<td class='vd-status vd-{html.escape(s.status)}'>{html.escape(STATUS_TEXT.get(s.status, s.status))}</td>"
-            f"<td>{s.epoch}/{s.epochs or '?'}</td>"
+            f"<td class='vd-epoch'>{s.epoch}/{s.epochs or '?'}</td>"
             f"<td style='min-width:90px'><div style='background:#ddd;border-radius:4px'>"
             f"<div style='width:{pct}%;background:{_color(i)};height:10px;border-radius:4px'></div></div>"
             f"{pct}%</td>"
@@ -244,7 +244,7 @@ def progress_html(states: Iterable[JobState], now: float | None = None, narrow: 
         )
     if not rows:
         return "<p class='vd-empty'>No jobs yet: start one with a button on this tab, its progress shows here.</p>"
-    head = "<tr><th>job</th><th>status</th><th>epoch</th><th>progress</th><th>now</th></tr>"
+    head = "<tr><th>job</th><th>status</th><th class='vd-epoch'>epoch</th><th>progress</th><th>now</th></tr>"
     summary = f"<p class='vd-summary'><b>{html.escape(progress_summary(states, now))}</b></p>"
     return f"{summary}<table class='vd-jobs'>{head}{''.join(rows)}</table>"
 
@@ -262,7 +262,7 @@ def _narrow_progress_html(states: list[JobState], names: dict[str, str], now: fl
             where = (f"<div style='background:#ddd;border-radius:4px'><div style='width:{pct}%;"
                      f"background:{_color(i)};height:10px;border-radius:4px'></div></div>{pct}%")
         rows.append(f"<tr title='job {html.escape(s.id)}' data-job='{html.escape(s.id)}'>"
-                    f"<td><span style='color:{_color(i)}'>●</span> {html.escape(short_name(names[s.id]))}</td>"
+                    f"<td class='vd-name'><span style='color:{_color(i)}'>●</span> {html.escape(short_name(names[s.id]))}</td>"
                     f"<td class='vd-status vd-{html.escape(s.status)}'>{html.escape(STATUS_TEXT.get(s.status, s.status))}</td>"
                     f"<td class='vd-message'>{where}</td></tr>")
     if not rows:

@@ -34,7 +34,10 @@ CSS = """
 .vd-intro p { margin: 0 !important; }
 table.vd-jobs { width: 100%; font-size: var(--text-md); border-collapse: collapse; }
 table.vd-jobs td, table.vd-jobs th { padding: 3px 6px; vertical-align: middle; white-space: nowrap; text-align: left; }
-table.vd-jobs td.vd-message { white-space: normal; overflow-wrap: anywhere; font-size: var(--text-sm); }
+/* the table fits its column: job names wrap between words, the message too, never inside a word ("finish/ed") */
+table.vd-jobs td.vd-name { white-space: normal; }
+table.vd-jobs td.vd-message { white-space: normal; overflow-wrap: break-word; word-break: normal; font-size: var(--text-sm); }
+:root body.vd-presenter table.vd-jobs .vd-epoch { display: none; }
 p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text-md); }
 /* gallery captions: the whole "✖ glacier → mountain (0.61)", wrapped, at a readable size */
 .vd-captions .caption-label { white-space: normal !important; text-overflow: clip !important; overflow: visible !important;
@@ -63,7 +66,7 @@ p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text
 :root body.vd-presenter.dark { --border-color-primary: var(--neutral-400); --body-background-fill: #000; }
 /* ...and the plots' text: Plotly writes its font sizes in px on each SVG text, so the whole plot is zoomed
    (Plotly lays it out in the zoomed box, 1/1.25 of the column, and it is drawn the column's width again) */
-:root body.vd-presenter .js-plotly-plot { zoom: 1.25; }
+:root body.vd-presenter .js-plotly-plot { zoom: 1.25; width: 80% !important; }
 """
 
 # Run once when the page loads: `?presenter=1` (and `?__theme=dark`) set the header switches, whose
