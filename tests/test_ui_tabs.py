@@ -301,3 +301,20 @@ def test_python_app_py_answers_then_warms_up_the_webcam_export(tmp_path):
         app.terminate()
         app.wait(60)
     assert app.returncode is not None
+
+
+def test_a_bad_picture_on_detect_keeps_its_reason_on_screen(tmp_path):
+    """An upload that is no picture: the latency line says why (a toast would vanish); the button still raises."""
+    from vision_demo.detect.weights import BUNDLED_KEY
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui import detect_tab
+
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("this is a text file, not a photo")
+    handlers = detect_tab.make_handlers(JobRegistry(tmp_path / "jobs"))
+    image = {"path": str(fake), "orig_name": "holiday.jpg"}
+    boxes, table, line = handlers.detect_if_image(image, BUNDLED_KEY, 0.25, 0.7, [])
+    assert boxes is None and table is None
+    assert line.startswith("**Cannot detect on this picture:**") and "holiday.jpg" in line and "not an image" in line
+    with pytest.raises(gr.Error, match="not an image"):
+        handlers.detect(image, BUNDLED_KEY, 0.25, 0.7, [])
