@@ -43,7 +43,7 @@ PAST_EDGE_JS = """() => {
     range.selectNodeContents(node);
     const r = range.getBoundingClientRect();
     if (!r.width) continue;
-    let right = W, who = 'the window', bottom = Infinity, under = '';
+    let right = W, who = 'the window', bottom = Infinity, under = '', scrolls = false;
     for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
       const o = getComputedStyle(a);
       const name = a.tagName + '#' + a.id + '.' + String(a.className).slice(0, 24);
@@ -53,7 +53,8 @@ PAST_EDGE_JS = """() => {
       }
       // cut off at the bottom by a box that hides the rest ("Click to Upload" half gone); a box that
       // scrolls (a gallery, a long table) shows the rest when scrolled, and is not counted
-      if (/hidden|clip/.test(o.overflowY) && a.scrollHeight > a.clientHeight + 1) {
+      if (/auto|scroll/.test(o.overflowY) && a.scrollHeight > a.clientHeight + 1) scrolls = true;
+      if (!scrolls && /hidden|clip/.test(o.overflowY) && a.scrollHeight > a.clientHeight + 1) {
         const ar = a.getBoundingClientRect();
         if (ar.bottom < bottom) { bottom = ar.bottom; under = name; }
       }

@@ -64,9 +64,15 @@ p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text
   --border-color-primary: var(--neutral-500); --block-border-width: 2px; --input-border-width: 2px;
 }
 :root body.vd-presenter.dark { --border-color-primary: var(--neutral-400); --body-background-fill: #000; }
-/* ...and the plots' text: Plotly writes its font sizes in px on each SVG text, so the whole plot is zoomed
-   (Plotly lays it out in the zoomed box, 1/1.25 of the column, and it is drawn the column's width again) */
-:root body.vd-presenter .js-plotly-plot { zoom: 1.25; width: 80% !important; }
+/* ...and the plots' text: Plotly writes its sizes in px on each SVG text (FONT_SIZE 14, titles 16); these win
+   over them. Axis ticks and titles only: the line-end names keep the size their backing was drawn for. (A CSS
+   zoom of the whole plot was tried: Plotly does not lay it out again, and the zoomed plot ran past its box.) */
+:root body.vd-presenter .js-plotly-plot .xtick text, :root body.vd-presenter .js-plotly-plot .ytick text,
+:root body.vd-presenter .js-plotly-plot .g-xtitle text, :root body.vd-presenter .js-plotly-plot .g-ytitle text,
+:root body.vd-presenter .js-plotly-plot .legendtext { font-size: 17.5px !important; }
+:root body.vd-presenter .js-plotly-plot .gtitle { font-size: 19px !important; }
+/* dataframe cells wrap between words instead of hiding the end of a long job name */
+.vd-table td, .vd-table td * { white-space: normal !important; overflow-wrap: break-word; text-overflow: clip !important; }
 """
 
 # Run once when the page loads: `?presenter=1` (and `?__theme=dark`) set the header switches, whose
