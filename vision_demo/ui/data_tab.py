@@ -124,7 +124,9 @@ def intel_button() -> tuple[gr.Button, str]:
         return gr.Button("Download Intel Image Classification", elem_id="intel-btn"), ""
     from vision_demo.datasets.intel import OFFLINE_HELP
 
-    button = gr.Button("Download Intel Image Classification (needs --online)", interactive=False, elem_id="intel-btn")
+    # One line that says how to get it: the offline pack (prefetch --what intel, made at home) or --online.
+    button = gr.Button("Intel Image Classification: needs --online, or the offline pack (prefetch --what intel)",
+                       interactive=False, elem_id="intel-btn")
     return button, f"**Offline:** {OFFLINE_HELP[0].upper()}{OFFLINE_HELP[1:]}."
 
 
