@@ -62,6 +62,13 @@ p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text
   --block-label-text-color: var(--body-text-color); --block-title-text-color: var(--body-text-color);
   --input-placeholder-color: var(--body-text-color-subdued);
   --border-color-primary: var(--neutral-500); --block-border-width: 2px; --input-border-width: 2px;
+  /* the theme's sizes that are made of the ones above: declared again here, or they keep the values they
+     were given on :root (labels and buttons stayed 16 / 20 px in presenter mode) */
+  --block-info-text-size: var(--text-sm); --block-label-text-size: var(--text-sm);
+  --block-title-text-size: var(--text-md); --checkbox-label-text-size: var(--text-md);
+  --input-text-size: var(--text-md); --button-large-text-size: var(--text-lg);
+  --button-medium-text-size: var(--text-md); --button-small-text-size: var(--text-sm);
+  --table-text-size: var(--text-md);
 }
 :root body.vd-presenter.dark { --border-color-primary: var(--neutral-400); --body-background-fill: #000; }
 /* ...and the plots' text: Plotly writes its sizes in px on each SVG text (FONT_SIZE 14, titles 16); these win
