@@ -66,9 +66,10 @@ p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text
      were given on :root (labels and buttons stayed 16 / 20 px in presenter mode) */
   --block-info-text-size: var(--text-sm); --block-label-text-size: var(--text-sm);
   --block-title-text-size: var(--text-md); --checkbox-label-text-size: var(--text-md);
-  --input-text-size: var(--text-md); --button-large-text-size: var(--text-lg);
-  --button-medium-text-size: var(--text-md); --button-small-text-size: var(--text-sm);
-  --table-text-size: var(--text-md);
+  --button-large-text-size: var(--text-lg); --button-medium-text-size: var(--text-md);
+  --button-small-text-size: var(--text-sm);
+  /* not --input-text-size nor --table-text-size: long job names in the pickers and the per-class tables of
+     two detectors side by side would no longer fit (the projector test found them cut); our own tables grow */
 }
 :root body.vd-presenter.dark { --border-color-primary: var(--neutral-400); --body-background-fill: #000; }
 /* ...and the plots' text: Plotly writes its sizes in px on each SVG text (FONT_SIZE 14, titles 16); these win
