@@ -122,3 +122,40 @@ def test_two_cameras_two_classes_and_the_model_tells_them_apart_live(classes_url
     print(f"\nyour classes: two bursts captured in {captured_s:.1f} s (two browser launches), "
           f"Train click -> done {train_s:.1f} s; {progress!r}")
     assert outside == [], outside
+
+
+def test_capture_first_starts_the_camera_itself_and_every_model_shows_its_accuracy(classes_url, cameras):
+    """No Access / Record clicks: Capture alone starts the camera and fills the class; the progress then lists
+    each trained model with its test accuracy (three models, three accuracies)."""
+    with sync_api.sync_playwright() as p:
+        browser = launch(p, cameras["forest"])
+        context = browser.new_context(permissions=["camera"], viewport=VIEWPORT)
+        page = context.new_page()
+        page.goto(classes_url, wait_until="load")
+        open_tab(page, "Your classes")
+        page.locator("#classes-active input").first.wait_for(timeout=30_000)
+        names = page.locator("#classes-names textarea")
+        names.fill("forest, trees")
+        names.press("Enter")
+        expect(page.locator("#classes-active")).to_contain_text("trees (0)", timeout=20_000)
+        assert "Record to start" not in page.locator("#classes-cam").inner_text()
+        def burst(name):   # a burst is 20 pictures 0.2 s apart: minutes on a machine as loaded as a shared CI's
+            page.locator("#classes-active label", has_text=name).click()
+            page.locator("#classes-capture").click()
+            expect(page.locator("#classes-status")).to_contain_text(re.compile(rf"✔ {name}: \d+ pictures"),
+                                                                    timeout=240_000)
+
+        burst("forest")                              # the camera was never started by hand
+        expect(page.locator("#classes-cam button", has_text="Stop")).to_be_visible()
+        assert "not streaming" not in page.locator("#classes-status").inner_text()
+        page.locator("#classes-cam-start").click()  # already streaming: the one-click start leaves it be
+        burst("trees")
+        page.locator("#classes-finetune input").check()
+        page.locator("#classes-scratch input").check()
+        page.locator("#classes-train").click()
+        progress = page.locator("#classes-progress")
+        expect(progress).to_contain_text(re.compile("running|waiting"), timeout=60_000)
+        expect(progress).not_to_contain_text(re.compile("running|waiting"), timeout=300_000)
+        assert len(re.findall(r"test acc \d+ %", progress.inner_text())) == 3, progress.inner_text()
+        shot(page, "classes-capture-first")
+        browser.close()

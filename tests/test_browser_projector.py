@@ -9,13 +9,14 @@ the labels, the buttons and the plots' text at least 1.2× larger. Screenshots: 
 
     python -m pytest -q tests/test_browser_projector.py -s
 """
+import json
 import re
 from urllib.parse import urlparse
 
 import pytest
 
 from conftest import serve_fresh_app
-from test_browser import CHROMIUM, CLIPPED_JS, TABS, VIEWPORT, open_tab, shot, wait_for_jobs
+from test_browser import ARTIFACTS, CHROMIUM, CLIPPED_JS, TABS, VIEWPORT, open_tab, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
@@ -42,25 +43,38 @@ PAST_EDGE_JS = """() => {
     range.selectNodeContents(node);
     const r = range.getBoundingClientRect();
     if (!r.width) continue;
-    let right = W, who = 'the window';
+    let right = W, who = 'the window', bottom = Infinity, under = '', scrolls = false;
     for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
       const o = getComputedStyle(a);
+      const name = a.tagName + '#' + a.id + '.' + String(a.className).slice(0, 24);
       if (/hidden|clip|auto|scroll/.test(o.overflowX)) {
         const ar = a.getBoundingClientRect();
-        if (ar.right < right) { right = ar.right; who = a.tagName + '#' + a.id + '.' + String(a.className).slice(0, 24); }
+        if (ar.right < right) { right = ar.right; who = name; }
+      }
+      // cut off at the bottom by a box that hides the rest ("Click to Upload" half gone); a box that
+      // scrolls (a gallery, a long table) shows the rest when scrolled, and is not counted
+      if (/auto|scroll/.test(o.overflowY) && a.scrollHeight > a.clientHeight + 1) scrolls = true;
+      if (!scrolls && /hidden|clip/.test(o.overflowY) && a.scrollHeight > a.clientHeight + 1) {
+        const ar = a.getBoundingClientRect();
+        if (ar.bottom < bottom) { bottom = ar.bottom; under = name; }
       }
     }
     if (r.right > right + 2) bad.push(`${text.slice(0, 40)} ends at x=${Math.round(r.right)}, past ${who} (${Math.round(right)})`);
+    else if (r.top < bottom && r.bottom > bottom + 2)
+      bad.push(`${text.slice(0, 40)} cut at y=${Math.round(bottom)} by ${under}`);
   }
   return bad;
 }"""
 
-# The font size (px) of the first visible element of each kind on the open tab; null where the tab has none.
+# The font size (px, as drawn: times the CSS zoom of its ancestors) of the first visible element of each kind
+# on the open tab; null where the tab has none.
 FONT_SIZES_JS = """(selectors) => {
   const out = {};
   for (const [kind, selector] of Object.entries(selectors)) {
     const e = [...document.querySelectorAll(selector)].find(e => e.getClientRects().length);
-    out[kind] = e ? parseFloat(getComputedStyle(e).fontSize) : null;
+    let zoom = 1;
+    for (let n = e; n && n.nodeType === 1; n = n.parentElement) zoom *= parseFloat(getComputedStyle(n).zoom) || 1;
+    out[kind] = e ? Math.round(parseFloat(getComputedStyle(e).fontSize) * zoom * 10) / 10 : null;
   }
   return out;
 }"""
@@ -133,7 +147,8 @@ def test_every_tab_fits_the_projector_normal_and_presenter(lesson_server, tmp_pa
         page.locator("#classes-finetune input").check()
         page.locator("#classes-scratch input").check()
         page.locator("#classes-train").click()
-        expect(page.locator("#classes-progress")).not_to_contain_text(re.compile("running|waiting"), timeout=240_000)
+        expect(page.locator("#classes-progress")).to_contain_text(re.compile("running|waiting"), timeout=60_000)
+        expect(page.locator("#classes-progress")).not_to_contain_text(re.compile("running|waiting"), timeout=300_000)
         expect(page.locator("#classes-progress")).to_contain_text("done")
 
         problems, sizes = {}, {}
@@ -157,6 +172,7 @@ def test_every_tab_fits_the_projector_normal_and_presenter(lesson_server, tmp_pa
                 shot(page, f"projector-{mode}-" + re.sub(r"\W+", "-", tab).strip("-").lower())
         browser.close()
 
+    (ARTIFACTS / "projector-problems.json").write_text(json.dumps(problems, indent=1, ensure_ascii=False))
     assert not problems, problems
     # presenter mode: each kind of text at least 1.2x larger, on every tab that shows it
     smaller = {f"{tab}: {kind} {sizes[(tab, 'normal')][kind]} -> {sizes[(tab, 'presenter')][kind]} px"

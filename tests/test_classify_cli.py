@@ -172,3 +172,21 @@ def test_sweep_trains_each_strategy_on_each_fraction_and_says_where_the_gap_is(s
     assert "pretrained - scratch:" in printed and "widest at" in printed
     assert main(["sweep", "--data", squares, "--fractions", "0", "--out", str(tmp_path / "bad")]) == 1
     assert "fractions must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_per_class_trains_on_a_seeded_subset_of_every_class(squares, tmp_path, capsys):
+    """--per-class N: at most N training images of each class, the same ones for the same seed."""
+    runs = []
+    for name in ("a", "b"):
+        code = main(["train", "--data", squares, "--model", "simple_cnn", "--strategy", "scratch", "--epochs", "1",
+                     "--img-size", "32", "--batch-size", "4", "--per-class", "3", "--out", str(tmp_path / name)])
+        assert code == 0, capsys.readouterr().err
+        runs.append(json.loads((tmp_path / name / "result.json").read_text()))
+    classes = len(runs[0]["classes"])
+    assert runs[0]["train_images"] == 3 * classes          # 8 a class in the set, 3 kept
+    assert runs[0]["train_per_class"] == 3
+    assert "(3 per class)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--per-class", "many"])
+    assert main(["train", "--data", squares, "--per-class", "0"]) == 1
+    assert "per_class must be" in capsys.readouterr().err

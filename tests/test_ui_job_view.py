@@ -219,3 +219,46 @@ def test_the_progress_table_names_where_cluster_jobs_run_and_local_tables_are_un
     html = job_view.progress_html([_state("j1", "CNN", status="finished"), remote])
     assert "<th>where</th>" in html and html.count("class='vd-where'") == 2
     assert "gpu-node-3 · GPU 0" in html and "<td class='vd-where'>—</td>" in html   # a job not sent anywhere
+
+
+# ---- issue 20: names at the line ends, the board, detectors side by side ----------------------------------
+
+def test_each_line_ends_with_its_jobs_name_in_its_colour_and_the_names_never_touch():
+    # four jobs whose curves end at nearly the same accuracy: their names are stacked, not on top of each other
+    states = [_state(f"j{i}", name, history=[{**HIST[1], "val_acc": 0.55 + i / 1000}])
+              for i, name in enumerate(["SimpleCNN · scratch", "SimpleCNN · scratch", "ResNet-18 · scratch",
+                                        "EfficientNet-Lite0 · fine-tuned (from frozen)"])]
+    fig = job_view.history_figure(states, job_view.CLASSIFY_ACC, "Accuracy", percent=True)
+    labels = {a.text: a for a in fig.layout.annotations}
+    assert set(labels) == {"SimpleCNN · scratch #1", "SimpleCNN · scratch #2", "ResNet-18 · scratch",
+                           "Lite0 · fine-tuned"}
+    colours = {t.name.rsplit(" ", 1)[0]: t.line.color for t in fig.data}
+    assert labels["ResNet-18 · scratch"].font.color == colours["ResNet-18 · scratch"]
+    ys = sorted(a.y for a in fig.layout.annotations)
+    assert all(b - a >= (job_view.FONT_SIZE + 3) / 210 - 1e-9 for a, b in zip(ys, ys[1:]))
+    assert all(0 <= y <= 1 for y in ys) and abs(ys[0] - 0.55 / 1.02) < 0.05   # level with the line ends
+
+
+def test_clearing_the_board_hides_ended_jobs_until_shown_again():
+    done, running = _state("j1", "CNN", status="finished", result=RESULT), _state("j2", "Lite0")
+    shown = {"hidden": ["j1"]}
+    assert [s.id for s in job_view.on_the_board([done, running], shown)] == ["j2"]
+    assert "1 ended run cleared" in job_view.cleared_note(shown)
+    assert job_view.on_the_board([done, running], {}) == [done, running] and job_view.cleared_note({}) == ""
+
+
+def test_pretrained_vs_scratch_shows_the_pretrained_detector_first_and_the_scratch_one_next_to_it():
+    def yolo(job_id, scratch, created, ended, map50):
+        return JobState(id=job_id, kind="detect", name="YOLOv8n from scratch · shapes" if scratch else
+                        "YOLO fine-tuned from person detector · shapes", config={"data": "shapes", "scratch": scratch},
+                        out_dir="/tmp/x", status="finished", created=created, ended=ended,
+                        result={"map50": map50, "map50_95": map50 / 2, "precision": 0.5, "recall": 0.5})
+    older = yolo("old", False, 100.0, 150.0, 0.5)
+    pre, scratch = yolo("pre", False, 1000.0, 1050.0, 0.91), yolo("scr", True, 1000.2, 1101.0, 0.0)
+    choices = job_view.detect_finished_choices([older, pre, scratch])
+    assert [job_id for _, job_id in choices] == ["pre", "scr", "old"]   # the scratch one ended last
+    assert choices[0][0].endswith("mAP50 0.91")
+    assert job_view.counterpart("pre", [older, pre, scratch]) == "scr"
+    assert job_view.counterpart("scr", [older, pre, scratch]) == "pre"
+    assert "mAP50 **0.91**" in job_view.yolo_summary(pre)
+    assert job_view.SIDE_BY_SIDE_HEADERS == ["class", "boxes", "precision", "recall", "mAP50", "mAP50-95"]

@@ -230,6 +230,22 @@ def test_the_lesson_plan_lists_the_seeds_exercises_in_order_each_with_a_question
     assert all(ex.question.endswith("?") for ex in lesson_tab.EXERCISES)
 
 
+def test_each_exercise_names_the_tab_it_opens_from_the_tabs_themselves(tmp_path):
+    """Exercise 6b opens tab 7: the row says so, read from the tab labels (a new tab renumbers it)."""
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui import lesson_tab
+    from vision_demo.ui.app import build_demo
+
+    demo = build_demo(JobRegistry(tmp_path / "jobs"), warm_up=False)
+    values = [c["props"].get("value") for c in demo.get_config_file()["components"]]
+    tabs = {c["props"].get("id"): c["props"].get("label") for c in demo.get_config_file()["components"]
+            if c.get("type") == "tabitem"}
+    for ex in lesson_tab.EXERCISES:
+        number = tabs[ex.tab].split(" · ")[0]
+        assert any(isinstance(v, str) and v.startswith(f"**{ex.number} · ") and f"→ tab {number}<" in v
+                   for v in values), (ex, tabs[ex.tab])
+
+
 def test_try_a_model_says_what_the_model_knows_and_flags_an_unsure_answer(tmp_path):
     from vision_demo.jobs import JobRegistry
     from vision_demo.ui import try_tab
@@ -294,3 +310,20 @@ def test_python_app_py_answers_then_warms_up_the_webcam_export(tmp_path):
         app.terminate()
         app.wait(60)
     assert app.returncode is not None
+
+
+def test_a_bad_picture_on_detect_keeps_its_reason_on_screen(tmp_path):
+    """An upload that is no picture: the latency line says why (a toast would vanish); the button still raises."""
+    from vision_demo.detect.weights import BUNDLED_KEY
+    from vision_demo.jobs import JobRegistry
+    from vision_demo.ui import detect_tab
+
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("this is a text file, not a photo")
+    handlers = detect_tab.make_handlers(JobRegistry(tmp_path / "jobs"))
+    image = {"path": str(fake), "orig_name": "holiday.jpg"}
+    boxes, table, line = handlers.detect_if_image(image, BUNDLED_KEY, 0.25, 0.7, [])
+    assert boxes is None and table is None
+    assert line.startswith("**Cannot detect on this picture:**") and "holiday.jpg" in line and "not an image" in line
+    with pytest.raises(gr.Error, match="not an image"):
+        handlers.detect(image, BUNDLED_KEY, 0.25, 0.7, [])

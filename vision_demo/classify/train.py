@@ -56,6 +56,7 @@ class TrainConfig:
     cache_features: bool = False      # frozen: also keep extracted features on disk (WORK/feature_cache)
     train_fraction: float = 1.0       # train on this share of the training images (stratified, seeded): the sweep
     unfreeze_blocks: int | None = None  # finetune: the last k blocks of the catalog's `blocks` (+ head) train
+    per_class: int | None = None      # at most this many training images of each class (seeded): a big set made small
 
     @property
     def learning_rate(self) -> float:
@@ -74,6 +75,8 @@ class TrainConfig:
             label += f" ({self.train_fraction:.0%} of the data)"
         if self.unfreeze_blocks is not None:
             label += " (head only)" if self.unfreeze_blocks == 0 else f" (last {self.unfreeze_blocks} blocks)"
+        if self.per_class:
+            label += f" ({self.per_class} per class)"
         return label
 
     @classmethod
@@ -93,6 +96,8 @@ def validate_config(config: TrainConfig) -> None:
     if not 0 < float(config.train_fraction) <= 1:
         raise VisionDemoError(f"train_fraction must be in (0, 1], e.g. 0.25 for a quarter of the images, "
                               f"not {config.train_fraction}")
+    if config.per_class is not None and not 1 <= int(config.per_class) <= 100_000:
+        raise VisionDemoError(f"per_class must be a number of images (1 or more), e.g. 100, not {config.per_class}")
     if not 1 <= int(config.epochs) <= 200:
         raise VisionDemoError(f"epochs must be between 1 and 200, not {config.epochs}")
     if not 32 <= int(config.img_size) <= 512:
@@ -235,6 +240,8 @@ def _prepare(config: TrainConfig, ctx: JobContext) -> _Run:
     data = load_dataset(None if config.data in (None, "", "scenes") else config.data)
     if config.train_fraction < 1:   # the same share of every class, the same images for the same seed
         data.train = stratified_subset(data.train, float(config.train_fraction), config.seed)
+    if config.per_class:            # at most N of every class, the same images for the same seed
+        data.train = stratified_subset(data.train, 1.0, config.seed, per_class=int(config.per_class))
     if len(data.train) == 0 or len(data.test) == 0:
         raise VisionDemoError(f"the data set needs training and test images: found {len(data.train)} / {len(data.test)}")
     seed_everything(config.seed)
@@ -364,7 +371,7 @@ def _result(run: _Run, fit: _Fit, ctx: JobContext, started: float) -> dict[str, 
         "seed": int(config.seed), "init_from": run.init_checkpoint,
         "classes": list(data.classes), "epochs": fit.history,
         "train_fraction": float(config.train_fraction), "train_images": len(data.train),
-        "unfreeze_blocks": config.unfreeze_blocks,
+        "unfreeze_blocks": config.unfreeze_blocks, "train_per_class": config.per_class,
         "test_acc": float(evaluation["acc"]), "test_loss": float(evaluation["loss"]),
         **report,
         "wall_seconds": time.perf_counter() - started,

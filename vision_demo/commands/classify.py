@@ -42,6 +42,9 @@ def _add_training_options(parser: argparse.ArgumentParser, single: bool) -> None
                         help="skip ImageNet mean/std normalization (see what it costs a pretrained model)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the fastest present)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-class", type=int, metavar="N",
+                        help="train on at most N images of each class (a seeded subset: a big data set such as "
+                             "Intel's 14,034 images fits a class period; the test split stays whole)")
     parser.add_argument("--out", metavar="DIR", help="folder for jobs and result files (default: the work folder)")
 
 
@@ -107,7 +110,7 @@ def _removed_if_empty_on_error(out: str | None):
 
 def _common_config(args) -> dict:
     return dict(data=args.data, epochs=args.epochs, img_size=args.img_size, batch_size=args.batch_size,
-                normalize=args.normalize, device=args.device, seed=args.seed)
+                normalize=args.normalize, device=args.device, seed=args.seed, per_class=args.per_class)
 
 
 def _row(state) -> dict:

@@ -246,9 +246,11 @@ def _split_stratified(per_class: dict[str, list[Path]], test_fraction: float, se
     return train, test
 
 
-def stratified_subset(items: list[tuple[str, int]], fraction: float, seed: int) -> list[tuple[str, int]]:
+def stratified_subset(items: list[tuple[str, int]], fraction: float, seed: int,
+                      per_class: int | None = None) -> list[tuple[str, int]]:
     """`fraction` of the (path, label) items of every class (at least one each), drawn with a seeded generator:
-    the same seed gives the same images, and each smaller fraction is a subset of a larger one."""
+    the same seed gives the same images, and each smaller fraction is a subset of a larger one.
+    per_class: at most that many of every class instead (a big set cut to fit a class period)."""
     rng = random.Random(seed)
     by_class: dict[int, list[tuple[str, int]]] = {}
     for item in items:
@@ -257,7 +259,7 @@ def stratified_subset(items: list[tuple[str, int]], fraction: float, seed: int) 
     for label in sorted(by_class):
         members = sorted(by_class[label])
         rng.shuffle(members)
-        kept += members[:max(1, round(len(members) * fraction))]
+        kept += members[:per_class if per_class else max(1, round(len(members) * fraction))]
     return sorted(kept, key=lambda item: (item[1], item[0]))
 
 

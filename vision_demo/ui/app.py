@@ -41,6 +41,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
         with gr.Row(elem_id="vd-header", equal_height=True):
             gr.Markdown(HEADER, scale=1, min_width=600)
             projector.presenter_switches(demo)
+        question = lesson_tab.question_banner()   # the question of the exercise last started, over every tab
         with gr.Tabs(selected="lesson", overflow_behavior="wrap") as tabs:   # every tab in sight, never in a menu
             with gr.Tab("Lesson plan", id="lesson"):
                 lesson_buttons = lesson_tab.build()
@@ -82,7 +83,7 @@ def build_demo(registry: JobRegistry | None = None, warm_up: bool = True) -> gr.
         # The lesson plan's buttons start what each tab starts.
         starters = {ex.key: train_ui.start_exercise(ex.key) for ex in lesson_tab.EXERCISES if ex.tab == "train"}
         starters.update(inside=inside_ui.start, detect=detect_ui.start, yolo=yolo_ui.start, sliding=sliding_ui.start)
-        lesson_tab.wire(lesson_buttons, tabs, starters)
+        lesson_tab.wire(lesson_buttons, tabs, starters, question)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     calm_queue(demo)
     if warm_up:

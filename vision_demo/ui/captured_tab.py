@@ -42,6 +42,29 @@ STREAM_SLOTS = 40       # students streaming at once
 STORAGE_KEY = "vision_demo_classes_set"   # the localStorage entry that holds the browser's set id
 
 
+# One click starts the camera: the page presses Gradio's own two buttons under the picture ("Click to Access
+# Webcam", then "Record") and waits until the stream runs. "Start camera" does only that; Capture does it first
+# when the camera is not streaming yet, then arms the burst (so pressing Capture first just works).
+START_CAMERA_JS = """async function vdStartCamera() {
+  const cam = document.querySelector('#classes-cam');
+  if (!cam) return false;
+  const seen = e => e.getClientRects().length > 0;
+  const button = re => [...cam.querySelectorAll('button')].find(b => seen(b) && re.test(b.innerText || ''));
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const until = async (test, ms) => { for (let t = 0; t < ms; t += 100) { const v = test(); if (v) return v; await sleep(100); } return null; };
+  if (button(/^\\s*Stop/)) return true;                       // already streaming
+  const access = button(/Click to Access Webcam/) ||
+    [...cam.querySelectorAll('*')].find(e => seen(e) && /^\\s*Click to Access Webcam\\s*$/.test(e.innerText || ''));
+  if (access) access.click();
+  const record = await until(() => button(/^\\s*Record/), 10000);
+  if (!record) return false;                                     // no camera (or permission refused)
+  record.click();
+  return !!(await until(() => button(/^\\s*Stop/), 5000));
+}"""
+START_JS = f"async () => {{ {START_CAMERA_JS}; await vdStartCamera(); }}"
+CAPTURE_JS = f"async (set_id, active) => {{ {START_CAMERA_JS}; await vdStartCamera(); return [set_id, active]; }}"
+
+
 def browser_secret() -> str:
     """The key gr.BrowserState encrypts the id with, kept in the work folder so the id survives a server
     restart (Gradio would draw a new one at every start, and every student would lose their set)."""
@@ -77,7 +100,7 @@ def progress_and_choices(registry, s: CapturedSet, current=None):
     choices = job_view.finished_choices(states)
     ids = [c[1] for c in choices]
     value = current if current in ids else training.best_job(states)
-    html = job_view.progress_html(states) if states else (
+    html = job_view.progress_html(states, narrow=True) if states else (
         "<p class='vd-empty'>Capture a few pictures of every class, then press Train.</p>")
     return html, gr.Dropdown(choices=choices, value=value), not job_view.all_done(states)
 
@@ -139,9 +162,9 @@ def make_handlers(registry: JobRegistry, recorder: Recorder | None = None):
         n = min(BURST, left)
         recorder.arm(set_id, active, n)
         status = f"● Capturing {n} pictures into **{active}**: move a little while it runs."
-        if not recorder.streaming(set_id):
-            status += (" The webcam is not streaming yet: click **Record** under the picture "
-                       "(after *Click to Access Webcam*).")
+        if not recorder.streaming(set_id):   # the page started the camera first: its first frames are on the way
+            status = (f"● Capturing {n} pictures into **{active}** as soon as the camera's pictures arrive "
+                      "(if nothing comes: allow the camera in the browser, or press **Start camera**).")
         return status
 
     def on_frame(frame, set_id, model_job):
@@ -291,8 +314,9 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=300):
             # 640x480 asked of the camera (pictures are kept at 256 px anyway), mirrored: left stays left.
-            webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam: Record to start", height=250,
+            webcam = gr.Image(sources=["webcam"], streaming=True, label="Webcam", height=250,
                               elem_id="classes-cam", webcam_options=live_webcam_options())
+            cam_btn = gr.Button("▶ Start camera", size="sm", elem_id="classes-cam-start")
             live = gr.Label(label="Live prediction (after training)", num_top_classes=6, elem_id="classes-live")
         with gr.Column(scale=5, min_width=380):
             with gr.Row(equal_height=True):
@@ -338,7 +362,9 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     upload_btn.upload(h.add_uploads, [set_box, active_name, upload_btn], set_outputs, api_name="classes_add")
     # The picker itself, not its echo in active_name: a click on a class then at once on Capture must capture into
     # that class, before the server's answer to the click has come back.
-    capture_btn.click(h.arm, [set_box, active], status, api_visibility="private", concurrency_limit=None)
+    capture_btn.click(h.arm, [set_box, active], status, api_visibility="private", concurrency_limit=None,
+                      js=CAPTURE_JS)
+    cam_btn.click(None, None, None, js=START_JS, api_visibility="private", queue=False)
     active.input(user_errors(lambda s, a: set_view(CapturedSet.for_id(s), a)), [set_box, active], set_outputs,
                  api_visibility="private")
     webcam.stream(h.on_frame, [webcam, set_box, model], [live, status, counts, active, gallery, shown],

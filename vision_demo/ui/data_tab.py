@@ -124,7 +124,9 @@ def intel_button() -> tuple[gr.Button, str]:
         return gr.Button("Download Intel Image Classification", elem_id="intel-btn"), ""
     from vision_demo.datasets.intel import OFFLINE_HELP
 
-    button = gr.Button("Download Intel Image Classification (needs --online)", interactive=False, elem_id="intel-btn")
+    # One line that says how to get it: the offline pack (prefetch --what intel, made at home) or --online.
+    button = gr.Button("Intel Image Classification: needs --online, or the offline pack (prefetch --what intel)",
+                       interactive=False, elem_id="intel-btn")
     return button, f"**Offline:** {OFFLINE_HELP[0].upper()}{OFFLINE_HELP[1:]}."
 
 
@@ -140,7 +142,8 @@ def build(demo: gr.Blocks, registry=None):
                             info="'scenes' (generated), or a folder on the server (from the server's own browser; "
                                  "others upload a zip): train/ + test/ (or val/) with a sub-folder per class, "
                                  "or just class folders", scale=3, elem_id="data-source")
-        zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], type="filepath", scale=2, height=110)
+        zip_file = gr.File(label="…or upload a zip", file_types=[".zip"], type="filepath", scale=2,
+                           height=170)   # "Drop File Here - or - Click to Upload" whole, presenter mode too
     if settings.persistence_note():
         gr.Markdown(f"**Note:** {settings.persistence_note()}", elem_id="persistence-note")
     with gr.Row():

@@ -99,10 +99,15 @@ def make_handlers(registry: JobRegistry):
         return det.annotated, detection_rows(det), latency_text(det, imgsz=IMAGE_SIZE)
 
     def detect_if_image(image, weights, conf, iou, classes, request: gr.Request = None, runtime="auto"):
-        """The same, triggered by a new image or a slider: quiet when there is no image."""
+        """The same, triggered by a new image or a slider: quiet when there is no image. A picture it cannot use
+        keeps its reason on screen, in the latency line (a toast goes after a few seconds, leaving red badges
+        with no reason); the Detect button and the API still raise it."""
         if not image:
             return None, None, ""
-        return detect(image, weights, conf, iou, classes, request, runtime)
+        try:
+            return detect(image, weights, conf, iou, classes, request, runtime)
+        except gr.Error as err:
+            return None, None, f"**Cannot detect on this picture:** {err.message}"
 
     def webcam_settings(p: dict, request) -> tuple[str | None, int, str]:
         """(weights, size, viewer id) of a webcam call, checked as for any request."""

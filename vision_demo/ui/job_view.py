@@ -208,13 +208,17 @@ def progress_summary(states: Iterable[JobState], now: float | None = None) -> st
 PROGRESS_ROWS = 6   # jobs listed in the progress table (the newest); the summary line counts them all
 
 
-def progress_html(states: Iterable[JobState], now: float | None = None) -> str:
+def progress_html(states: Iterable[JobState], now: float | None = None, narrow: bool = False) -> str:
     """A small HTML table: one row per job with its status, epoch and a % bar, under a one-line summary.
 
     Jobs are named for people; the id (what scripts and the API use) is the row's tooltip.
+    narrow: for a panel a third of the screen wide (Your classes): three columns, short names, and a finished
+    job's test accuracy where its bar was (every model trained, side by side).
     """
     states = list(states)
     names = display_names(states)
+    if narrow:
+        return _narrow_progress_html(states, names, now)
     rows = []
     remote = any(s.where for s in states)   # a cluster executor: one more column, the node (and GPU) of each job
     # The newest PROGRESS_ROWS jobs only: a class runs many, and a longer table would push the live curves
@@ -231,9 +235,9 @@ def progress_html(states: Iterable[JobState], now: float | None = None) -> str:
         text = s.error if s.status == "failed" and s.error else s.message
         rows.append(
             f"<tr title='job {html.escape(s.id)}' data-job='{html.escape(s.id)}'>"
-            f"<td><span style='color:{_color(i)}'>●</span> {html.escape(names[s.id])}</td>"
+            f"<td class='vd-name'><span style='color:{_color(i)}'>●</span> {html.escape(names[s.id])}</td>"
             f"<td class='vd-status vd-{html.escape(s.status)}'>{html.escape(STATUS_TEXT.get(s.status, s.status))}</td>"
-            f"<td>{s.epoch}/{s.epochs or '?'}</td>"
+            f"<td class='vd-epoch'>{s.epoch}/{s.epochs or '?'}</td>"
             f"<td style='min-width:90px'><div style='background:#ddd;border-radius:4px'>"
             f"<div style='width:{pct}%;background:{_color(i)};height:10px;border-radius:4px'></div></div>"
             f"{pct}%</td>"
@@ -242,8 +246,31 @@ def progress_html(states: Iterable[JobState], now: float | None = None) -> str:
         )
     if not rows:
         return "<p class='vd-empty'>No jobs yet: start one with a button on this tab, its progress shows here.</p>"
-    head = ("<tr><th>job</th><th>status</th><th>epoch</th><th>progress</th>" + ("<th>where</th>" if remote else "")
-            + "<th>now</th></tr>")
+    head = ("<tr><th>job</th><th>status</th><th class='vd-epoch'>epoch</th><th>progress</th>"
+            + ("<th>where</th>" if remote else "") + "<th>now</th></tr>")
+    summary = f"<p class='vd-summary'><b>{html.escape(progress_summary(states, now))}</b></p>"
+    return f"{summary}<table class='vd-jobs'>{head}{''.join(rows)}</table>"
+
+
+def _narrow_progress_html(states: list[JobState], names: dict[str, str], now: float | None) -> str:
+    rows = []
+    for i, s in enumerate(states[-PROGRESS_ROWS:]):
+        acc = (s.result or {}).get("test_acc") if s.status == "finished" else None
+        if isinstance(acc, (int, float)):
+            where = f"<b>test acc {100 * acc:.0f} %</b>"
+        elif s.status in ("failed", "cancelled", "interrupted"):
+            where = html.escape((s.error or s.message or "")[:80])
+        else:
+            pct = round(100 * s.progress)
+            where = (f"<div style='background:#ddd;border-radius:4px'><div style='width:{pct}%;"
+                     f"background:{_color(i)};height:10px;border-radius:4px'></div></div>{pct}%")
+        rows.append(f"<tr title='job {html.escape(s.id)}' data-job='{html.escape(s.id)}'>"
+                    f"<td class='vd-name'><span style='color:{_color(i)}'>●</span> {html.escape(short_name(names[s.id]))}</td>"
+                    f"<td class='vd-status vd-{html.escape(s.status)}'>{html.escape(STATUS_TEXT.get(s.status, s.status))}</td>"
+                    f"<td class='vd-message'>{where}</td></tr>")
+    if not rows:
+        return "<p class='vd-empty'>No jobs yet: start one with a button on this tab, its progress shows here.</p>"
+    head = "<tr><th>model</th><th>status</th><th>result</th></tr>"
     summary = f"<p class='vd-summary'><b>{html.escape(progress_summary(states, now))}</b></p>"
     return f"{summary}<table class='vd-jobs'>{head}{''.join(rows)}</table>"
 
@@ -305,11 +332,31 @@ def fingerprint(states: Iterable[JobState]) -> list[list[str]]:
 
 
 def detect_finished_choices(states: Iterable[JobState]) -> list[tuple[str, str]]:
-    """(label, id) of finished detection jobs, newest first, labelled with their mAP50."""
+    """(label, id) of finished detection jobs, newest first, labelled with their mAP50; of a pair started
+    together ("Pretrained vs scratch"), the pretrained one first: the result worth showing the class first."""
     states = list(states)
     names = display_names(states)
-    done = [s for s in states if s.status == "finished" and s.result]
-    return [(f"{names[s.id]} — mAP50 {(s.result or {}).get('map50', 0):.2f}", s.id) for s in _newest_first(done)]
+    done = _newest_first([s for s in states if s.status == "finished" and s.result])
+    for i in range(len(done) - 1):
+        a, b = done[i], done[i + 1]
+        if a.config.get("scratch") and not b.config.get("scratch") and a.config.get("data") == b.config.get("data") \
+                and abs((a.created or 0) - (b.created or 0)) < 10:
+            done[i], done[i + 1] = b, a
+    return [(f"{names[s.id]} — mAP50 {(s.result or {}).get('map50', 0):.2f}", s.id) for s in done]
+
+
+def counterpart(job_id: str | None, states: Iterable[JobState]) -> str | None:
+    """The finished detection job to show next to `job_id`: the newest one that started the other way
+    (scratch for a pretrained one and back) on the same data; else the newest other finished one."""
+    done = _newest_first([s for s in states if s.status == "finished" and s.result])
+    this = next((s for s in done if s.id == job_id), None)
+    if this is None:
+        return None
+    other = [s for s in done if s.id != job_id]
+    same = [s for s in other if bool(s.config.get("scratch")) != bool(this.config.get("scratch"))
+            and s.config.get("data") == this.config.get("data")]
+    pick = same or other
+    return pick[0].id if pick else None
 
 
 def live_refresh(registry, kind: str, charts, finished_fn, table_fn=None):
@@ -557,6 +604,22 @@ def prediction_captions(result: dict, limit: int = 24) -> list[tuple[str, str]]:
 
 
 PER_CLASS_HEADERS = ["class", "images", "instances", "precision", "recall", "mAP50", "mAP50-95"]
+
+
+SIDE_BY_SIDE_HEADERS = ["class", "boxes", "precision", "recall", "mAP50", "mAP50-95"]   # half a screen wide
+
+
+def yolo_side_rows(result: dict) -> list[list[str]]:
+    """yolo_per_class_rows without the images column: two of these tables share a 1280 px screen."""
+    return [row[:1] + row[2:] for row in yolo_per_class_rows(result)]
+
+
+def yolo_summary(state: JobState) -> str:
+    """One line over a detector's result: its name and its mAP (what the class compares)."""
+    r = state.result or {}
+    f = lambda key: f"{r[key]:.2f}" if isinstance(r.get(key), (int, float)) else "–"   # noqa: E731
+    return (f"**{html.escape(state.name)}** — mAP50 **{f('map50')}** · mAP50-95 {f('map50_95')} · "
+            f"precision {f('precision')} · recall {f('recall')}")
 
 
 def yolo_per_class_rows(result: dict) -> list[list[str]]:

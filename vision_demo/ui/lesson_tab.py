@@ -39,23 +39,55 @@ EXERCISES = (
 )
 
 
-def build() -> list[gr.Button]:
+class LessonButtons(list):
+    """One button per exercise, in EXERCISES' order, with each row's title (wire adds the tab it opens)."""
+    titles: list
+
+
+def question_banner() -> gr.Markdown:
+    """Above the tabs: the question of the exercise last started, so it is on screen on the tab it opens."""
+    return gr.Markdown("", visible=False, elem_id="lesson-question", elem_classes=["vd-question-banner"])
+
+
+def tab_labels(tabs: gr.Tabs) -> dict[str, str]:
+    """{tab id: its label} read from the tabs themselves ("yolo": "7 · Train a detector"): a tab added or moved
+    renumbers the lesson plan with it."""
+    return {child.id: child.label for child in tabs.children if getattr(child, "id", None) is not None}
+
+
+def build() -> LessonButtons:
     """Lay out the list; returns one button per exercise, in EXERCISES' order (wired later by `wire`)."""
     intro("**Lesson plan.** The exercises in order: each button opens its tab and starts the experiment; ask the "
           "question while it runs. Everything runs on this server, offline; jobs run in the background, so you can "
           "switch tabs and come back. Presenter mode (top right) is for the projector.")
-    buttons = []
+    buttons = LessonButtons()
+    buttons.titles = []
     for ex in EXERCISES:
         with gr.Row(elem_classes=["vd-lesson-row"], equal_height=True):
-            gr.Markdown(f"**{ex.number} · {ex.title}**", scale=3, min_width=200)
+            buttons.titles.append(gr.Markdown(f"**{ex.number} · {ex.title}**", scale=3, min_width=200))
             gr.Markdown(f"<span class='vd-question'>Ask: {ex.question}</span>", scale=7, min_width=300)
             buttons.append(gr.Button(f"Start {ex.number}", variant="primary", size="md", scale=0,
                                      min_width=110, elem_id=f"lesson-{ex.number}"))
     return buttons
 
 
-def wire(buttons: list[gr.Button], tabs: gr.Tabs, starters: dict[str, Callable[[gr.Button], None]]) -> None:
-    """Each button opens its exercise's tab and starts it (starters[key](button) adds the tab's own event)."""
-    for ex, button in zip(EXERCISES, buttons):
-        button.click(lambda tab=ex.tab: gr.Tabs(selected=tab), None, tabs, api_visibility="private", queue=False)
+def wire(buttons: LessonButtons, tabs: gr.Tabs, starters: dict[str, Callable[[gr.Button], None]],
+         question: gr.Markdown | None = None) -> None:
+    """Each button opens its exercise's tab and starts it (starters[key](button) adds the tab's own event), and
+    puts its question in the banner above the tabs. Each row says which tab it opens, by the tab's own label:
+    exercise numbers are the seed notebook's (1-4 all run on one tab), tab numbers are the page's."""
+    labels = tab_labels(tabs)
+    for ex, button, title in zip(EXERCISES, buttons, getattr(buttons, "titles", [None] * len(buttons))):
+        if title is not None and ex.tab in labels:   # set before the page is built: no event needed
+            number = labels[ex.tab].split(" · ")[0]
+            title.value = f"**{ex.number} · {ex.title}** <span class='vd-tab-ref'>→ tab {number}</span>"
+        outputs = [tabs] + ([question] if question is not None else [])
+        text = f"**Ask the class** (exercise {ex.number}, {ex.title}): *{ex.question}*"
+
+        def open_tab(tab=ex.tab, text=text):
+            if question is None:
+                return gr.Tabs(selected=tab)
+            return gr.Tabs(selected=tab), gr.Markdown(text, visible=True)
+
+        button.click(open_tab, None, outputs, api_visibility="private", queue=False)
         starters[ex.key](button)

@@ -34,7 +34,10 @@ CSS = """
 .vd-intro p { margin: 0 !important; }
 table.vd-jobs { width: 100%; font-size: var(--text-md); border-collapse: collapse; }
 table.vd-jobs td, table.vd-jobs th { padding: 3px 6px; vertical-align: middle; white-space: nowrap; text-align: left; }
-table.vd-jobs td.vd-message { white-space: normal; overflow-wrap: anywhere; font-size: var(--text-sm); }
+/* the table fits its column: job names wrap between words, the message too, never inside a word ("finish/ed") */
+table.vd-jobs td.vd-name { white-space: normal; }
+table.vd-jobs td.vd-message { white-space: normal; overflow-wrap: break-word; word-break: normal; font-size: var(--text-sm); }
+:root body.vd-presenter table.vd-jobs .vd-epoch { display: none; }
 p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text-md); }
 /* gallery captions: the whole "✖ glacier → mountain (0.61)", wrapped, at a readable size */
 .vd-captions .caption-label { white-space: normal !important; text-overflow: clip !important; overflow: visible !important;
@@ -43,6 +46,9 @@ p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text
 .vd-table th, .vd-table th * { word-break: normal !important; overflow-wrap: normal !important; hyphens: none; }
 .vd-note { font-size: var(--text-md); }
 .vd-question { font-style: italic; }
+.vd-tab-ref { white-space: nowrap; color: var(--body-text-color-subdued); }
+#lesson-question { border-left: 4px solid #ff7f0e; padding: 2px 10px !important; }
+#lesson-question p { margin: 0 !important; }
 .vd-lesson-row { align-items: center !important; border-bottom: 1px solid var(--border-color-primary); padding: 0; gap: 8px !important; }
 .vd-lesson-row .prose p { margin: 0 !important; }
 .vd-lesson-row > div { min-width: 0; }
@@ -56,8 +62,27 @@ p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text
   --block-label-text-color: var(--body-text-color); --block-title-text-color: var(--body-text-color);
   --input-placeholder-color: var(--body-text-color-subdued);
   --border-color-primary: var(--neutral-500); --block-border-width: 2px; --input-border-width: 2px;
+  /* the theme's sizes that are made of the ones above: declared again here, or they keep the values they
+     were given on :root (labels and buttons stayed 16 / 20 px in presenter mode) */
+  --block-info-text-size: var(--text-sm); --block-label-text-size: var(--text-sm);
+  --block-title-text-size: var(--text-md); --checkbox-label-text-size: var(--text-md);
+  --button-large-text-size: var(--text-lg); --button-medium-text-size: var(--text-md);
+  --button-small-text-size: var(--text-sm);
+  /* not --input-text-size nor --table-text-size: long job names in the pickers and the per-class tables of
+     two detectors side by side would no longer fit (the projector test found them cut); our own tables grow */
 }
 :root body.vd-presenter.dark { --border-color-primary: var(--neutral-400); --body-background-fill: #000; }
+/* ...and the plots' text: Plotly writes its sizes in px on each SVG text (FONT_SIZE 14, titles 16); these win
+   over them. Axis ticks and titles only: the line-end names keep the size their backing was drawn for. (A CSS
+   zoom of the whole plot was tried: Plotly does not lay it out again, and the zoomed plot ran past its box.) */
+:root body.vd-presenter .js-plotly-plot .xtick text, :root body.vd-presenter .js-plotly-plot .ytick text,
+:root body.vd-presenter .js-plotly-plot .g-xtitle text, :root body.vd-presenter .js-plotly-plot .g-ytitle text,
+:root body.vd-presenter .js-plotly-plot .legendtext { font-size: 17.5px !important; }
+:root body.vd-presenter .js-plotly-plot .gtitle { font-size: 19px !important; }
+/* Plotly laid the plot out for the normal 1 px block border: the thicker presenter border would cut 2 px off it */
+:root body.vd-presenter .block:has(.js-plotly-plot) { --block-border-width: 1px; }
+/* dataframe cells wrap between words instead of hiding the end of a long job name */
+.vd-table td, .vd-table td * { white-space: normal !important; overflow-wrap: break-word; text-overflow: clip !important; }
 """
 
 # Run once when the page loads: `?presenter=1` (and `?__theme=dark`) set the header switches, whose

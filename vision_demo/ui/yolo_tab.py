@@ -17,7 +17,7 @@ from vision_demo.ui.common import (check_job_quota, check_server_folder, client_
 from vision_demo.ui.projector import reveal
 
 
-YoloHandlers = namedtuple("YoloHandlers", "check_data yolo_train yolo_compare refresh show_result")
+YoloHandlers = namedtuple("YoloHandlers", "check_data yolo_train yolo_compare refresh show_result show_pair")
 
 
 def make_handlers(registry: JobRegistry):
@@ -58,24 +58,34 @@ def make_handlers(registry: JobRegistry):
                for scratch in (False, True)]
         return (job_ids or []) + ids, ids
 
+    # Titles short enough for a plot half the right column wide (~370 px at 1280×720): the long form clipped.
     refresh = job_view.live_refresh(
         registry, "detect",
-        charts=[(job_view.YOLO_LOSS, "Losses (box solid, cls dashed, dfl dotted)", "loss", False),
-                (job_view.YOLO_METRICS, "Validation mAP (mAP50 solid, mAP50-95 dashed)", "mAP", False)],
+        charts=[(job_view.YOLO_LOSS, "Loss: box —, cls - -, dfl ···", "loss", False),
+                (job_view.YOLO_METRICS, "mAP50 —, mAP50-95 - -", "mAP", False)],
         finished_fn=job_view.detect_finished_choices)
 
     @user_errors
     def show_result(job_id):
+        """One finished detector: (its mAP line, its per-class table, its validation pictures with its boxes)."""
         if not job_id:
-            return None, []
+            return "", None, []
         try:
-            result = registry.get(job_id).result or {}
+            state = registry.get(job_id)
         except KeyError:
             raise gr.Error(f"No job with id {job_id!r}.") from None
+        result = state.result or {}
         images = [(p, "validation image") for p in result.get("val_images") or []]
-        return job_view.yolo_per_class_rows(result) or None, gallery_items(images, size=320)
+        return (job_view.yolo_summary(state), job_view.yolo_side_rows(result) or None,
+                gallery_items(images, size=320))
 
-    return YoloHandlers(check_data, yolo_train, yolo_compare, refresh, show_result)
+    def show_pair(job_id):
+        """The picked detector and, next to it, the one that started the other way on the same data."""
+        states = registry.snapshot(kind="detect")
+        other = job_view.counterpart(job_id, states)
+        return (*show_result(job_id), gr.Dropdown(choices=job_view.detect_finished_choices(states), value=other))
+
+    return YoloHandlers(check_data, yolo_train, yolo_compare, refresh, show_result, show_pair)
 
 
 YoloTab = namedtuple("YoloTab", "refresh start")
@@ -87,7 +97,7 @@ def build(registry: JobRegistry):
     Returns the live refresh (fn, inputs, outputs) and start(button): a button elsewhere (the lesson plan)
     that starts *Pretrained vs scratch* with this tab's settings.
     """
-    check_data, yolo_train, yolo_compare, refresh, show_result = make_handlers(registry)
+    check_data, yolo_train, yolo_compare, refresh, show_result, show_pair = make_handlers(registry)
     intro("**Train a detector.** Start from the bundled person detector and teach it new classes in a few epochs — "
           "or from scratch, and see how far random weights get in the same time. "
           "mAP50 counts a box as right when it overlaps the truth by half; mAP50-95 also asks for tight boxes.")
@@ -115,11 +125,25 @@ def build(registry: JobRegistry):
             started, progress, loss_plot, map_plot = job_view.live_panel(
                 "yolo-progress", [("Losses", "yolo-loss"), ("mAP", "yolo-map")])
             board = job_view.board_buttons("yolo")
-    inspect_choice = gr.Dropdown([], label="Finished detection job (newest first)", allow_custom_value=True)
-    metrics = gr.Dataframe(headers=job_view.PER_CLASS_HEADERS, label="Final metrics per class", interactive=False,
-                           elem_id="yolo-metrics", elem_classes=["vd-table"])
-    gallery = gr.Gallery(label="Validation images with predicted boxes", columns=4, height=360,
-                         elem_classes=["vd-captions"])
+    # Two finished detectors side by side (after "Pretrained vs scratch": pretrained left), each with its mAP,
+    # its per-class table and the same validation pictures with its own boxes.
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=300):
+            inspect_choice = gr.Dropdown([], label="Finished detector (newest first; pretrained before scratch)",
+                                         allow_custom_value=True, elem_id="yolo-job-a")
+            summary = gr.Markdown(elem_id="yolo-summary-a")
+            metrics = gr.Dataframe(headers=job_view.SIDE_BY_SIDE_HEADERS, label="Final metrics per class",
+                                   interactive=False, elem_id="yolo-metrics", elem_classes=["vd-table"])
+            gallery = gr.Gallery(label="Validation images with its boxes", columns=2, height=360,
+                                 elem_id="yolo-gallery-a", elem_classes=["vd-captions"])
+        with gr.Column(min_width=300):
+            other_choice = gr.Dropdown([], label="Next to it (the other start, same data)",
+                                       allow_custom_value=True, elem_id="yolo-job-b")
+            summary_b = gr.Markdown(elem_id="yolo-summary-b")
+            metrics_b = gr.Dataframe(headers=job_view.SIDE_BY_SIDE_HEADERS, label="Final metrics per class",
+                                     interactive=False, elem_id="yolo-metrics-b", elem_classes=["vd-table"])
+            gallery_b = gr.Gallery(label="The same images with its boxes", columns=2, height=360,
+                                   elem_id="yolo-gallery-b", elem_classes=["vd-captions"])
     download_view.build(registry, "detect", job_ids, show_all, inspect_choice, api_names=False)
 
     timer = gr.Timer(1.0, active=False)
@@ -141,7 +165,9 @@ def build(registry: JobRegistry):
     for button in (train_btn, compare_btn):
         reveal(button, "yolo-progress")
     cancel_btn.click(job_view.cancel_handler(registry), [cancel_choice, job_ids], cancel_msg, api_visibility="private")
-    inspect_choice.change(show_result, inspect_choice, [metrics, gallery], api_visibility="private")
+    inspect_choice.change(show_pair, inspect_choice, [summary, metrics, gallery, other_choice],
+                          api_visibility="private")
+    other_choice.change(show_result, other_choice, [summary_b, metrics_b, gallery_b], api_visibility="private")
 
     def start(button: gr.Button) -> None:
         button.click(yolo_compare, [data, epochs, imgsz, job_ids], [job_ids, started], api_visibility="private",
