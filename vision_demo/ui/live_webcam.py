@@ -270,7 +270,10 @@ async function loop() {
     if (element.offsetParent === null) { stop('Stopped: the tab was left. Press <b>Start camera</b> again.'); return; }
     const t0 = performance.now();
     if (video.readyState < 2) { await sleep(30); continue; }
-    refreshPlan(); loadModel(); decide();
+    // auto asks the plan once the first frame came back from the server: the first frame (which may load the
+    // model) is not held up behind it.
+    if (mode === 'browser' || +canvas.dataset.frames > 0) refreshPlan();
+    loadModel(); decide();
     const where = live.where;
     if (where === 'browser' && !modelReady()) {   // forced by ?live=browser: wait for the model, never the server
       say('<b>in this browser</b> (asked for in the address): ' + esc(detError ? live.why : modelState()) + '…');
