@@ -96,6 +96,11 @@ def _students(url: str, n: int, path: str, seconds: float, out) -> None:
 
 def row_students(url: str, seconds: float) -> None:
     ctx = multiprocessing.get_context("spawn")
+    c0 = cpu()
+    time.sleep(seconds)
+    idle = cpu() - c0
+    row("idle server (no page open): CPU s per minute", f"{idle / seconds * 60:.2f} s (Gradio's queue loop, "
+        "the registries; counted in every figure below)")
     for n in (1, 5, 30):
         figures = {}
         for path in ("server", "browser"):

@@ -106,6 +106,12 @@ function toDataURL(blob) {
   });
 }
 
+function wantExport() {
+  // The browser export (a minute of the server's CPU, once per model and size) is started for ?live=browser, or
+  // in auto once another page streams too: one viewer alone stays on the server, whose own export comes first.
+  return mode === 'browser' || (mode === 'auto' && !!live.plan && live.plan.viewers > 1);
+}
+
 async function refreshPlan() {
   // About once a second: the browser model's state, the class names, how many pages stream, the server's speed.
   const every = live.where === 'browser' && modelReady() ? props.plan_browser_ms : props.plan_ms;
@@ -113,7 +119,7 @@ async function refreshPlan() {
   planBusy = true;
   try {
     const p = await server.webcam_plan({viewer, weights: settings().weights, size: sizePick.value, path: live.where,
-                                        streaming: running, prepare: mode !== 'server'});
+                                        streaming: running, prepare: wantExport()});
     if (p && p.error) planError = p.error; else if (p) { live.plan = p; planError = ''; }
   } catch (err) { planError = 'the server did not answer (' + err + ')'; }
   planAt = performance.now(); planBusy = false;
@@ -146,7 +152,7 @@ function modelState() {
   if (!m) return 'asking the server for the browser model';
   if (m.state === 'exporting') return 'the server is exporting the model for browsers (' + Math.round(100 * m.progress) + ' %)';
   if (m.state === 'failed') return 'no browser model: ' + m.message;
-  if (m.state === 'missing') return 'no browser model yet';
+  if (m.state === 'missing') return 'one page streaming: the server is the fast path (no browser model needed yet)';
   return detLoading ? 'loading the model into this browser (' + (m.bytes / 1e6).toFixed(1) + ' MB, once)' : 'model loaded';
 }
 
@@ -264,7 +270,10 @@ async function loop() {
     if (element.offsetParent === null) { stop('Stopped: the tab was left. Press <b>Start camera</b> again.'); return; }
     const t0 = performance.now();
     if (video.readyState < 2) { await sleep(30); continue; }
-    refreshPlan(); loadModel(); decide();
+    // auto asks the plan once the first frame came back from the server: the first frame (which may load the
+    // model) is not held up behind it.
+    if (mode === 'browser' || +canvas.dataset.frames > 0) refreshPlan();
+    loadModel(); decide();
     const where = live.where;
     if (where === 'browser' && !modelReady()) {   // forced by ?live=browser: wait for the model, never the server
       say('<b>in this browser</b> (asked for in the address): ' + esc(detError ? live.why : modelState()) + '…');

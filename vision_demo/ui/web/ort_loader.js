@@ -41,9 +41,22 @@ export function loadOrt() {
   return loading;
 }
 
+async function fetchOnce(url) {
+  // The app sends models as immutable, but a browser's HTTP cache may still drop an 11-44 MB file (a private
+  // window keeps only a small one in memory): keep them in the page's Cache Storage too, where it exists
+  // (secure pages only: localhost or HTTPS). Their URLs hold the weights' hash: an entry never goes stale.
+  const store = self.caches ? await caches.open('vd-models-v1').catch(() => null) : null;
+  const hit = store && await store.match(url);
+  if (hit) return new Uint8Array(await hit.arrayBuffer());
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(url + ': HTTP ' + response.status);
+  if (store) await store.put(url, response.clone()).catch(() => {});   // full (quota): the HTTP cache still helps
+  return new Uint8Array(await response.arrayBuffer());
+}
+
 export async function createSession(rt, model, options = {}) {
-  // model: a URL (fetched once, then from the browser's cache: the app sends it as immutable) or bytes.
-  const bytes = typeof model === 'string' ? new Uint8Array(await (await fetch(model)).arrayBuffer()) : model;
+  // model: a URL (fetched once, then from the page's cache) or the model's bytes.
+  const bytes = typeof model === 'string' ? await fetchOnce(model) : model;
   return rt.ort.InferenceSession.create(bytes, {executionProviders: ['wasm'], graphOptimizationLevel: 'all',
                                                ...options});
 }
