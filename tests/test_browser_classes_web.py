@@ -3,13 +3,24 @@
 against onnxruntime in Python on the same pictures. Every request stays on 127.0.0.1 (the page fixture counts)."""
 import base64
 import io
+import json
+import os
+import re
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
 from conftest import asset, serve_fresh_app
-from test_browser import browser, page  # noqa: F401  (fixtures: chromium with the fake camera, a guarded page)
+from test_browser import CHROMIUM, VIEWPORT, browser, open_tab, page, shot, write_y4m  # noqa: F401  (fixtures)
+from vision_demo import settings
 from vision_demo.classify import browser_features as bf
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -20,9 +31,14 @@ def backbone():
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory, backbone):
-    with serve_fresh_app(tmp_path_factory.mktemp("classes_web_jobs")) as (url, _):
-        yield url
+def app(tmp_path_factory, backbone):
+    with serve_fresh_app(tmp_path_factory.mktemp("classes_web_jobs")) as (url, registry):
+        yield url, registry
+
+
+@pytest.fixture(scope="module")
+def app_url(app):
+    return app[0]
 
 
 def pictures(n_per_class=6, size=bf.IMG_SIZE):
@@ -128,3 +144,144 @@ def test_the_pages_backbone_features_equal_onnxruntimes(page, app_url, backbone)
     print(f"\nbackbone in the page ({got['runtime']}): median {np.median(got['ms'][1:]):.0f} ms a picture "
           f"(first {got['ms'][0]:.0f} ms); max |diff| {np.abs(got_f - want).max():.2g}")
     assert page.outside_requests == []
+
+
+# ---- the tab itself, in a real browser with chromium's fake camera ----------------------------------------------
+@pytest.fixture(scope="module")
+def cameras(tmp_path_factory):
+    """Two y4m 'videos': a generated forest scene and the bus photo."""
+    from vision_demo.datasets.scenes import draw_scene
+
+    folder = tmp_path_factory.mktemp("cams_web")
+    draw_scene("forest", size=480, seed=3).save(folder / "forest.png")
+    return {"forest": write_y4m(folder / "forest.png", folder / "forest.y4m"),
+            "bus": write_y4m(asset("bus.jpg"), folder / "bus.y4m")}
+
+
+def listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under the folder: (size, mtime_ns). Except datasets/: the generated example sets that the app's
+    other tabs make for everyone at their first page load, whoever the visitor."""
+    out = {}
+    for dirpath, _, files in os.walk(folder):
+        if os.path.relpath(dirpath, folder).split(os.sep)[0] == "datasets":
+            continue
+        for f in files:
+            path = os.path.join(dirpath, f)
+            st = os.lstat(path)
+            out[os.path.relpath(path, folder)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def guarded(context):
+    """Every request that is not to 127.0.0.1 (or data:/blob:/file:) is aborted and recorded."""
+    context.outside_requests = []
+
+    def guard(route):
+        url = route.request.url
+        if url.startswith(("data:", "blob:", "file:")) or urlparse(url).hostname == "127.0.0.1":
+            return route.continue_()
+        context.outside_requests.append(url)
+        return route.abort()
+
+    context.route("**/*", guard)
+    return context
+
+
+def launch_profile(p, profile: Path, cam: Path):
+    """Chromium with a profile on disk (its IndexedDB survives a relaunch) and `cam` as its camera."""
+    context = p.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, headless=True, viewport=VIEWPORT, permissions=["camera"], args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={cam}"])
+    return guarded(context)
+
+
+def open_web_panel(context, url):
+    page = context.pages[0] if context.pages else context.new_page()
+    page.goto(url, wait_until="load")
+    open_tab(page, "Your classes")
+    page.locator('#classes-web-block [data-ready="1"]').wait_for(timeout=60_000)
+    return page
+
+
+def capture_in_page(page, name: str) -> None:
+    page.locator(f'.vdc-row button[data-cls="{name}"]').click()
+    expect(page.locator(".vdc-line")).to_contain_text(re.compile(rf"✔ {name}: 20 pictures"), timeout=180_000)
+
+
+def test_the_tab_trains_and_predicts_in_the_page_with_no_job_and_nothing_written(app, cameras, tmp_path):
+    url, registry = app
+    work = settings.work_path()
+    jobs_before = [s.id for s in registry.snapshot()]
+    with sync_api.sync_playwright() as p:
+        context = launch_profile(p, tmp_path / "profile", cameras["forest"])
+        page = open_web_panel(context, url)
+        before = listing(work)   # the page is open, the backbone exported: from here on nothing may be written
+        names = page.locator(".vdc-names")
+        names.fill("forest, bus")
+        names.press("Tab")       # a change event
+        expect(page.locator(".vdc-rows")).to_contain_text("bus")
+        t0 = time.perf_counter()
+        capture_in_page(page, "forest")
+        capture_s = time.perf_counter() - t0
+        outside = list(context.outside_requests)
+        context.close()
+
+        # The same browser profile, now filming the bus: the forest pictures are still in its IndexedDB.
+        context = launch_profile(p, tmp_path / "profile", cameras["bus"])
+        page = open_web_panel(context, url)
+        expect(page.locator(".vdc-line")).to_contain_text("20 pictures kept in this browser")
+        capture_in_page(page, "bus")
+        page.locator(".vdc-train").click()
+        expect(page.locator(".vdc-line")).to_contain_text("Trained in this browser", timeout=30_000)
+        bars = page.locator(".vdc-bars")
+        expect(bars).to_have_attribute("data-top", "bus", timeout=60_000)
+        expect(bars.locator(".vdc-p")).to_have_count(2)
+        shot(page, "classes-web-bus")
+        stats = page.evaluate("window.vdClasses.stats")
+        assert listing(work) == before                              # nothing written under the work folder
+        assert [s.id for s in registry.snapshot()] == jobs_before   # and no server job
+
+        # Download my model: made in the page (still nothing on the server's disk).
+        with page.expect_download(timeout=120_000) as download:
+            page.locator(".vdc-download").click()
+        zip_path = tmp_path / "my-classes-model.zip"
+        download.value.save_as(zip_path)
+        assert listing(work) == before
+
+        # Only the send button puts the pictures on the server: both classes land in the browser's set.
+        page.locator(".vdc-send").click()
+        expect(page.locator("#classes-status")).to_contain_text("Received 20 pictures of bus", timeout=60_000)
+        expect(page.locator("#classes-active")).to_contain_text("forest (20)", timeout=30_000)
+        expect(page.locator("#classes-active")).to_contain_text("bus (20)")
+        written = [k for k in listing(work) if k not in before]
+        assert len([k for k in written if k.startswith("captured") and k.endswith(".jpg")]) == 40
+        assert [s.id for s in registry.snapshot()] == jobs_before
+        outside += context.outside_requests
+        context.close()
+
+    with zipfile.ZipFile(zip_path) as zf:
+        sizes = {i.filename: (i.file_size, i.compress_size) for i in zf.infolist()}
+        head = json.loads(zf.read("head.json"))
+        zf.extractall(tmp_path / "model")
+    assert {"index.html", "head.json", "backbone.onnx", "ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs",
+            "ort-wasm-simd-threaded.wasm"} <= set(sizes)
+    assert head["classes"] == ["forest", "bus"] and len(head["W"]) == 2 * bf.FEATURE_DIM
+    ms = sorted(stats["featMs"])
+    print(f"\nin the page ({stats['runtime']}): backbone loaded in {stats['backboneMs']:.0f} ms, features "
+          f"median {ms[len(ms) // 2]:.0f} ms a frame over {len(ms)}, head trained in {stats['trainMs']:.0f} ms; "
+          f"two bursts of 20 captured (first {capture_s:.1f} s); zip {zip_path.stat().st_size / 2**20:.1f} MB")
+    assert outside == [], outside
+
+    # The downloaded page, opened from a file with no server at all: it asks for its folder's files once.
+    with sync_api.sync_playwright() as p:
+        context = launch_profile(p, tmp_path / "profile2", cameras["bus"])
+        page = context.new_page()
+        page.goto((tmp_path / "model" / "index.html").as_uri(), wait_until="load")
+        page.locator("#files").set_input_files(sorted(str(f) for f in (tmp_path / "model").iterdir()))
+        expect(page.locator("#line")).to_contain_text("Ready: 2 classes", timeout=120_000)
+        page.locator("#start").click()
+        expect(page.locator("body")).to_have_attribute("data-top", "bus", timeout=60_000)
+        assert context.outside_requests == []
+        context.close()
