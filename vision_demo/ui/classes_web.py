@@ -245,11 +245,10 @@ function dataURL(blob) {
 async function send() {
   const mine = caps.filter(c => names.includes(c.cls));
   if (!mine.length) { say('capture some pictures first.', 'Nothing to send:'); return; }
-  for (const name of names) {
-    const pictures = await Promise.all(mine.filter(c => c.cls === name).map(c => dataURL(c.jpeg)));
-    if (pictures.length) trigger('send', {classes: names, cls: name, pictures});
-    stats.sent += pictures.length;
-  }
+  // One event for all of them (a second one sent while the first is on its way would be dropped).
+  const pictures = await Promise.all(mine.map(async c => [c.cls, await dataURL(c.jpeg)]));
+  trigger('send', {classes: names, pictures});
+  stats.sent += pictures.length;
   say('they are in your set on the server now (the panel below): fine-tune, train from scratch, or use them on ' +
       'other tabs.', 'Sent ' + mine.length + ' pictures.');
 }
@@ -334,19 +333,22 @@ def decode_picture(data_url) -> bytes:
 
 
 def receive(set_id, data: dict) -> str:
-    """One class's pictures from the page into the browser's server set; the status line to show."""
+    """The pictures from the page ([[class, data URL], ...]) into the browser's server set; the status line."""
     s = CapturedSet.for_id(set_id)
     if not isinstance(data, dict) or not isinstance(data.get("pictures"), list):
         raise VisionDemoError("nothing was sent: press Send my pictures again")
-    cls = data.get("cls")
-    for name in data.get("classes") or [cls]:   # the page's classes join the set (add_class keeps those it has)
+    for name in data.get("classes") or []:   # the page's classes join the set (add_class keeps those it has)
         if isinstance(name, str) and name.strip():
             s.add_class(name)
-    added = 0
-    for picture in data["pictures"][: settings.CAPTURED_MAX_PER_CLASS]:
+    added: dict[str, int] = {}
+    for item in data["pictures"][: settings.CAPTURED_MAX_PER_CLASS * settings.CAPTURED_MAX_CLASSES]:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            raise VisionDemoError("a sent picture must come with its class")
+        cls, picture = item
         s.add(cls, decode_picture(picture), label="a sent picture")
-        added += 1
-    return f"Received {added} picture{'s' * (added != 1)} of **{cls}** from your browser."
+        added[cls] = added.get(cls, 0) + 1
+    return "Received " + ", ".join(f"{n} picture{'s' * (n != 1)} of **{c}**" for c, n in added.items()) + \
+        " from your browser."
 
 
 def wire(panel: gr.HTML, set_box, outputs, set_view) -> None:
@@ -356,7 +358,7 @@ def wire(panel: gr.HTML, set_box, outputs, set_view) -> None:
         try:
             status = receive(set_id, getattr(evt, "_data", None) or {})
             s = CapturedSet.for_id(set_id)
-            return set_view(s, (evt._data or {}).get("cls"), status)
+            return set_view(s, None, status)
         except VisionDemoError as err:
             return (*[gr.skip()] * (len(outputs) - 1), f"Not sent: {err}")
 
