@@ -135,11 +135,25 @@ export function loadBackbone() {
     const info = await (await fetch('/vd/classes/backbone.json')).json();
     const rt = await loadOrt();
     const t0 = performance.now();
-    const session = await createSession(rt, info.url);
+    const session = await createSession(rt, await cachedBytes(info.url));
     return {...info, session, rt, runtime: describeRuntime(rt), loadMs: performance.now() - t0,
             canvas: document.createElement('canvas')};
   })().catch(err => { backbone = null; throw err; });
   return backbone;
+}
+
+async function cachedBytes(url) {
+  // The backbone (13 MB) kept in the page's Cache Storage: the HTTP cache of a private window or a small cache
+  // drops a file that big, and a class would download it again at every visit. The URL holds the weights' sha256.
+  if (!self.caches) return new Uint8Array(await (await fetch(url)).arrayBuffer());   // not a secure context
+  const cache = await caches.open('vision_demo_models');
+  let response = await cache.match(url);
+  if (!response) {
+    response = await fetch(url);
+    if (!response.ok) throw new Error('the backbone did not download (' + response.status + ')');
+    await cache.put(url, response.clone());
+  }
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 export function pixels(bb, source) {
