@@ -37,11 +37,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 180) -> None:
+def wait_http(url: str, timeout: float = 180, per_try: float = 2) -> None:
     end = time.time() + timeout
     while time.time() < end:
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
+            with urllib.request.urlopen(url, timeout=per_try) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -76,7 +76,7 @@ def main() -> None:
                            stdout=subprocess.DEVNULL, stderr=open(work / "app.log", "w"))
     try:
         wait_http(url)
-        wait_http(url + "vd/classes/backbone.json", timeout=300)   # the export, once (not part of a visit)
+        wait_http(url + "vd/classes/backbone.json", timeout=600, per_try=300)   # the export, once (not part of a visit)
         cam = write_y4m(asset("bus.jpg"), work / "bus.y4m")
         server = psutil.Process(app.pid)
         server.cpu_percent()
