@@ -28,7 +28,7 @@ from vision_demo.classify import captured as training
 from vision_demo.datasets.captured import CapturedSet, Recorder, check_set_id, new_set_id, prune
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
-from vision_demo.ui import job_view
+from vision_demo.ui import classes_web, job_view
 from vision_demo.ui.common import (check_job_quota, client_path, gallery_items, image_source, intro,
                                    live_webcam_options, upload_named, user_errors)
 from vision_demo.ui.projector import reveal
@@ -311,6 +311,10 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     active_name = gr.Textbox(visible=False, elem_id="classes-active-name")
     counts = gr.JSON(visible=False)   # {class: pictures}: what scripts read back
     started = gr.JSON(visible=False)
+    # In this browser (the default): capture, train and the live bars with no server job (classes_web.py).
+    web = classes_web.build()
+    gr.Markdown("**On the server**: your set there (pictures you upload or send), fine-tuning, a CNN from scratch, "
+                "the other tabs.", elem_classes=["vd-note"])
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=300):
             # 640x480 asked of the camera (pictures are kept at 256 px anyway), mirrored: left stays left.
@@ -373,6 +377,7 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                   show_progress="hidden", api_visibility="private")
     api_predict.click(h.predict_image, [api_image, set_box, model], live, api_name="classes_predict",
                       preprocess=False, concurrency_limit=4)
+    classes_web.wire(web, set_box, set_outputs, set_view)
     gallery.select(h.pick, shown, selected, api_visibility="private")
     delete_btn.click(h.delete_picture, [set_box, active_name, selected], set_outputs, api_name="classes_delete")
     clear_class_btn.click(h.clear_class, [set_box, active_name], set_outputs, api_visibility="private")

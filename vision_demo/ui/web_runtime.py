@@ -10,7 +10,9 @@ Routes (added to Gradio's FastAPI app before its own, so nothing of Gradio's is 
     /vd/web/<file>.js       our ES modules (ort_loader.js, ...): a page imports them with import(); revalidated
                             on every load (ETag), so an edit is seen at once
     /vd/model/<key>.onnx    a checked browser export of a detector (vision_demo.detect.browser_export), cached
-                            immutably: its key holds the weights' sha256, the input shape and int8/f32
+                            immutably: its key holds the weights' sha256, the input shape and int8/f32; or the
+                            "Your classes" backbone (vision_demo.classify.browser_features: <sha256>-128x128-features)
+    /vd/classes/backbone.json   where that backbone is ({url, size, dim, bytes}), exported on the first ask
 
 The .wasm is stored gzipped (every committed file stays under 5 MB) and sent as `Content-Encoding: gzip`:
 the browser unpacks it itself and still compiles it while it downloads (WebAssembly.instantiateStreaming).
@@ -104,13 +106,28 @@ async def web_file(request: Request) -> Response:
 
 
 async def model_file(request: Request) -> Response:
+    from vision_demo.classify import browser_features
     from vision_demo.detect.browser_export import served_model
 
-    path = served_model(request.path_params["key"])
+    key = request.path_params["key"]
+    path = served_model(key) or browser_features.served_model(key)
     if path is None:
         return Response("no such model: export it first (the Detect tab's webcam asks for it)", status_code=404,
                         media_type="text/plain")
     return FileResponse(path, media_type=MIME[".onnx"], headers={"Cache-Control": IMMUTABLE})
+
+
+async def classes_backbone(request: Request) -> Response:
+    """The "Your classes" feature extractor's URL and shape; exported (once, ~10-30 s) when not on disk yet."""
+    from starlette.concurrency import run_in_threadpool
+
+    from vision_demo.classify import browser_features as bf
+
+    path = await run_in_threadpool(bf.ensure_features)
+    body = {"url": bf.features_url(), "size": bf.IMG_SIZE, "dim": bf.FEATURE_DIM, "bytes": path.stat().st_size,
+            "epochs": bf.EPOCHS, "batch": bf.BATCH, "lr": bf.LR, "hold_out": bf.HOLD_OUT,
+            "min_per_class": bf.MIN_PER_CLASS}
+    return Response(json.dumps(body), media_type=MIME[".json"], headers={"Cache-Control": "no-cache"})
 
 
 class CrossOriginIsolation:
@@ -136,7 +153,8 @@ class CrossOriginIsolation:
 def routes() -> list[Route]:
     return [Route(ORT_PREFIX + "{name}", ort_file, methods=["GET"]),
             Route(WEB_PREFIX + "{name}", web_file, methods=["GET"]),
-            Route(MODEL_PREFIX + "{key}.onnx", model_file, methods=["GET"])]
+            Route(MODEL_PREFIX + "{key}.onnx", model_file, methods=["GET"]),
+            Route("/vd/classes/backbone.json", classes_backbone, methods=["GET"])]
 
 
 def app_kwargs(isolation: bool | None = None) -> dict:
