@@ -32,6 +32,7 @@ from pathlib import Path
 
 from vision_demo import settings
 from vision_demo.errors import BadImageError, VisionDemoError
+from vision_demo.folders import folder_bytes
 from vision_demo.images import IMAGE_SUFFIXES, load_rgb
 
 DEFAULT_CLASSES = ("thumbs up", "thumbs down", "nothing")
@@ -58,16 +59,6 @@ def folder_lock(folder: Path) -> threading.Lock:
     """The one lock of a set's folder, shared by every object that names the same folder in this process."""
     with _locks_lock:
         return _locks.setdefault(str(folder), threading.Lock())
-
-
-def folder_bytes(folder: Path) -> int:
-    """Bytes of the files under `folder` (links counted as links, not what they point to)."""
-    total = 0
-    for dirpath, _, files in os.walk(folder):
-        for f in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, f)).st_size
-    return total
 
 
 def add_uploads(files, add) -> tuple[list, list[str]]:

@@ -38,9 +38,10 @@ from pathlib import Path
 
 from vision_demo import settings
 # The same ids, class names, locks, upload checks and clean-up as "Your classes":
-from vision_demo.datasets.captured import (add_uploads, check_set_id, clean_class_name, folder_bytes, folder_lock,
-                                           new_set_id, prune_sets)
+from vision_demo.datasets.captured import (add_uploads, check_set_id, clean_class_name, folder_lock, new_set_id,
+                                           prune_sets)
 from vision_demo.errors import VisionDemoError
+from vision_demo.folders import folder_bytes
 from vision_demo.images import load_rgb
 
 __all__ = ["ObjectSet", "new_set_id", "check_set_id", "parse_box", "list_sets", "find_set", "prune"]
