@@ -13,8 +13,10 @@ from urllib.parse import urlparse
 import pytest
 
 from conftest import serve_fresh_app
-from objects_scene import iou, scene, write_y4m
+from objects_scene import scene, write_y4m
 from test_browser import CHROMIUM, VIEWPORT, shot
+
+from vision_demo.detect.box_match import iou
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
