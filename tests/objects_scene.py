@@ -57,12 +57,3 @@ def write_y4m(path, frames, fps: int = 10) -> None:
             f.write(y.tobytes())
             f.write(cb.resize((W // 2, H // 2)).tobytes())
             f.write(cr.resize((W // 2, H // 2)).tobytes())
-
-
-def iou(a, b) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)

@@ -60,10 +60,7 @@ def app_url(tmp_path_factory):
 def browser(tmp_path_factory):
     cam = write_y4m(asset("bus.jpg"), tmp_path_factory.mktemp("cam") / "cam.y4m")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={cam}"])
+        browser = launch_chromium(p, cam)
         yield browser
         browser.close()
 
@@ -72,18 +69,35 @@ def browser(tmp_path_factory):
 def page(browser):
     context = browser.new_context(permissions=["camera"], viewport=VIEWPORT)
     page = context.new_page()
-    page.outside_requests = []
+    stay_on_machine(page)
+    yield page
+    context.close()
+
+
+def launch_chromium(p, camera=None):
+    """Debian's chromium, headless, quiet (no update or sync traffic); with `camera` (a .y4m file) its fake
+    webcam plays that file and the camera permission prompt is answered yes."""
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"]
+    if camera is not None:
+        args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-video-capture={camera}"]
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+def stay_on_machine(page) -> list[str]:
+    """Abort every request of the page that leaves 127.0.0.1 (data: and blob: URLs stay); the aborted URLs are
+    collected in the list returned, which is also page.outside_requests (a test asserts it stays empty)."""
+    page.outside_requests = outside = []
 
     def guard(route):
-        host = urlparse(route.request.url).hostname
-        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1",):
+        if route.request.url.startswith(("data:", "blob:")) or urlparse(route.request.url).hostname == "127.0.0.1":
             return route.continue_()
-        page.outside_requests.append(route.request.url)
+        outside.append(route.request.url)
         return route.abort()
 
     page.route("**/*", guard)
-    yield page
-    context.close()
+    return outside
 
 
 def shot(page, name: str) -> Path:

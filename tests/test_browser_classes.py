@@ -7,12 +7,11 @@ captures "bus", trains, and sees "bus" live; browser A again sees "forest" live.
 """
 import re
 import time
-from urllib.parse import urlparse
 
 import pytest
 
 from conftest import asset, serve_fresh_app
-from test_browser import CHROMIUM, VIEWPORT, in_viewport, open_tab, shot, write_y4m
+from test_browser import CHROMIUM, VIEWPORT, in_viewport, launch_chromium, open_tab, shot, stay_on_machine, write_y4m
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
@@ -38,26 +37,11 @@ def cameras(tmp_path_factory):
             "bus": write_y4m(asset("bus.jpg"), folder / "bus.y4m")}
 
 
-def launch(p, cam):
-    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={cam}"])
-
-
 def open_classes(browser, url, storage_state=None):
     """A 1280×720 page on the Your classes tab with the webcam streaming; off-machine requests aborted and counted."""
     context = browser.new_context(permissions=["camera"], viewport=VIEWPORT, storage_state=storage_state)
     page = context.new_page()
-    page.outside_requests = []
-
-    def guard(route):
-        if route.request.url.startswith(("data:", "blob:")) or urlparse(route.request.url).hostname == "127.0.0.1":
-            return route.continue_()
-        page.outside_requests.append(route.request.url)
-        return route.abort()
-
-    page.route("**/*", guard)
+    stay_on_machine(page)
     page.goto(url, wait_until="load")
     open_tab(page, "Your classes")
     page.locator("#classes-active input").first.wait_for(timeout=30_000)   # the set is loaded
@@ -79,7 +63,7 @@ def capture(page, name: str) -> None:
 def test_two_cameras_two_classes_and_the_model_tells_them_apart_live(classes_url, cameras):
     t0 = time.perf_counter()
     with sync_api.sync_playwright() as p:
-        browser = launch(p, cameras["forest"])
+        browser = launch_chromium(p, cameras["forest"])
         context, page = open_classes(browser, classes_url)
         names = page.locator("#classes-names textarea")
         names.fill("forest, bus")
@@ -90,7 +74,7 @@ def test_two_cameras_two_classes_and_the_model_tells_them_apart_live(classes_url
         outside = page.outside_requests
         browser.close()
 
-        browser = launch(p, cameras["bus"])
+        browser = launch_chromium(p, cameras["bus"])
         context, page = open_classes(browser, classes_url, state)
         expect(page.locator("#classes-active")).to_contain_text(re.compile(r"forest \([1-9]\d*\)"))   # the same set
         capture(page, "bus")
@@ -111,7 +95,7 @@ def test_two_cameras_two_classes_and_the_model_tells_them_apart_live(classes_url
         state = context.storage_state()
         browser.close()
 
-        browser = launch(p, cameras["forest"])
+        browser = launch_chromium(p, cameras["forest"])
         context, page = open_classes(browser, classes_url, state)
         expect(page.locator("#classes-model input")).to_have_value(re.compile("test acc"), timeout=20_000)
         expect(page.locator("#classes-live").locator("h2, .output-class").first).to_have_text("forest",

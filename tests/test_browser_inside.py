@@ -7,12 +7,11 @@ With VISION_DEMO_UPDATE_SCREENSHOTS=1 it also refreshes assets/screenshots/insid
 import os
 import re
 import time
-from urllib.parse import urlparse
 
 import pytest
 
 from conftest import serve_fresh_app
-from test_browser import CHROMIUM, CLIPPED_JS, VIEWPORT, open_tab, save_small, shot
+from test_browser import CHROMIUM, CLIPPED_JS, VIEWPORT, launch_chromium, open_tab, save_small, shot, stay_on_machine
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
@@ -38,20 +37,10 @@ def inside_url(tmp_path_factory):
 @pytest.fixture
 def page(tmp_path):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(p)
         context = browser.new_context(viewport=VIEWPORT)
         page = context.new_page()
-        page.outside_requests = []
-
-        def guard(route):
-            if route.request.url.startswith(("data:", "blob:")) or urlparse(route.request.url).hostname == "127.0.0.1":
-                return route.continue_()
-            page.outside_requests.append(route.request.url)
-            return route.abort()
-
-        page.route("**/*", guard)
+        stay_on_machine(page)
         yield page
         context.close()
         browser.close()

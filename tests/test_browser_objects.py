@@ -8,13 +8,14 @@ Heavy (a YOLO fine-tune, ~2-4 minutes on the 2-core CPU): marked slow. Setup as 
 """
 import re
 import time
-from urllib.parse import urlparse
 
 import pytest
 
 from conftest import serve_fresh_app
-from objects_scene import iou, scene, write_y4m
-from test_browser import CHROMIUM, VIEWPORT, shot
+from objects_scene import scene, write_y4m
+from test_browser import CHROMIUM, VIEWPORT, launch_chromium, shot, stay_on_machine
+
+from vision_demo.detect.box_match import iou
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
@@ -38,13 +39,6 @@ def camera(tmp_path_factory):
     path = tmp_path_factory.mktemp("objects_cam") / "desk.y4m"
     write_y4m(path, [scene(i, jitter=0, size_jitter=False)[0] for i in range(10)])
     return path
-
-
-def launch(p, cam):
-    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={cam}"])
 
 
 def to_screen(page, x: float, y: float) -> tuple[float, float]:
@@ -82,18 +76,10 @@ def test_capture_box_train_and_see_live_boxes_on_the_objects(served, camera):
     from vision_demo.datasets.objects import ObjectSet
 
     with sync_api.sync_playwright() as p:
-        browser = launch(p, camera)
+        browser = launch_chromium(p, camera)
         context = browser.new_context(permissions=["camera"], viewport=VIEWPORT)
         page = context.new_page()
-        outside = []
-
-        def guard(route):
-            if route.request.url.startswith(("data:", "blob:")) or urlparse(route.request.url).hostname == "127.0.0.1":
-                return route.continue_()
-            outside.append(route.request.url)
-            return route.abort()
-
-        page.route("**/*", guard)
+        outside = stay_on_machine(page)
         page.goto(url, wait_until="load")
         page.get_by_role("tab", name=re.compile(r"Your objects$")).click()
         expect(page.locator("#objects-classes")).to_contain_text("1 · mug (0)", timeout=30_000)   # the set is open

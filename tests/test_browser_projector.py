@@ -11,12 +11,12 @@ the labels, the buttons and the plots' text at least 1.2× larger. Screenshots: 
 """
 import json
 import re
-from urllib.parse import urlparse
 
 import pytest
 
 from conftest import serve_fresh_app
-from test_browser import ARTIFACTS, CHROMIUM, CLIPPED_JS, TABS, VIEWPORT, open_tab, shot
+from test_browser import (ARTIFACTS, CHROMIUM, CLIPPED_JS, TABS, VIEWPORT, launch_chromium, open_tab, shot,
+                          stay_on_machine, wait_for_jobs)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
@@ -115,19 +115,9 @@ def pictures(folder, name: str, colour: tuple, n: int = 6) -> list[str]:
 
 def test_every_tab_fits_the_projector_normal_and_presenter(lesson_server, tmp_path):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(p)
         page = browser.new_context(viewport=VIEWPORT).new_page()
-        outside = []
-
-        def guard(route):
-            if route.request.url.startswith(("data:", "blob:")) or urlparse(route.request.url).hostname == "127.0.0.1":
-                return route.continue_()
-            outside.append(route.request.url)
-            return route.abort()
-
-        page.route("**/*", guard)
+        outside = stay_on_machine(page)
         page.goto(lesson_server, wait_until="load")
         page.locator("#lesson-1").wait_for(timeout=60_000)
 

@@ -64,6 +64,16 @@ def locked(lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under `folder` (a link counts as itself, never what it points to)."""
+    total = 0
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
 def relative(path: Path, root: Path) -> str:
     """path as the data set names it: relative to its root when inside, else the whole path."""
     try:

@@ -238,6 +238,16 @@ def make_executor(spec: str | None = None, job_cpus: float | None = None, job_gp
     raise VisionDemoError(f"executor {spec!r}: use local, ray:HOST:PORT (a Ray head, e.g. ray:10.0.0.5:6379) or ray:auto")
 
 
+def config_from_dict(cls, data: dict[str, Any], what: str):
+    """A job's config dataclass from a dict (a saved config, a JSON file); VisionDemoError naming the unknown keys
+    and the known ones ("unknown `what` option(s) …"), so a typo is never dropped silently."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise VisionDemoError(f"unknown {what} option(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
+    return cls(**data)
+
+
 def _write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}.{threading.get_ident()}")
     tmp.write_text(json.dumps(data, indent=1, default=str))

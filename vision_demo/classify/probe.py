@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from vision_demo.classify.catalog import CATALOG, PRETRAINED_MODELS, model_label
 from vision_demo.errors import VisionDemoError
+from vision_demo.jobs import config_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,7 @@ class ProbeConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ProbeConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise VisionDemoError(f"unknown probe option(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
-        return cls(**data)
+        return config_from_dict(cls, data, "probe")
 
 
 def validate(config: ProbeConfig) -> ProbeConfig:

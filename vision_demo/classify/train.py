@@ -21,7 +21,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from vision_demo.classify.models import check_strategy
 from vision_demo.classify.pretrained import check_pretrained_available, default_backbone
 from vision_demo.devices import oom_as_advice, use_all_cores
 from vision_demo.errors import VisionDemoError
-from vision_demo.jobs import JobContext, JobRegistry
+from vision_demo.jobs import JobContext, JobRegistry, config_from_dict
 
 MAX_PREDICTIONS = 48          # test images whose prediction the result lists (the UI's gallery)
 
@@ -81,11 +81,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise VisionDemoError(f"unknown training option(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
-        return cls(**data)
+        return config_from_dict(cls, data, "training")
 
 
 # ---- the job ------------------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from vision_demo.commands.printer import printing, wait_for
+    from vision_demo.commands.printer import run_one, write_result
     from vision_demo.detect.train import YoloTrainConfig, submit
     from vision_demo.jobs import JobRegistry, default_registry, make_executor
 
@@ -124,20 +124,11 @@ def _train(args: argparse.Namespace) -> int:
     registry = JobRegistry(out / "jobs", executor=make_executor()) if out else default_registry()
     config = YoloTrainConfig(data=args.data, weights=args.weights, scratch=args.scratch, epochs=args.epochs,
                              imgsz=args.imgsz, batch=args.batch, device=args.device, seed=args.seed)
-    job_id = submit(registry, config)
-    try:
-        with printing(registry, [job_id]):
-            wait_for(registry, [job_id])
-    finally:
-        registry.shutdown(cancel=True, timeout=5)
-    state = registry.get(job_id)
-    if state.status != "finished":
-        print(f"yolo-train {state.status}: {state.error or state.message}", file=sys.stderr)
+    state = run_one(registry, submit(registry, config), "yolo-train")
+    if state is None:
         return 1
     result = state.result
-    target = (out or Path(state.out_dir)) / "result.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps({"job_id": job_id, "name": state.name, "config": state.config, **result}, indent=1))
+    target = write_result(state, out)
     print(f"mAP50 {result['map50']:.3f}  mAP50-95 {result['map50_95']:.3f}  precision {result['precision']:.3f}  "
           f"recall {result['recall']:.3f}  ({result['wall_seconds']:.0f} s, start: {result['weights_source']})")
     for row in result["per_class"]:

@@ -15,8 +15,6 @@ with map50 and map50_95, as `yolo-train` does.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -109,7 +107,7 @@ def _add(args) -> int:
 
 
 def _train(args) -> int:
-    from vision_demo.commands.printer import printing, wait_for
+    from vision_demo.commands.printer import run_one, write_result
     from vision_demo.datasets.objects import find_set
     from vision_demo.detect.objects import submit_objects
     from vision_demo.jobs import JobRegistry, default_registry
@@ -120,20 +118,11 @@ def _train(args) -> int:
     t0 = time.perf_counter()
     [job_id] = submit_objects(registry, s, epochs=args.epochs, imgsz=args.imgsz, scratch=args.scratch,
                               seed=args.seed, device=args.device)
-    try:
-        with printing(registry, [job_id]):
-            wait_for(registry, [job_id])
-    finally:
-        registry.shutdown(cancel=True, timeout=5)
-    state = registry.get(job_id)
-    if state.status != "finished":
-        print(f"objects train {state.status}: {state.error or state.message}", file=sys.stderr)
+    state = run_one(registry, job_id, "objects train")
+    if state is None:
         return 1
     result = state.result
-    target = (out or Path(state.out_dir)) / "result.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps({"job_id": job_id, "name": state.name, "set": s.id, "config": state.config,
-                                  **result}, indent=1))
+    target = write_result(state, out, set=s.id)
     print(f"mAP50 {result['map50']:.3f}  mAP50-95 {result['map50_95']:.3f}  precision {result['precision']:.3f}  "
           f"recall {result['recall']:.3f}  ({time.perf_counter() - t0:.0f} s)")
     for row in result["per_class"]:

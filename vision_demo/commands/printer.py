@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import time
+from pathlib import Path
 
 from vision_demo.jobs import Event, JobRegistry
 
@@ -72,3 +74,27 @@ def wait_for(registry: JobRegistry, job_ids: list[str]) -> list:
         print("cancelled: " + ", ".join(f"{s.name} ({s.status})" for s in registry.snapshot(job_ids)), file=sys.stderr)
         raise
     return registry.snapshot(job_ids)
+
+
+def run_one(registry: JobRegistry, job_id: str, what: str):
+    """Print one job's progress until it ends, then shut the registry down (cancelling anything left). The
+    finished job's state; None, after one line on stderr (`what` and how it ended), when it did not finish."""
+    try:
+        with printing(registry, [job_id]):
+            wait_for(registry, [job_id])
+    finally:
+        registry.shutdown(cancel=True, timeout=5)
+    state = registry.get(job_id)
+    if state.status != "finished":
+        print(f"{what} {state.status}: {state.error or state.message}", file=sys.stderr)
+        return None
+    return state
+
+
+def write_result(state, out: Path | None = None, **extra) -> Path:
+    """OUT/result.json (the job's own folder without --out): id, name, `extra`, config and the job's result."""
+    target = (out or Path(state.out_dir)) / "result.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"job_id": state.id, "name": state.name, **extra, "config": state.config,
+                                  **state.result}, indent=1))
+    return target

@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 
 from vision_demo import settings
 from vision_demo.errors import VisionDemoError
-from vision_demo.folders import building
+from vision_demo.folders import building, folder_bytes
 
 _CHUNK = 1 << 20                                   # inflate 1 MiB at a time
 _JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
@@ -312,15 +312,6 @@ def using(path):
 def _touch(folder: Path) -> None:
     with contextlib.suppress(OSError):
         os.utime(folder)   # the folder's mtime = its last use: the quota removes the least recently used
-
-
-def folder_bytes(folder: Path) -> int:
-    total = 0
-    for dirpath, _, filenames in os.walk(folder):
-        for name in filenames:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
 
 
 def enforce_quota(need: int = 0) -> list[str]:

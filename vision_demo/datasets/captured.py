@@ -32,6 +32,7 @@ from pathlib import Path
 
 from vision_demo import settings
 from vision_demo.errors import BadImageError, VisionDemoError
+from vision_demo.folders import folder_bytes
 from vision_demo.images import IMAGE_SUFFIXES, load_rgb
 
 DEFAULT_CLASSES = ("thumbs up", "thumbs down", "nothing")
@@ -51,6 +52,60 @@ _locks_lock = threading.Lock()
 
 def captured_root() -> Path:
     return settings.subdir("captured")
+
+
+# ---- what every student set does the same way (this module's and datasets/objects.py's) ----------------------
+def folder_lock(folder: Path) -> threading.Lock:
+    """The one lock of a set's folder, shared by every object that names the same folder in this process."""
+    with _locks_lock:
+        return _locks.setdefault(str(folder), threading.Lock())
+
+
+def add_uploads(files, add) -> tuple[list, list[str]]:
+    """Call add(path) for each uploaded image file: ([what add returned], ['file: why not', ...]). Stops at the
+    first limit reached (the rest would fail the same way); a file that is not a picture is only left out."""
+    added, refused = [], []
+    for f in files or []:
+        path = Path(str(f))
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            refused.append(f"{path.name}: not an image file (suffix {path.suffix or 'none'})")
+            continue
+        try:
+            added.append(add(path))
+        except BadImageError as err:
+            refused.append(str(err))
+        except VisionDemoError as err:   # a limit: the next files would be refused too
+            refused.append(str(err))
+            break
+    return added, refused
+
+
+def prune_sets(sets, max_bytes: int, now: float | None = None, keep_recent: float = 600.0) -> list[str]:
+    """Clear the sets (each with .folder, .id, .total_bytes(), .clear()) nobody used for
+    settings.CAPTURED_KEEP_DAYS, then the least recently used ones while they together exceed max_bytes (never
+    one used in the last `keep_recent` seconds). Returns the ids removed."""
+    now = time.time() if now is None else now
+    dated = []
+    for s in sets:
+        with contextlib.suppress(OSError):
+            dated.append((s.folder.stat().st_mtime, s.id, s))
+    removed, kept = [], []
+    for mtime, _, s in sorted(dated, key=lambda d: d[:2]):   # oldest first
+        if now - mtime > settings.CAPTURED_KEEP_DAYS * 86400:
+            s.clear()
+            removed.append(s.id)
+        else:
+            kept.append((mtime, s, s.total_bytes()))
+    total = sum(size for _, _, size in kept)
+    for mtime, s, size in kept:
+        if total <= max_bytes:
+            break
+        if now - mtime < keep_recent:
+            continue
+        s.clear()
+        total -= size
+        removed.append(s.id)
+    return removed
 
 
 def new_set_id() -> str:
@@ -101,8 +156,7 @@ class CapturedSet:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        with _locks_lock:
-            self._lock = _locks.setdefault(str(self.folder), threading.Lock())
+        self._lock = folder_lock(self.folder)
 
     @classmethod
     def for_id(cls, set_id) -> "CapturedSet":
@@ -143,12 +197,7 @@ class CapturedSet:
         return {name: len(self.pictures(name)) for name in self.classes()}
 
     def total_bytes(self) -> int:
-        total = 0
-        for dirpath, _, files in os.walk(self.folder):
-            for f in files:
-                with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(dirpath, f)).st_size
-        return total
+        return folder_bytes(self.folder)
 
     def exists(self) -> bool:
         return self.folder.is_dir()
@@ -226,22 +275,8 @@ class CapturedSet:
     def add_files(self, name: str, files) -> tuple[int, list[str]]:
         """Add uploaded files to class `name`: (how many were added, ['file: why not', ...] for the others).
         Stops at the first limit reached (the rest would fail the same way)."""
-        added, refused = 0, []
-        for f in files or []:
-            path = Path(str(f))
-            label = path.name
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                refused.append(f"{label}: not an image file (suffix {path.suffix or 'none'})")
-                continue
-            try:
-                self.add(name, path, label=label)
-                added += 1
-            except BadImageError as err:
-                refused.append(str(err))
-            except VisionDemoError as err:   # a limit: the next files would be refused too
-                refused.append(str(err))
-                break
-        return added, refused
+        added, refused = add_uploads(files, lambda path: self.add(name, path, label=path.name))
+        return len(added), refused
 
     def _write_classes(self, names: list[str]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -300,30 +335,9 @@ def prune(now: float | None = None, keep_recent: float = 600.0) -> list[str]:
     """Remove sets nobody used for settings.CAPTURED_KEEP_DAYS, then the least recently used ones while all
     sets together exceed settings.CAPTURED_TOTAL_BYTES (never one used in the last `keep_recent` seconds).
     Returns the ids removed."""
-    root = captured_root()
-    now = time.time() if now is None else now
-    sets = []
-    for folder in root.iterdir():
-        if folder.is_dir() and not folder.is_symlink() and _SET_ID.fullmatch(folder.name):
-            with contextlib.suppress(OSError):
-                sets.append((folder.stat().st_mtime, folder))
-    removed, kept = [], []
-    for mtime, folder in sorted(sets):
-        if now - mtime > settings.CAPTURED_KEEP_DAYS * 86400:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder.name)
-        else:
-            kept.append((mtime, folder, CapturedSet(folder).total_bytes()))
-    total = sum(size for _, _, size in kept)
-    for mtime, folder, size in kept:   # oldest first
-        if total <= settings.CAPTURED_TOTAL_BYTES:
-            break
-        if now - mtime < keep_recent:
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        total -= size
-        removed.append(folder.name)
-    return removed
+    folders = [p for p in captured_root().iterdir()
+               if p.is_dir() and not p.is_symlink() and _SET_ID.fullmatch(p.name)]
+    return prune_sets([CapturedSet(p) for p in folders], settings.CAPTURED_TOTAL_BYTES, now, keep_recent)
 
 
 def list_sets() -> list[CapturedSet]:

@@ -32,15 +32,17 @@ import random
 import re
 import secrets
 import shutil
-import threading
 import time
 import zipfile
 from pathlib import Path
 
 from vision_demo import settings
-from vision_demo.datasets.captured import check_set_id, clean_class_name, new_set_id   # same ids, same names
-from vision_demo.errors import BadImageError, VisionDemoError
-from vision_demo.images import IMAGE_SUFFIXES, load_rgb
+# The same ids, class names, locks, upload checks and clean-up as "Your classes":
+from vision_demo.datasets.captured import (add_uploads, check_set_id, clean_class_name, folder_lock, new_set_id,
+                                           prune_sets)
+from vision_demo.errors import VisionDemoError
+from vision_demo.folders import folder_bytes
+from vision_demo.images import load_rgb
 
 __all__ = ["ObjectSet", "new_set_id", "check_set_id", "parse_box", "list_sets", "find_set", "prune"]
 
@@ -52,9 +54,6 @@ JPEG_QUALITY = 90          # ~30-50 KB a 640x480 picture; boxes are drawn on it,
 MIN_BOX_PX = 2.0           # a box thinner than this is a slip of the mouse, not an object
 _PICTURE = re.compile(r"[0-9a-f]{12,16}-[0-9a-f]{4}")   # the names we give pictures (stem): time + random
 _META = "set.json"
-
-_locks: dict[str, threading.Lock] = {}
-_locks_lock = threading.Lock()
 
 
 def objects_root() -> Path:
@@ -104,8 +103,7 @@ class ObjectSet:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        with _locks_lock:
-            self._lock = _locks.setdefault(str(self.folder), threading.Lock())
+        self._lock = folder_lock(self.folder)
 
     @classmethod
     def for_id(cls, set_id) -> "ObjectSet":
@@ -238,12 +236,7 @@ class ObjectSet:
                 "unlabelled": len(stems) - len(labelled), "boxes": self.counts()}
 
     def total_bytes(self) -> int:
-        total = 0
-        for dirpath, _, files in os.walk(self.folder):
-            for f in files:
-                with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(dirpath, f)).st_size
-        return total
+        return folder_bytes(self.folder)
 
     # ---- writing ----------------------------------------------------------------------------------
     def _write_meta(self, **changes) -> None:
@@ -359,20 +352,7 @@ class ObjectSet:
 
     def add_files(self, files) -> tuple[list[str], list[str]]:
         """Uploaded pictures (no boxes yet): ([names added], ['file: why not', ...]). Stops at the first limit."""
-        added, refused = [], []
-        for f in files or []:
-            path = Path(str(f))
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                refused.append(f"{path.name}: not an image file (suffix {path.suffix or 'none'})")
-                continue
-            try:
-                added.append(self.add(path, label=path.name))
-            except BadImageError as err:
-                refused.append(str(err))
-            except VisionDemoError as err:   # a limit: the next files would be refused too
-                refused.append(str(err))
-                break
-        return added, refused
+        return add_uploads(files, lambda path: self.add(path, label=path.name))
 
     def set_boxes(self, picture, boxes) -> list[dict]:
         """Replace the picture's boxes (pixels); [] makes it a background picture. The proposal is done with."""
@@ -550,25 +530,4 @@ def find_set(name_or_id) -> ObjectSet:
 def prune(now: float | None = None, keep_recent: float = 600.0) -> list[str]:
     """Remove sets nobody used for settings.CAPTURED_KEEP_DAYS, then the least recently used ones while all sets
     together exceed settings.OBJECTS_TOTAL_BYTES (never one used in the last `keep_recent` seconds). Their ids."""
-    now = time.time() if now is None else now
-    removed, kept = [], []
-    for s in reversed(list_sets()):   # oldest first
-        try:
-            mtime = s.folder.stat().st_mtime
-        except OSError:
-            continue
-        if now - mtime > settings.CAPTURED_KEEP_DAYS * 86400:
-            s.clear()
-            removed.append(s.id)
-        else:
-            kept.append((mtime, s, s.total_bytes()))
-    total = sum(size for _, _, size in kept)
-    for mtime, s, size in kept:
-        if total <= settings.OBJECTS_TOTAL_BYTES:
-            break
-        if now - mtime < keep_recent:
-            continue
-        s.clear()
-        total -= size
-        removed.append(s.id)
-    return removed
+    return prune_sets(list_sets(), settings.OBJECTS_TOTAL_BYTES, now, keep_recent)

@@ -77,22 +77,15 @@ def best_job(states) -> str | None:
     return max(done, key=lambda s: (s.result.get("map50", 0.0), s.ended or 0)).id
 
 
-def _iou(a, b) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def one_box_per_object(boxes: list[dict], iou: float = 0.7, key: str = "conf") -> list[dict]:
     """Drop a box that overlaps a more confident box of ANOTHER class by more than `iou`. Ultralytics' NMS is
     per class, so a young detector can put a "book 0.76" on the ball under its "ball 0.98": one object, one box
     (what a student would draw, and what label assist proposes). Boxes need "xyxy" and `key` (confidence)."""
+    from vision_demo.detect.box_match import iou as box_iou
+
     kept: list[dict] = []
     for box in sorted(boxes, key=lambda b: -float(b[key])):
-        if all(_iou(box["xyxy"], k["xyxy"]) <= iou for k in kept):
+        if all(box_iou(box["xyxy"], k["xyxy"]) <= iou for k in kept):
             kept.append(box)
     return kept
 
