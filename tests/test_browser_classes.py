@@ -112,9 +112,10 @@ def test_capture_first_starts_the_camera_itself_and_every_model_shows_its_accura
     """No Access / Record clicks: Capture alone starts the camera and fills the class; the progress then lists
     each trained model with its test accuracy (three models, three accuracies)."""
     with sync_api.sync_playwright() as p:
-        browser = launch(p, cameras["forest"])
+        browser = launch_chromium(p, cameras["forest"])
         context = browser.new_context(permissions=["camera"], viewport=VIEWPORT)
         page = context.new_page()
+        outside = stay_on_machine(page)
         page.goto(classes_url, wait_until="load")
         open_tab(page, "Your classes")
         page.locator("#classes-active input").first.wait_for(timeout=30_000)
@@ -143,3 +144,4 @@ def test_capture_first_starts_the_camera_itself_and_every_model_shows_its_accura
         assert len(re.findall(r"test acc \d+ %", progress.inner_text())) == 3, progress.inner_text()
         shot(page, "classes-capture-first")
         browser.close()
+    assert outside == [], outside

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import serve_fresh_app
 from test_browser import (ARTIFACTS, CHROMIUM, CLIPPED_JS, TABS, VIEWPORT, launch_chromium, open_tab, shot,
-                          stay_on_machine, wait_for_jobs)
+                          stay_on_machine)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
