@@ -415,6 +415,8 @@ def build(registry=None):
     residual_btn.click(residual, None, residual_text, api_visibility="undocumented")
 
     def start(button: gr.Button) -> None:
+        # the lesson's exercise 5 is print(model) and the graph, below the tab's newer sections: scroll to it
+        reveal(button, "inside-text", when_shown=True)
         button.click(lambda: ("resnet18", "frozen"), None, [model, strategy], api_visibility="private",
                      queue=False).then(show_model, [model, strategy, graph_size], [text, graph],
                                        api_visibility="private")

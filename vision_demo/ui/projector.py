@@ -110,11 +110,13 @@ def presenter_switches(demo: gr.Blocks):
     return presenter, dark
 
 
-def reveal(button: gr.Button, elem_id: str, whole: bool = False) -> None:
+def reveal(button: gr.Button, elem_id: str, whole: bool = False, when_shown: bool = False) -> None:
     """On click, scroll the element that will show the button's result into view when it is off screen.
 
     whole: the element's whole box must be on screen, not just its top (a result of several parts, such as
     two images with their captions): its bottom is scrolled up to the window's.
+    when_shown: the element is on another tab that the click opens (the lesson plan's buttons): wait, up to 3 s,
+    until it is displayed, then scroll.
     Runs in the browser only, at the moment of the click, next to the button's own event.
     """
     if whole:
@@ -127,4 +129,8 @@ def reveal(button: gr.Button, elem_id: str, whole: bool = False) -> None:
               " const r = e.getBoundingClientRect();"
               " if (r.top < 0 || r.top + Math.min(r.height, 160) > window.innerHeight)"
               " e.scrollIntoView({block: 'start', behavior: 'instant'}); }") % elem_id
+    if when_shown:   # poll every 50 ms until the tab that holds it is open (a hidden element has no box)
+        js = ("() => { const go = (n) => { const e = document.getElementById(%r);"
+              " if (e && e.getClientRects().length) (%s)(); else if (n > 0) setTimeout(() => go(n - 1), 50); };"
+              " go(60); }") % (elem_id, js)
     button.click(None, None, None, js=js, api_visibility="private", queue=False)
