@@ -594,7 +594,8 @@ def test_iou_by_hand_two_clicks_draw_a_box_and_the_slider_rescores(page, app_url
     line = page.locator("#iou-box-line")
     expect(line).to_contain_text("Your box", timeout=20_000)
     expect(line).to_contain_text(re.compile(r"IoU 0\.9\d with the ground-truth person"))
-    assert in_viewport(page, "#iou-box-line")["inside"]
+    where = in_viewport(page, "#iou-box-line")
+    assert where["inside"], where
     x1 = float(page.locator("#iou-x1 input").input_value())
     assert abs(x1 - 50) <= 3, x1                      # the click landed in the picture's own pixels
     # the slider re-scores the cached boxes: fewer true positives at 0.90 than at 0.50

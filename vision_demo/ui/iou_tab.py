@@ -125,7 +125,7 @@ def _layout() -> dict:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             shown = gr.Image(label="Click two opposite corners of an object: your box", interactive=False,
-                             height=330, elem_id="iou-image", buttons=[])
+                             height=310, elem_id="iou-image", buttons=[])
             box_line = gr.Markdown(elem_id="iou-box-line")
             gr.Markdown(LEGEND, elem_classes=["vd-note"])
         with gr.Column(scale=1, min_width=300):
