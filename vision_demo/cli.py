@@ -24,6 +24,11 @@ class OneLineParser(argparse.ArgumentParser):
     Subcommand parsers inherit the class (argparse's add_subparsers uses type(self)).
     """
 
+    def __init__(self, *args, **kwargs):
+        # No abbreviations: `gradcam --job X` must not be read as the top-level --job-cpus / --job-gpus.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
