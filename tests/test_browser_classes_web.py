@@ -172,11 +172,12 @@ def cameras(tmp_path_factory):
 
 def listing(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under the folder: (size, mtime_ns). Except what the app's other tabs make for everyone while a
-    page loads, whoever the visitor: datasets/ (the generated example sets) and gradio/ (Gradio's cache of the
-    example pictures it shows, e.g. <hash>/image.webp)."""
+    page loads, whoever the visitor: datasets/ (the generated example sets), gradio/ (Gradio's cache of the
+    example pictures it shows, e.g. <hash>/image.webp) and ultralytics/ (Ultralytics' own settings.json and label
+    fonts, written when the Detect side first loads a detector). None of them holds anything of the student's."""
     out = {}
     for dirpath, _, files in os.walk(folder):
-        if os.path.relpath(dirpath, folder).split(os.sep)[0] in ("datasets", "gradio"):
+        if os.path.relpath(dirpath, folder).split(os.sep)[0] in ("datasets", "gradio", "ultralytics"):
             continue
         for f in files:
             path = os.path.join(dirpath, f)
