@@ -404,7 +404,7 @@ def build(registry=None):
                          buttons=["download", "fullscreen"])
     gr.Markdown("### Trainable vs frozen weights per strategy")
     table_btn = gr.Button("Count again")
-    table = gr.Dataframe(headers=PARAM_HEADERS, interactive=False, elem_classes=["vd-table"])
+    table = gr.Dataframe(headers=PARAM_HEADERS, interactive=False, elem_classes=["vd-table", "vd-grow"])
     gr.Markdown("### The residual connection")
     residual_btn = gr.Button("Show where it is in torchvision's ResNet")
     residual_text = gr.Code(language="python", lines=20, wrap_lines=True, elem_id="inside-residual")
