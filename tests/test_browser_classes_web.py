@@ -110,6 +110,85 @@ HEAD_JS = """async ([feats, labels, C, seed]) => {
 }"""
 
 
+# First in the file: it starts its own Playwright (two launches on one profile), which cannot run while the
+# module's `browser` fixture (made by the tests below on first use) holds one open.
+def test_the_tab_trains_and_predicts_in_the_page_with_no_job_and_nothing_written(app, cameras, tmp_path):
+    url, registry = app
+    work = settings.work_path()
+    jobs_before = [s.id for s in registry.snapshot()]
+    with sync_api.sync_playwright() as p:
+        context = launch_profile(p, tmp_path / "profile", cameras["forest"])
+        page = open_web_panel(context, url)
+        before = listing(work)   # the page is open, the backbone exported: from here on nothing may be written
+        names = page.locator(".vdc-names")
+        names.fill("forest, bus")
+        names.press("Tab")       # a change event
+        expect(page.locator(".vdc-rows")).to_contain_text("bus")
+        t0 = time.perf_counter()
+        capture_in_page(page, "forest")
+        capture_s = time.perf_counter() - t0
+        outside = list(context.outside_requests)
+        context.close()
+
+        # The same browser profile, now filming the bus: the forest pictures are still in its IndexedDB.
+        context = launch_profile(p, tmp_path / "profile", cameras["bus"])
+        page = open_web_panel(context, url)
+        expect(page.locator(".vdc-line")).to_contain_text("20 pictures kept in this browser")
+        capture_in_page(page, "bus")
+        page.locator(".vdc-train").click()
+        expect(page.locator(".vdc-line")).to_contain_text("Trained in this browser", timeout=30_000)
+        bars = page.locator(".vdc-bars")
+        expect(bars).to_have_attribute("data-top", "bus", timeout=60_000)
+        expect(bars.locator(".vdc-p")).to_have_count(2)
+        shot(page, "classes-web-bus")
+        stats = page.evaluate("window.vdClasses.stats")
+        assert listing(work) == before                              # nothing written under the work folder
+        assert [s.id for s in registry.snapshot()] == jobs_before   # and no server job
+
+        # Download my model: made in the page (still nothing on the server's disk).
+        with page.expect_download(timeout=120_000) as download:
+            page.locator(".vdc-download").click()
+        zip_path = tmp_path / "my-classes-model.zip"
+        download.value.save_as(zip_path)
+        assert listing(work) == before
+
+        # Only the send button puts the pictures on the server: both classes land in the browser's set.
+        page.locator(".vdc-send").click()
+        expect(page.locator("#classes-status")).to_contain_text("Received 20 pictures of forest, 20 pictures of bus", timeout=60_000)
+        expect(page.locator("#classes-active")).to_contain_text("forest (20)", timeout=30_000)
+        expect(page.locator("#classes-active")).to_contain_text("bus (20)")
+        written = [k for k in listing(work) if k not in before]
+        assert len([k for k in written if k.startswith("captured") and k.endswith(".jpg")]) == 40
+        assert [s.id for s in registry.snapshot()] == jobs_before
+        outside += context.outside_requests
+        context.close()
+
+    with zipfile.ZipFile(zip_path) as zf:
+        sizes = {i.filename: (i.file_size, i.compress_size) for i in zf.infolist()}
+        head = json.loads(zf.read("head.json"))
+        zf.extractall(tmp_path / "model")
+    assert {"index.html", "head.json", "backbone.onnx", "ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs",
+            "ort-wasm-simd-threaded.wasm"} <= set(sizes)
+    assert head["classes"] == ["forest", "bus"] and len(head["W"]) == 2 * bf.FEATURE_DIM
+    ms = sorted(stats["featMs"])
+    print(f"\nin the page ({stats['runtime']}): backbone loaded in {stats['backboneMs']:.0f} ms, features "
+          f"median {ms[len(ms) // 2]:.0f} ms a frame over {len(ms)}, head trained in {stats['trainMs']:.0f} ms; "
+          f"two bursts of 20 captured (first {capture_s:.1f} s); zip {zip_path.stat().st_size / 2**20:.1f} MB")
+    assert outside == [], outside
+
+    # The downloaded page, opened from a file with no server at all: it asks for its folder's files once.
+    with sync_api.sync_playwright() as p:
+        context = launch_profile(p, tmp_path / "profile2", cameras["bus"])
+        page = context.new_page()
+        page.goto((tmp_path / "model" / "index.html").as_uri(), wait_until="load")
+        page.locator("#files").set_input_files(sorted(str(f) for f in (tmp_path / "model").iterdir()))
+        expect(page.locator("#line")).to_contain_text("Ready: 2 classes", timeout=120_000)
+        page.locator("#start").click()
+        expect(page.locator("body")).to_have_attribute("data-top", "bus", timeout=60_000)
+        assert context.outside_requests == []
+        context.close()
+
+
 def test_the_page_trains_the_head_step_for_step_as_numpy(page, app_url, backbone):  # noqa: F811
     images, labels = pictures()
     feats = onnx_features(backbone, images)
@@ -222,83 +301,6 @@ def open_web_panel(context, url):
 def capture_in_page(page, name: str) -> None:
     page.locator(f'.vdc-row button[data-cls="{name}"]').click()
     expect(page.locator(".vdc-line")).to_contain_text(re.compile(rf"✔ {name}: 20 pictures"), timeout=180_000)
-
-
-def test_the_tab_trains_and_predicts_in_the_page_with_no_job_and_nothing_written(app, cameras, tmp_path):
-    url, registry = app
-    work = settings.work_path()
-    jobs_before = [s.id for s in registry.snapshot()]
-    with sync_api.sync_playwright() as p:
-        context = launch_profile(p, tmp_path / "profile", cameras["forest"])
-        page = open_web_panel(context, url)
-        before = listing(work)   # the page is open, the backbone exported: from here on nothing may be written
-        names = page.locator(".vdc-names")
-        names.fill("forest, bus")
-        names.press("Tab")       # a change event
-        expect(page.locator(".vdc-rows")).to_contain_text("bus")
-        t0 = time.perf_counter()
-        capture_in_page(page, "forest")
-        capture_s = time.perf_counter() - t0
-        outside = list(context.outside_requests)
-        context.close()
-
-        # The same browser profile, now filming the bus: the forest pictures are still in its IndexedDB.
-        context = launch_profile(p, tmp_path / "profile", cameras["bus"])
-        page = open_web_panel(context, url)
-        expect(page.locator(".vdc-line")).to_contain_text("20 pictures kept in this browser")
-        capture_in_page(page, "bus")
-        page.locator(".vdc-train").click()
-        expect(page.locator(".vdc-line")).to_contain_text("Trained in this browser", timeout=30_000)
-        bars = page.locator(".vdc-bars")
-        expect(bars).to_have_attribute("data-top", "bus", timeout=60_000)
-        expect(bars.locator(".vdc-p")).to_have_count(2)
-        shot(page, "classes-web-bus")
-        stats = page.evaluate("window.vdClasses.stats")
-        assert listing(work) == before                              # nothing written under the work folder
-        assert [s.id for s in registry.snapshot()] == jobs_before   # and no server job
-
-        # Download my model: made in the page (still nothing on the server's disk).
-        with page.expect_download(timeout=120_000) as download:
-            page.locator(".vdc-download").click()
-        zip_path = tmp_path / "my-classes-model.zip"
-        download.value.save_as(zip_path)
-        assert listing(work) == before
-
-        # Only the send button puts the pictures on the server: both classes land in the browser's set.
-        page.locator(".vdc-send").click()
-        expect(page.locator("#classes-status")).to_contain_text("Received 20 pictures of forest, 20 pictures of bus", timeout=60_000)
-        expect(page.locator("#classes-active")).to_contain_text("forest (20)", timeout=30_000)
-        expect(page.locator("#classes-active")).to_contain_text("bus (20)")
-        written = [k for k in listing(work) if k not in before]
-        assert len([k for k in written if k.startswith("captured") and k.endswith(".jpg")]) == 40
-        assert [s.id for s in registry.snapshot()] == jobs_before
-        outside += context.outside_requests
-        context.close()
-
-    with zipfile.ZipFile(zip_path) as zf:
-        sizes = {i.filename: (i.file_size, i.compress_size) for i in zf.infolist()}
-        head = json.loads(zf.read("head.json"))
-        zf.extractall(tmp_path / "model")
-    assert {"index.html", "head.json", "backbone.onnx", "ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs",
-            "ort-wasm-simd-threaded.wasm"} <= set(sizes)
-    assert head["classes"] == ["forest", "bus"] and len(head["W"]) == 2 * bf.FEATURE_DIM
-    ms = sorted(stats["featMs"])
-    print(f"\nin the page ({stats['runtime']}): backbone loaded in {stats['backboneMs']:.0f} ms, features "
-          f"median {ms[len(ms) // 2]:.0f} ms a frame over {len(ms)}, head trained in {stats['trainMs']:.0f} ms; "
-          f"two bursts of 20 captured (first {capture_s:.1f} s); zip {zip_path.stat().st_size / 2**20:.1f} MB")
-    assert outside == [], outside
-
-    # The downloaded page, opened from a file with no server at all: it asks for its folder's files once.
-    with sync_api.sync_playwright() as p:
-        context = launch_profile(p, tmp_path / "profile2", cameras["bus"])
-        page = context.new_page()
-        page.goto((tmp_path / "model" / "index.html").as_uri(), wait_until="load")
-        page.locator("#files").set_input_files(sorted(str(f) for f in (tmp_path / "model").iterdir()))
-        expect(page.locator("#line")).to_contain_text("Ready: 2 classes", timeout=120_000)
-        page.locator("#start").click()
-        expect(page.locator("body")).to_have_attribute("data-top", "bus", timeout=60_000)
-        assert context.outside_requests == []
-        context.close()
 
 
 def test_sent_pictures_are_checked_before_anything_is_written():
