@@ -167,11 +167,13 @@ function decide() {
   const mine = live.where === 'browser' && live.browserFps ? live.browserFps : (live.probeMs ? 1000 / live.probeMs : 0);
   if (!mine) { live.why = 'auto: measuring this browser'; return; }
   const n = Math.max(1, plan.viewers || 1), share = plan.capacity_fps ? plan.capacity_fps / n : Infinity;
-  const serverFps = Math.min(live.serverFps || Infinity, share);
+  // On the server path its fps is measured; on the browser path that figure is as old as the switch (the crowd
+  // it was measured in may have left), so the server's share of its capacity now is what it would give this page.
+  const serverFps = live.where === 'browser' ? share : Math.min(live.serverFps || Infinity, share);
   if (!isFinite(serverFps)) { live.where = 'server'; live.why = 'auto: measuring the server'; return; }
   // A margin either way: a page does not flip between the two on noise.
   if (live.where === 'server' && mine > serverFps * props.switch_margin) live.where = 'browser';
-  else if (live.where === 'browser' && serverFps > mine * props.switch_margin) live.where = 'server';
+  else if (live.where === 'browser' && serverFps > mine * props.switch_margin) { live.where = 'server'; live.serverFps = 0; }
   const theirs = 'the server ~' + serverFps.toFixed(1) + ' fps' + (plan.capacity_fps ? ' (' + Math.round(plan.capacity_fps) +
       ' fps in all, ' + n + (n === 1 ? ' page' : ' pages') + ' streaming)' : '');
   live.why = 'auto: this browser ~' + mine.toFixed(1) + ' fps, ' + theirs;
@@ -188,6 +190,9 @@ async function probe() {
     times.push(performance.now() - t);
   }
   live.probeMs = Math.min(times[1], times[2]) * 1.1;   // + capturing and drawing, ~10 %
+  // The server path's fps is measured again from here: the frames it held back while the probe ran (and the probe's
+  // own use of the cores) are not the server's speed. Until 4 new frames are back, auto reads the server's share.
+  shown = []; stale = []; live.serverFps = 0;
 }
 
 function draw(frame, answer) {
