@@ -52,8 +52,8 @@ p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text
 .vd-lesson-row { align-items: center !important; border-bottom: 1px solid var(--border-color-primary); padding: 0; gap: 8px !important; }
 .vd-lesson-row .prose p { margin: 0 !important; }
 .vd-lesson-row > div { min-width: 0; }
-/* nine tabs fit one row at 1280 px (Gradio hides what does not fit behind a "..." menu) */
-.gradio-container button[role="tab"] { padding-left: 9px !important; padding-right: 9px !important; }
+/* ten tabs fit one row at 1280 px (Gradio hides what does not fit behind a "..." menu; a second row pushed every tab 32 px down) */
+.gradio-container button[role="tab"] { padding-left: 5px !important; padding-right: 5px !important; }
 
 /* presenter mode: big, high contrast (works in light and dark) */
 :root body.vd-presenter {
