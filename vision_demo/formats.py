@@ -62,6 +62,7 @@ class DetectRuntime:
     tolerance: tuple[float, float] | None = None   # (IoU min, confidence tolerance) of its check; None: the float ones
     exporter: str = ""          # Ultralytics' export(format=...); "" : not an export (auto picks one, torch runs the .pt)
     output: str = ""            # what that export writes beside model.pt: the file or folder YOLO() loads
+    compile_hint: str = ""      # OpenVINO's INFERENCE_PRECISION_HINT for its float layers (detect/precision.py); "": none
 
     @property
     def exported(self) -> bool:
@@ -77,10 +78,11 @@ _DETECT_RUNTIMES = (
     DetectRuntime("auto", "auto (fastest ready)"),
     DetectRuntime("torch", "torch"),
     DetectRuntime("openvino-int8", "OpenVINO INT8", ("openvino", "nncf"), "int8", tolerance=(0.75, 0.1),
-                  exporter="openvino", output="model_int8_openvino_model"),   # (its calibration: detect/export.py)
+                  exporter="openvino", output="model_int8_openvino_model", compile_hint="f32"),   # (calibration: detect/export.py)
     DetectRuntime("openvino-bf16", "OpenVINO bf16", ("openvino",), "bf16", tolerance=(0.75, 0.1),
-                  exporter="openvino", output="model_openvino_model"),        # (its compile: detect/precision.py)
-    DetectRuntime("openvino", "OpenVINO f32", ("openvino",), exporter="openvino", output="model_openvino_model"),
+                  exporter="openvino", output="model_openvino_model", compile_hint="bf16"),
+    DetectRuntime("openvino", "OpenVINO f32", ("openvino",), exporter="openvino", output="model_openvino_model",
+                  compile_hint="f32"),
     DetectRuntime("onnx", "ONNX Runtime", ("onnx", "onnxruntime"), exporter="onnx", output="model.onnx"),
 )
 DETECT_RUNTIMES: dict[str, DetectRuntime] = {r.name: r for r in _DETECT_RUNTIMES}

@@ -2,7 +2,7 @@
 
     from vision_demo.detect.precision import PRECISION, cpu_has_bf16, pin_precision
     model = YOLO("model_openvino_model", task="detect"); model.predict(frame)   # Ultralytics compiles it
-    pin_precision(model, PRECISION["openvino"])   # -> "f32": recompiled, and the compiled model says so
+    pin_precision(model, "model_openvino_model", PRECISION["openvino"])   # -> "f32": recompiled, and read back
 
 Why: a float model's weights are 32-bit floats (f32: 24 bits of mantissa). A CPU with native bfloat16 (Intel
 AMX or AVX512_BF16; `lscpu` flags amx_bf16 / avx512_bf16) multiplies 16-bit "brain floats" (8 exponent bits, like
@@ -28,8 +28,10 @@ import functools
 from functools import partial
 from pathlib import Path
 
-# runtime -> the INFERENCE_PRECISION_HINT its float layers are compiled with (OpenVINO's own names)
-PRECISION = {"openvino": "f32", "openvino-bf16": "bf16", "openvino-int8": "f32"}
+from vision_demo.formats import DETECT_RUNTIMES
+
+# runtime -> the INFERENCE_PRECISION_HINT its float layers are compiled with (OpenVINO's own names), from the table
+PRECISION = {r.name: r.compile_hint for r in DETECT_RUNTIMES.values() if r.compile_hint}
 # the CPU flags that decide how fast each precision runs (the bench prints them): VNNI multiplies int8 several at a
 # time, AVX512_BF16 / AMX multiply bf16 (AMX: whole tiles of int8 or bf16 at once)
 CPU_FLAGS = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile")
