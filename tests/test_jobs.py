@@ -41,11 +41,15 @@ def test_events_arrive_in_order_and_state_is_saved(tmp_path):
 def test_cancel_stops_within_a_batch_and_queued_jobs_never_start(tmp_path):
     registry = JobRegistry(tmp_path, max_concurrent=1)
     started = threading.Event()
+    cancel_sent = threading.Event()
+    batches_after_cancel = []
 
     def slow(ctx):
         started.set()
         for _ in range(1000):
             ctx.check_stop()
+            if cancel_sent.is_set():
+                batches_after_cancel.append(1)
             time.sleep(0.01)
         return {}
 
@@ -53,10 +57,12 @@ def test_cancel_stops_within_a_batch_and_queued_jobs_never_start(tmp_path):
     waiting = registry.submit("test", "waiting", {}, _counting_job(1))
     assert started.wait(5)
     assert registry.cancel(waiting)
-    t0 = time.monotonic()
     assert registry.cancel(running)
+    cancel_sent.set()
     assert registry.wait(running, timeout=5).status == "cancelled"
-    assert time.monotonic() - t0 < 1.0
+    # "Within a batch" counted, not timed (a loaded CI machine stretches seconds, not batches): the stop
+    # request is seen at the very next check: at most the one batch already past its check runs on.
+    assert len(batches_after_cancel) <= 1
     assert registry.wait(waiting, timeout=5).status == "cancelled"
     assert registry.get(waiting).started is None
 
