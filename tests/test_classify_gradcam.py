@@ -100,6 +100,49 @@ def test_every_catalogue_model_has_a_map_even_with_every_weight_frozen():
         assert not any(p.requires_grad for p in model.parameters())   # and changed nothing about the model
 
 
+def test_a_coarse_model_gets_a_7x7_map_computed_on_the_picture_enlarged_and_it_still_follows_the_object(tmp_path):
+    """ResNet-18 at 64 px halves the picture five times: a 2×2 grid. The map is computed at 224 px (7×7) for the
+    answer of the model at its own 64 px, and it must still put red on the red square and move with it."""
+    registry = JobRegistry(tmp_path / "jobs")
+    config = TrainConfig(data=str(write_colour_squares(tmp_path / "squares")), model="resnet18", strategy="scratch",
+                         epochs=4, img_size=64, batch_size=8)
+    state = registry.wait(submit(registry, config), timeout=300)
+    registry.shutdown()
+    assert state.status == "finished" and state.result["test_acc"] == 1.0, state.error
+    classifier = load_classifier(state.out_dir)
+    picture = red_left_blue_right()
+    red, blue = gradcam(classifier, picture, "red"), gradcam(classifier, picture, "blue")
+    assert red.model_grid == (2, 2) and red.grid == (7, 7) and (red.model_px, red.map_px) == (64, 224)
+    assert "224 px" in red.sizes and "2×2" in red.sizes and "the answer is the model's at 64 px" in red.sizes
+    assert left_share(red.heat) > 0.7 and left_share(blue.heat) < 0.3, (left_share(red.heat), left_share(blue.heat))
+    mirrored = picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    assert left_share(gradcam(classifier, mirrored, "red").heat) < 0.3
+    [(top, p)] = classifier.predict(picture, k=1)   # the answer is Predict's, at the model's own size
+    assert red.predicted == top and red.probability == pytest.approx(p, abs=1e-5)
+
+
+def test_every_catalogue_model_maps_at_least_7x7_cells_at_the_lessons_96_px():
+    picture = red_left_blue_right()
+    for name in CATALOG:
+        model, _ = build_model(name, 2, pretrained=False)
+        cam = gradcam(Classifier(model, ["blue", "red"], 96, True, {"model": name}), picture)
+        assert min(cam.grid) >= 7, f"{name}: a {cam.grid} map at 96 px"
+        assert cam.map_px == (96 if min(cam.model_grid) >= 7 else 224), (name, cam.model_grid, cam.map_px)
+
+
+def test_a_blank_map_says_why_and_what_to_try():
+    """SimpleCNN's features are ReLU'd (never negative) and its head is linear: with every weight of "red"
+    negative, each cell can only lower red's score, so Grad-CAM's ReLU leaves nothing."""
+    import torch
+
+    model, _ = build_model("simple_cnn", 2, pretrained=False)
+    with torch.no_grad():
+        model.fc.weight[1] = -model.fc.weight[1].abs() - 0.01
+    cam = gradcam(Classifier(model, ["blue", "red"], 64, True, {"model": "simple_cnn"}), red_left_blue_right(), "red")
+    assert cam.empty and cam.heat.max() == 0
+    assert "blank" in cam.legend and "pushed it down" in cam.legend and "Try another class" in cam.legend
+
+
 @pytest.fixture(scope="module")
 def scene_runs(tiny_scenes, tmp_path_factory):
     """The lesson's pair on the tiny scenes, 1 epoch at 48 px, through the CLI: scratch and pretrained frozen."""

@@ -18,6 +18,13 @@ How Grad-CAM works (Selvaraju et al., https://arxiv.org/abs/1610.02391), in the 
 3) add the maps up with those weights and keep the positive part (ReLU): the cells whose features pushed
    the score up. Scaled to 0..1 and stretched over the picture, that is the heat map.
 
+A 3×3 grid says little more than "left or right". When the model's own size gives fewer than MIN_CELLS
+cells a side, the map is computed on the picture enlarged until the grid has them (ResNet-18 and Lite0:
+224 px, ImageNet's own size, for 7×7): a convolutional network with a global pool takes any size. The
+answer and its probability stay those of the model's own size (what Predict says); the map is for that
+answer, and the caption names both sizes. If nothing raised the class's score (every cell pushed it
+down, so ReLU leaves nothing), the map is blank, and the legend says so and what to try.
+
 The maps come from `torchcam` (its GradCAM extractor; its hooks are removed after every call). The
 cached classifier is shared by every visitor, so one map is computed at a time per model, under the same
 lock as its predictions; nothing about the model is changed. A frozen backbone has requires_grad False
@@ -26,6 +33,7 @@ autograd graph (and no weight gets a .grad).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +45,8 @@ PREDICTED = "predicted"   # what the UI and the CLI say for "the class the model
 DISPLAY_PX = 224          # small models see 48–96 px: the overlay is shown larger (never smaller than the input)
 COLORMAP = "jet"          # blue (nothing) -> green -> yellow -> red (most): the usual Grad-CAM palette
 IMAGE_WEIGHT = 0.5        # the picture's share in the blend; the map's is the rest
+MIN_CELLS = 7             # the map's grid at least 7×7 (enlarging the picture when the model's size gives fewer)
+MAX_MAP_PX = 512          # ... but never past this: the enlargement stops here
 
 
 @dataclass
@@ -49,7 +59,22 @@ class GradCam:
     target_probability: float
     grid: tuple[int, int]      # the hooked layer's map size (rows, columns): how coarse the map is
     layer: str                 # the module hooked (the catalogue's gradcam_layer)
-    legend: str                # one sentence to read the colours by
+    legend: str                # one sentence to read the colours by (and, for a blank map, why and what to try)
+    model_px: int = 0          # the size the model answers at (its training size)
+    map_px: int = 0            # the size the map was computed at (larger than model_px when that gave < MIN_CELLS)
+    empty: bool = False        # nothing raised the target's score: the map is blank
+    model_grid: tuple[int, int] = (0, 0)   # the grid at model_px (coarser than `grid` when the map was enlarged)
+
+    @property
+    def sizes(self) -> str:
+        """How fine the map is and where it was computed, for a caption: '7×7 cells (the picture at 224 px; at
+        the model's own 96 px its last grid is 3×3; the answer is the model's at 96 px)'."""
+        cells = f"{self.grid[0]}×{self.grid[1]} cells"
+        if self.map_px == self.model_px:
+            return f"{cells} of {self.layer} at {self.model_px} px"
+        return (f"{cells} of {self.layer}: the map is computed on the picture at {self.map_px} px (at the model's own "
+                f"{self.model_px} px that grid is only {self.model_grid[0]}×{self.model_grid[1]}); the answer is "
+                f"the model's at {self.model_px} px")
 
 
 def _layer_for(classifier) -> str:
@@ -74,11 +99,39 @@ def class_index(classifier, class_name: str | None) -> int | None:
 
 
 def legend(target: str, predicted: str, empty: bool) -> str:
-    """The sentence under a map: what red means, for which class (`predicted`: the model's answer)."""
+    """The sentence under a map: what red means, for which class (`predicted`: the model's answer); for a blank
+    map, why it is blank and what to try instead."""
     if empty:
-        return f"Nothing in this picture raised the score of {target}: the map is blank (all blue)."
+        return (f"The map is blank (all blue): no part of this picture raised the score of {target} — in every "
+                f"cell the features pushed it down, and Grad-CAM keeps only what pushed it up. The score comes "
+                f"from the picture as a whole. Try another class under 'Map for class', one of the data set's own "
+                f"test pictures, or the other model.")
     answer = "its answer" if target == predicted else "not its answer"
     return f"Red = the pixels that most raised the score of {target} ({answer}); blue = little or nothing."
+
+
+def _cam(model, layer: str, x, target: int | None):
+    """One Grad-CAM pass of `model` on input `x` (1, 3, S, S): (logits (classes,), the class mapped, the map
+    (h, w) in 0..1). `target` None: the class the model picks on this input."""
+    import torch
+    from torchcam.methods import GradCAM
+
+    x = x.clone().requires_grad_(True)   # a frozen backbone's weights ask for no gradients: the input does
+    with torch.enable_grad(), GradCAM(model, layer) as extractor:   # hooks on `layer`; removed after the block
+        scores = model(x)                                     # (1, classes) logits
+        target = int(scores.detach().argmax(1)) if target is None else int(target)
+        [cam] = extractor(class_idx=target, scores=scores)    # (1, h, w) in 0..1, ReLU'd: the grid
+    return scores.detach()[0], target, cam[0]
+
+
+def map_size(model_px: int, grid: tuple[int, int]) -> int:
+    """The picture size at which the hooked layer's grid has MIN_CELLS a side, from its grid at `model_px`
+    (a network that halves the picture five times has 3×3 cells at 96 px and 7×7 at 224 px); `model_px`
+    itself when that grid is already fine enough."""
+    cells = min(grid)
+    if cells >= MIN_CELLS:
+        return model_px
+    return min(MAX_MAP_PX, math.ceil(MIN_CELLS * model_px / max(cells, 1)))
 
 
 def gradcam(classifier, image, class_name: str | None = None) -> GradCam:
@@ -87,31 +140,37 @@ def gradcam(classifier, image, class_name: str | None = None) -> GradCam:
     import torch
     import torch.nn.functional as F
     from PIL import Image
-    from torchcam.methods import GradCAM
     from torchcam.utils import overlay_mask
 
-    from vision_demo.classify.inputs import IMAGENET_MEAN, IMAGENET_STD
+    from vision_demo.classify.inputs import IMAGENET_MEAN, IMAGENET_STD, build_transform
     from vision_demo.images import load_rgb
 
     wanted = class_index(classifier, class_name)          # a bad class fails before any work
     layer = _layer_for(classifier)
-    x = classifier.transform(load_rgb(image)).unsqueeze(0)   # (1, 3, S, S): the same input predict() gives
-    # A frozen backbone's weights do not ask for gradients: the input does, so the hooked maps are on the graph.
-    x.requires_grad_(True)
-    with classifier._lock, torch.enable_grad():            # one pass at a time on the shared model
-        with GradCAM(classifier.model, layer) as extractor:   # hooks on `layer`; removed when the block ends
-            scores = classifier.model(x)                   # (1, classes) logits
-            probs = scores.detach().softmax(1)[0]          # (classes,)
-            predicted = int(probs.argmax())
-            target = predicted if wanted is None else wanted
-            [cam] = extractor(class_idx=target, scores=scores)   # (1, h, w) in 0..1, ReLU'd: the grid
+    picture = load_rgb(image)
+    x = classifier.transform(picture).unsqueeze(0)        # (1, 3, S, S): the same input predict() gives
+    with classifier._lock:                                # one pass at a time on the shared model
+        scores, predicted, cam = _cam(classifier.model, layer, x, None)
+        target = predicted if wanted is None else wanted
+        if wanted is not None and wanted != predicted:    # the map for another class: its own gradients
+            _, _, cam = _cam(classifier.model, layer, x, target)
+        model_grid = (int(cam.shape[-2]), int(cam.shape[-1]))
+        map_px = map_size(classifier.img_size, model_grid)
+        step = math.ceil(classifier.img_size / max(min(model_grid), 1))   # about one cell's worth of pixels
+        while map_px != classifier.img_size:             # too coarse: the same class, on the picture enlarged
+            x = build_transform(map_px, normalize=classifier.normalize, train=False)(picture).unsqueeze(0)
+            _, _, cam = _cam(classifier.model, layer, x, target)
+            if min(cam.shape[-2:]) >= MIN_CELLS or map_px >= MAX_MAP_PX:   # a padded stage may round down
+                break
+            map_px = min(MAX_MAP_PX, map_px + step)
+    probs = scores.softmax(0)                             # (classes,): the answer at the model's own size
     grid = (int(cam.shape[-2]), int(cam.shape[-1]))
-    size = max(DISPLAY_PX, classifier.img_size)
+    size = max(DISPLAY_PX, map_px)
     # The map stretched over the picture, smoothly (each cell covers many pixels): (size, size) in 0..1
-    heat = F.interpolate(cam[None].float(), size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+    heat = F.interpolate(cam[None, None].float(), size=(size, size), mode="bilinear", align_corners=False)[0, 0]
     heat = heat.clamp(0, 1).numpy().astype(np.float32)
 
-    # The picture as the model saw it: its input tensor with ImageNet's normalization undone.
+    # The picture as the map saw it: its input tensor with ImageNet's normalization undone.
     seen = x.detach()[0]
     if classifier.normalize:
         seen = seen * torch.tensor(IMAGENET_STD)[:, None, None] + torch.tensor(IMAGENET_MEAN)[:, None, None]
@@ -121,9 +180,11 @@ def gradcam(classifier, image, class_name: str | None = None) -> GradCam:
     overlay = overlay_mask(seen, mask, colormap=COLORMAP, alpha=IMAGE_WEIGHT)
 
     names = classifier.classes
+    empty = float(heat.max()) <= 0
     return GradCam(overlay=overlay, heat=heat, predicted=names[predicted], probability=float(probs[predicted]),
                    target=names[target], target_probability=float(probs[target]), grid=grid, layer=layer,
-                   legend=legend(names[target], names[predicted], empty=float(heat.max()) <= 0))
+                   legend=legend(names[target], names[predicted], empty=empty),
+                   model_px=classifier.img_size, map_px=map_px, empty=empty, model_grid=model_grid)
 
 
 def load_job(job_or_folder: str, registry=None):

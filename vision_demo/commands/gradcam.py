@@ -37,6 +37,6 @@ def _gradcam(args: argparse.Namespace) -> int:
     except OSError as err:
         raise VisionDemoError(f"cannot write {out} ({err.strerror or err}): give --out a writable .png path") from None
     print(f"{name}: {cam.predicted} ({cam.probability:.0%}); map for {cam.target} ({cam.target_probability:.0%}), "
-          f"{cam.grid[0]}×{cam.grid[1]} cells of {cam.layer} -> {out}")
-    print(cam.legend, f"The map is as coarse as the model's last feature grid ({cam.grid[0]}×{cam.grid[1]}).")
+          f"{cam.sizes} -> {out}")
+    print(cam.legend)
     return 0

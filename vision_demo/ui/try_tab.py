@@ -162,7 +162,8 @@ def _one_map(source, state, class_name) -> list:
         return [None, f"**{state.name}**: {err}"]
     cam = gradcam(classifier, source, class_name)
     caption = (f"**{state.name}** says **{cam.predicted}** ({100 * cam.probability:.0f} %). {cam.legend} "
-               f"({cam.grid[0]}×{cam.grid[1]} grid)")
+               f"({cam.grid[0]}×{cam.grid[1]} cells" + (f", computed at {cam.map_px} px" if cam.map_px != cam.model_px
+                                                     else "") + ")")
     return [cam.overlay, caption]
 
 
