@@ -233,6 +233,46 @@ def test_try_a_model_with_a_webcam_snapshot(page, app_url, tiny_scenes):
     assert page.outside_requests == [], page.outside_requests
 
 
+def test_try_a_model_offers_its_own_test_pictures_first_and_agrees_with_them(page, app_url, tiny_scenes):
+    """The first examples are the job's own test pictures, right and wrong (a fair test), the photos second
+    with the out-of-distribution note; a picked ✔ picture gets the class its caption says, a ✗ one not."""
+    from gradio_client import Client
+
+    client = Client(app_url, analytics_enabled=False, verbose=False)
+    [job_id] = client.predict(tiny_scenes, "simple_cnn", "scratch", 1, 48, 8, 0, True, api_name="/train")
+    assert wait_for_jobs(client, [job_id], 120) == ["finished"]
+    client.close()
+    page.goto(app_url, wait_until="load")
+    open_tab(page, "Try a model")
+    expect(page.locator("#try-job input")).to_have_value(re.compile("test acc"), timeout=20_000)
+    pictures = page.locator("#try-tests .caption-label, #try-tests figcaption")
+    expect(pictures.first).to_be_visible(timeout=20_000)
+    captions = pictures.all_inner_texts()
+    assert 1 <= len(captions) <= 8 and all(re.fullmatch(r"\w+ [✔✗]", c) for c in captions), captions
+    tests_box = page.locator("#try-tests").bounding_box()
+    photos = page.get_by_text("out of distribution").first
+    expect(photos).to_be_visible()
+    assert photos.bounding_box()["y"] > tests_box["y"], "the photos come before the job's own test pictures"
+    assert tests_box["y"] + 60 < VIEWPORT["height"], f"the test pictures start at {tests_box['y']} px, off screen"
+    # The label is empty before the first pick (no stale answer to mistake for the new one): pick the first
+    # picture (a mistake, when there is one), then the last right one.
+    right = [i for i, c in enumerate(captions) if c.endswith("✔")]
+    for index in dict.fromkeys([0] + right[-1:]):
+        page.locator("#try-tests .thumbnail-item").nth(index).click()
+        true, verdict = captions[index].split(" ")
+        answer = page.locator("#try-label h2").first
+        # the answer Predict shows is the one recorded at test time: ✔ -> its true class, ✗ -> another one
+        if verdict == "✔":
+            expect(answer).to_have_text(true, timeout=30_000)
+        else:
+            expect(answer).to_have_text(re.compile(r"\w+"), timeout=30_000)
+            expect(answer).not_to_have_text(true)
+        said = answer.inner_text()
+        expect(page.locator("#try-note")).to_contain_text(re.compile(rf"(sure of {said}|% {said})\."), timeout=30_000)
+    shot(page, "3-try-own-tests")
+    assert page.outside_requests == [], page.outside_requests
+
+
 def test_where_does_it_look_shows_two_maps_side_by_side(page, app_url, tiny_scenes):
     from gradio_client import Client
 

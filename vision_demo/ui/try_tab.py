@@ -83,12 +83,13 @@ def make_handlers(registry: JobRegistry):
         return gr.Dropdown(choices=choices, value=class_name if class_name in choices else PREDICTED)
 
     def test_images(job_id):
-        """Thumbnails of the job's test images (mistakes first) to try the maps on: pictures like its training set."""
+        """Thumbnails of the job's own test pictures, right and wrong ones, each captioned with its true class and
+        ✔ or ✗ (the wrong answer): pictures like its training set, where the model has a fair chance."""
         try:
             rows = _test_rows(registry.get(job_id)) if job_id else []
         except KeyError:
             rows = []
-        return gallery_items([(r["path"], f"{r['true']}") for r in rows], size=96)
+        return gallery_items([(r["path"], _verdict(r)) for r in rows], size=96)
 
     @user_errors
     def pick_test_image(job_id, evt: gr.SelectData):
@@ -127,16 +128,26 @@ def make_handlers(registry: JobRegistry):
     return TryHandlers(predict, list_jobs, explain, gradcam, pair_choices, test_images, pick_test_image)
 
 
-TEST_IMAGES = 12  # test images offered under the maps
+TEST_IMAGES = 8   # test pictures offered as examples (at most half of them mistakes): two rows of four
 
 
 def _test_rows(state) -> list[dict]:
-    """The job's saved test predictions whose files are still there, mistakes first, at most TEST_IMAGES (the
-    same list for the gallery and for picking from it: a click's index is a row of this list)."""
+    """The job's saved test predictions whose files are still there, a mistake and a right answer in turn (a
+    mistake first), at most TEST_IMAGES: the same list for the gallery and for picking from it (a click's index
+    is a row of this list)."""
     rows = list((state.result or {}).get("test_predictions") or (state.result or {}).get("predictions") or [])
     rows = [r for r in rows if Path(r["path"]).is_file()]   # an upload's extraction may have been cleared since
-    rows.sort(key=lambda r: r.get("pred") == r.get("true"))
-    return rows[:TEST_IMAGES]
+    wrong = [r for r in rows if r.get("pred") != r.get("true")]
+    right = [r for r in rows if r.get("pred") == r.get("true")]
+    mixed = [r for pair in zip(wrong, right) for r in pair]
+    rest = wrong[len(mixed) // 2:] + right[len(mixed) // 2:]   # what one side has more of, after the pairs
+    return (mixed + rest)[:TEST_IMAGES]
+
+
+def _verdict(row: dict) -> str:
+    """A test picture's caption: its true class, ✔ when the model got it right at test time, ✗ when not (what it
+    said instead is Predict's answer, one click away: a thumbnail has room for one word)."""
+    return f"{row['true']} {'✔' if row.get('pred') == row.get('true') else '✗'}"
 
 
 def _default_pair(states, ids: list[str]) -> tuple[str | None, str | None]:
@@ -182,11 +193,17 @@ def build(demo: gr.Blocks, registry: JobRegistry):
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Your image", sources=["upload", "webcam", "clipboard"], type="filepath",
-                             elem_id="try-image", height=300,
+                             elem_id="try-image", height=260,
                              webcam_options=gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}}}))
+            # First the job's own test pictures (like its training set: a fair test, right and wrong), then
+            # photos of no scene class at all (out of distribution: the surprise).
+            tests = gr.Gallery(label="Its own test pictures (✔ right, ✗ wrong): click one", columns=4, height=330,
+                               object_fit="cover", elem_id="try-tests", elem_classes=["vd-captions"],
+                               allow_preview=False)
             examples = example_photos()
-            if examples:  # photos of no scene class at all: the surprise this tab is for
-                gr.Examples([[p] for p in examples], inputs=[image], label="Examples (none of them is a scene)",
+            if examples:
+                gr.Examples([[p] for p in examples], inputs=[image],
+                            label="Photos of no scene at all (out of distribution): it must still answer a class",
                             example_labels=[Path(p).name for p in examples])
         with gr.Column(scale=1):
             with gr.Row(equal_height=True):
@@ -202,6 +219,8 @@ def build(demo: gr.Blocks, registry: JobRegistry):
                  api_visibility="private", concurrency_limit=4).then(explain, [label, job], note,
                                                                      api_visibility="private")
     job.change(lambda j: explain(None, j), job, note, api_visibility="private")
+    job.change(handlers.test_images, job, tests, api_visibility="private")
+    tests.select(handlers.pick_test_image, job, image, api_visibility="private")
     pickers = [job, *_build_gradcam(handlers, image)]
     refresh_btn.click(list_jobs, pickers, pickers, api_visibility="private")
     demo.load(list_jobs, pickers, pickers, api_visibility="private")
@@ -229,7 +248,7 @@ def _build_gradcam(handlers: TryHandlers, image: gr.Image) -> tuple[gr.Dropdown,
                                            elem_id=f"gradcam-{side}-note", elem_classes=["vd-note"]))
         with gr.Column(scale=1, min_width=300):
             button = gr.Button("Where does it look?", variant="primary", elem_id="gradcam-btn")
-            tests = gr.Gallery(label="A's test images (mistakes first): click one", columns=3, height=230,
+            tests = gr.Gallery(label="A's test pictures (✔ right, ✗ wrong): click one", columns=3, height=230,
                                object_fit="cover", elem_id="gradcam-tests", elem_classes=["vd-captions"],
                                allow_preview=False)
     button.click(handlers.gradcam, [image, job_a, job_b, class_name], outputs, api_name="gradcam", preprocess=False,
