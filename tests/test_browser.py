@@ -297,6 +297,8 @@ def test_where_does_it_look_shows_two_maps_side_by_side(page, app_url, tiny_scen
         page.locator(f"#gradcam-{side} img").wait_for(timeout=30_000)
         expect(page.locator(f"#gradcam-{side}-note")).to_contain_text(
             re.compile(r"says (buildings|forest|glacier|mountain|sea|street) \(\d+ %\)[\s\S]*Red = the pixels"))
+        rows, cols = map(int, re.search(r"\((\d+)×(\d+) cells", page.locator(f"#gradcam-{side}-note").inner_text()).groups())
+        assert min(rows, cols) >= 7, f"{side}: a {rows}×{cols} map"   # Lite0 at 48 px is 2×2: computed larger
     where = page.locator("#gradcam-result").evaluate("e => e.getBoundingClientRect().bottom")
     assert where <= VIEWPORT["height"] + 1, f"the maps' captions end at {where} px, below the 1280×720 window"
     # another class: the map is for it, the answer stays the model's
