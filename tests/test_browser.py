@@ -132,7 +132,7 @@ def wait_for_jobs(client, job_ids: list[str], seconds: float) -> list[str]:
 
 def tab(page, name: str):
     """A tab by its name without its number ("Detect" is "5 · Detect"): adding a tab renumbers, not breaks."""
-    return page.get_by_role("tab", name=re.compile(rf"^(\d+ · )?{re.escape(name)}$"))
+    return page.get_by_role("tab", name=re.compile(rf"^(\d+b? · )?{re.escape(name)}$"))
 
 
 def open_tab(page, name: str) -> None:
@@ -412,7 +412,7 @@ CLIPPED_JS = """() => {
 }"""
 
 TABS = ("Lesson plan", "Data", "Train & compare", "Try a model", "Inside the model", "Detect",
-        "Train a detector", "Sliding window vs YOLO", "Your classes")
+        "Train a detector", "Sliding window vs YOLO", "Your classes", "Your objects")
 
 
 def in_viewport(page, selector: str) -> dict:

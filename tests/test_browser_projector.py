@@ -78,7 +78,8 @@ FONT_SIZES_JS = """(selectors) => {
   }
   return out;
 }"""
-KINDS = {"prose": ".vd-intro p", "table": "table.vd-jobs td, .vd-table td", "label": "[data-testid='block-info']",
+KINDS = {"prose": ".vd-intro p", "table": "table.vd-jobs td", "dataframe": ".vd-table td",
+         "label": "[data-testid='block-info']",
          "button": "button.primary, button.lg", "plot": ".js-plotly-plot .xtick text, .js-plotly-plot .ytick text"}
 
 

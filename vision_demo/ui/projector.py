@@ -81,6 +81,9 @@ p.vd-summary, p.vd-empty { margin: 2px 0 6px 0 !important; font-size: var(--text
 :root body.vd-presenter .js-plotly-plot .gtitle { font-size: 19px !important; }
 /* Plotly laid the plot out for the normal 1 px block border: the thicker presenter border would cut 2 px off it */
 :root body.vd-presenter .block:has(.js-plotly-plot) { --block-border-width: 1px; }
+/* every dataframe's cells grow 1.25x (16 -> 20 px): not to --text-md (21 px), where the per-class tables of two
+   detectors side by side would not fit their half of the screen */
+:root body.vd-presenter .vd-table td, :root body.vd-presenter .vd-table td * { font-size: 20px !important; }
 /* a small table of short cells (the Inside tab's parameter counts) grows with the rest of the text */
 :root body.vd-presenter .vd-grow { --table-text-size: var(--text-md); }
 :root body.vd-presenter .vd-grow td, :root body.vd-presenter .vd-grow td * { font-size: var(--text-md) !important; }
