@@ -149,6 +149,8 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     # 1. Data: the default generated scenes load by themselves: samples of every class, counts, report.
     page.locator("#data-gallery img").nth(11).wait_for(timeout=60_000)
     page.locator("#data-report").get_by_text("6 classes").wait_for(timeout=10_000)
+    expect(page.locator("#data-report")).to_contain_text("Scenes · 128 px · 40 per class")
+    assert "datasets/scenes-" not in page.locator("#data-report").inner_text()   # was its folder on the server
     assert page.locator("#data-gallery img").count() >= 12
     page.locator("#data-counts .js-plotly-plot").wait_for(timeout=20_000)
     data_s = time.perf_counter() - start
@@ -157,11 +159,16 @@ def test_click_through_data_train_and_detect(page, app_url, tiny_scenes):
     # ...then a folder on the server: it becomes what the Train tab trains on.
     page.locator("#data-source textarea").fill(tiny_scenes)
     page.locator("#load-data").click()
-    expect(page.locator("#data-report")).to_contain_text(tiny_scenes, timeout=20_000)
+    # The set by its name; the folder only in the tooltip, never as text on the page (issue 20, item 8).
+    tiny_name = "Scenes · 48 px · 5 per class · seed 1"
+    expect(page.locator("#data-report")).to_contain_text(tiny_name, timeout=20_000)
+    assert tiny_scenes not in page.locator("#data-report").inner_text()
+    assert page.locator("#data-report b[title]").first.get_attribute("title") == tiny_scenes
 
     # 2. Train: a tiny job on that tiny set; the plot draws its curves and the job finishes.
     open_tab(page, "Train & compare")
-    expect(page.locator("#train-data textarea")).to_have_value(tiny_scenes)
+    expect(page.locator("#train-data textarea")).to_have_value(tiny_scenes)   # what was typed, for the job
+    expect(page.locator("#train-data")).to_contain_text("Data set: " + tiny_name)   # its label, for people
     page.get_by_text("Or your own: model, strategy").click()  # the single-job form is folded away
     page.locator("#train-btn").click()
     page.locator("#job-progress").get_by_text("finished").first.wait_for(timeout=120_000)
@@ -452,7 +459,7 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     page.locator("#data-gallery img").first.wait_for(timeout=60_000)
     page.locator("#data-source textarea").fill(tiny_scenes)
     click_and_check_result_on_screen(page, "#load-data", "#data-gallery")
-    expect(page.locator("#data-report")).to_contain_text(tiny_scenes, timeout=30_000)
+    expect(page.locator("#data-report")).to_contain_text("Scenes · 48 px · 5 per class", timeout=30_000)
 
     # Compare all four on the tiny set: done / running / waiting, with the time left, on screen next to the button.
     open_tab(page, "Train & compare")

@@ -98,6 +98,46 @@ def test_the_line_says_where_frames_run_and_why(page, app_url):
     page.locator("#webcam-stop").click()
 
 
+def drawn_labels(page, url: str) -> list[str]:
+    """The label texts the page wrote on its picture (data-labels), once a few frames with boxes are on screen."""
+    start_webcam(page, url)
+    page.wait_for_function("() => { const c = document.querySelector('#webcam-canvas');"
+                           " return +c.dataset.frames > 3 && JSON.parse(c.dataset.labels || '[]').length > 0; }",
+                           timeout=240_000)
+    labels = json.loads(page.locator("#webcam-canvas").get_attribute("data-labels"))
+    page.locator("#webcam-stop").click()
+    return labels
+
+
+def test_live_boxes_say_what_the_static_picture_says_on_both_paths(page, app_url):
+    """Issue 20: the page drew "Normal 0.68" where the server's picture says "person · upright 0.68". On the
+    server path it writes the server's own label of each box; in the browser, the server's table (the plan)."""
+    import re
+
+    from vision_demo.detect.detector import class_labels, get_detector
+
+    answered = []   # every label list the server sent for a live frame
+
+    def on_response(response):
+        if response.url.endswith("/gradio_api/component_server/") and "webcam_frame" in (response.request.post_data or ""):
+            try:
+                answered.append([b["label"] for b in response.json().get("boxes", [])])
+            except Exception:   # (a response body no longer there once the page moved on)
+                pass
+    page.on("response", on_response)
+    on_server = drawn_labels(page, app_url + "?live=server")
+    assert on_server in answered, (on_server, answered[-3:])   # the server's words, box for box, as drawn
+    in_browser = drawn_labels(page, app_url + "?live=browser")
+    words = set(class_labels(get_detector().names).values())    # {"person · upright", "person · fallen"}
+    for label in on_server + in_browser:
+        name, conf = label.rsplit(" ", 1)
+        assert name in words and re.fullmatch(r"[01]\.\d\d", conf), label
+    # the same camera picture, the same people: the same words whichever path found them
+    assert {l.rsplit(" ", 1)[0] for l in in_browser} == {l.rsplit(" ", 1)[0] for l in on_server}
+    print(f"\nlive labels drawn: server {on_server}, browser {in_browser}")
+    assert page.outside_requests == []
+
+
 class SimulatedStudents:
     """`n` pages streaming from 127.0.0.2: each sends a real webcam frame (bus.jpg as a 640x480 JPEG) to the
     server function the page uses, one every ~2 s (within the 5 s the server counts a viewer)."""

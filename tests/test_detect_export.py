@@ -285,3 +285,65 @@ def test_a_shut_down_exports_starts_no_export(detector):
     status = exports.request(detector.weights, 288, "openvino")
     assert (status.state, status.message) == ("unavailable", "the app is stopping")
     assert exports.jobs.ids() == {} and {state.id for state in exports.registry().snapshot()} == before
+
+
+def test_expected_export_noise_hides_only_the_expected_lines_of_its_own_thread(capfd, recwarn):
+    """The filter itself: the expected lines go, in the export's thread only; anything else still shows."""
+    import logging
+    import threading
+    import warnings
+
+    from vision_demo.ultralytics_env import ultralytics_ready, expected_export_noise
+
+    ultralytics_ready()
+    from ultralytics.utils import LOGGER
+
+    expected = "val: No labels found in /w/exports/.building-x/calibration/labels.cache."
+    with expected_export_noise():
+        LOGGER.warning(expected)
+        warnings.warn("`torch.jit.trace` is deprecated. Please switch to `torch.compile`.", FutureWarning)
+        LOGGER.warning("corrupt image /w/x.jpg ignored")            # a real problem: shown
+        warnings.warn("a real deprecation", FutureWarning)            # shown
+        other = threading.Thread(target=LOGGER.warning, args=("No labels found in /data/my_set/labels.cache",))
+        other.start()   # a student's training on a set really without labels, at the same moment: shown
+        other.join()
+    LOGGER.warning(expected)   # after the export: shown again
+    logging.getLogger("torch.utils.cpp_extension").warning("No CUDA runtime is found, using CUDA_HOME='/usr'")
+    out = "".join(capfd.readouterr())
+    assert out.count("No labels found in /w/exports") == 1 and "/data/my_set" in out and "corrupt image" in out, out
+    assert "No CUDA runtime" in out   # outside the context
+    messages = [str(w.message) for w in recwarn]
+    assert "a real deprecation" in messages and not any("torch.jit.trace" in m for m in messages), messages
+
+
+@pytest.mark.slow
+def test_an_int8_export_prints_none_of_the_expected_warnings(detector, capfd, recwarn):
+    """The real INT8 export (calibration on pictures without labels, torch.jit tracing) at a size no other test
+    exports: none of the lines a teacher read as alarms at the app's start (issue 20, item 9)."""
+    import logging
+
+    from vision_demo.detect import export
+    from vision_demo.ultralytics_env import EXPECTED_EXPORT_LOGS
+
+    class Lines(logging.Handler):   # what reaches the loggers' handlers (the terminal), from any thread
+        def __init__(self):
+            super().__init__()
+            self.lines = []
+
+        def emit(self, record):
+            self.lines.append(record.getMessage())
+
+    seen, loggers = Lines(), [logging.getLogger(name) for name in ("ultralytics", "torch.utils.cpp_extension")]
+    for logger in loggers:
+        logger.addHandler(seen)
+    try:
+        status = export.EXPORTS.wait(detector.weights, 224, "openvino-int8")
+    finally:
+        for logger in loggers:
+            logger.removeHandler(seen)
+    assert status.state == "ready", status.message
+    out = "".join(capfd.readouterr()) + "\n".join(seen.lines)
+    for _, pattern in EXPECTED_EXPORT_LOGS:
+        assert not pattern.search(out), out
+    assert "'int8' is deprecated" not in out, out   # quantize=8 is the argument's current name
+    assert not [w for w in recwarn if "torch.jit" in str(w.message)], [str(w.message) for w in recwarn]

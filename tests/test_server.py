@@ -116,6 +116,18 @@ def test_a_text_file_as_image_is_a_readable_error_and_the_server_goes_on(server,
     assert not no_network
 
 
+def shown_text(markdown: str) -> str:
+    """What the page shows of a Markdown report: no tooltip (title) attributes; fails on any server path left."""
+    import re
+
+    from vision_demo import settings
+
+    text = re.sub(r' title="[^"]*"', "", markdown)
+    for path in (str(settings.work_path()), "/tmp/", "vision_demo_work", str(Path.home())):
+        assert path not in text, f"a server path on screen: {text}"
+    return text
+
+
 def test_data_tab_takes_a_zip_and_explains_offline_intel(server, tiny_scenes, tmp_path, no_network):
     import shutil
 
@@ -123,7 +135,12 @@ def test_data_tab_takes_a_zip_and_explains_offline_intel(server, tiny_scenes, tm
     archive = shutil.make_archive(str(tmp_path / "my_scenes"), "zip", tiny_scenes)
     gallery, counts, report = client.predict("scenes", gradio_client.handle_file(archive), api_name="/load_data")
     assert len(gallery) == 6 * 4 and "6 classes" in report
-    assert "uploads" in report and tiny_scenes not in report   # extracted inside the work folder
+    assert "uploads" in report and tiny_scenes not in report   # extracted inside the work folder (the tooltip)
+    # On screen the set has a person's name; its folder is only in the tooltip (issue 20, item 8).
+    assert shown_text(report).startswith("<b>your upload: my_scenes.zip</b>"), report
+    _, _, report = client.predict(tiny_scenes, None, api_name="/load_data")
+    assert shown_text(report).startswith("<b>Scenes · 48 px · 5 per class · seed 1</b>"), report
+    assert f'title="{tiny_scenes}"' in report   # (the teacher at the server: the real folder, on hover)
     (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(Exception, match="zip"):
         client.predict("scenes", gradio_client.handle_file(str(tmp_path / "broken.zip")), api_name="/load_data")

@@ -119,3 +119,24 @@ def test_runtime_line_names_what_answers_at_each_size(handlers):
     assert "torch" in text and "openvino" not in text
     _, table, latency = handlers.detect(str(asset("zidane.jpg")), "person (bundled)", 0.25, 0.7, [], None, "torch")
     assert "runtime **torch**" in latency and len(table) >= 1
+
+
+def test_the_live_webcam_writes_the_static_pictures_words_on_its_boxes(handlers, no_network):
+    """The page draws each live box with the server's words ("person · upright 0.68", not "Normal 0.68"): a
+    server frame's answer carries them box by box, and the plan gives the browser model's page the table."""
+    from vision_demo.detect.detector import box_label, class_labels, class_meanings, get_detector
+
+    from vision_demo.detect.live import frame_bytes
+
+    sent = data_url(webcam_frame())
+    answer = handlers.webcam_frame(payload(sent, runtime="torch"))
+    detector = get_detector()
+    # the Detect tab's own picture of the same frame (the JPEG the page sent), same runtime and size: its labels
+    static = detector.predict(frame_bytes(sent), imgsz=320, runtime="torch")
+    assert len(answer["boxes"]) >= 2
+    assert [b["label"] for b in answer["boxes"]] == [box_label(b, class_meanings(detector.names)) for b in static.boxes]
+    assert all(b["label"].startswith("person · ") for b in answer["boxes"]), answer["boxes"]
+    plan = handlers.webcam_plan({"weights": "person (bundled)", "size": 320, "prepare": False})
+    assert plan["labels"] == {str(k): v for k, v in class_labels(detector.names).items()}
+    assert plan["labels"] == {"0": "person · upright", "1": "person · fallen"}   # the bundled model's two classes
+    assert no_network == []

@@ -92,11 +92,15 @@ def test_the_lists_the_ui_shows_are_the_cores(tmp_path):
 def test_sliding_window_outputs_from_a_cost_dict():
     cost = {"scales": [{"window": 64, "stride": 32, "positions_x": 19, "positions_y": 19, "n_windows": 361}],
             "passes": 361, "classifier": "resnet18", "classifier_size": 224, "classifier_ms": 30.0, "yolo_ms": 200.0,
-            "yolo_imgsz": 640, "sliding_seconds": 10.83, "yolo_seconds": 0.2, "speedup": 54.2}
+            "yolo_imgsz": 640, "yolo_runtime": "torch", "detect_ms": 57.0, "detect_runtime": "torch",
+            "sliding_seconds": 10.83, "yolo_seconds": 0.2, "speedup": 54.2}
     rows, fig, text = sliding_tab.cost_outputs(cost)
     assert rows[0] == [64, 32, "19 × 19", 361] and rows[-1] == ["total", "", "", 361]
     assert fig.layout.yaxis.type == "log" and list(fig.data[0].y) == [10.83, 0.2]
-    assert "10.8 s" in text and "54×" in text
+    assert "10.8 s" in text and "54×" in text and "both in torch" in text and "Detect tab" not in text
+    # the Detect tab serving an export: one line says why its figure is smaller
+    _, _, text = sliding_tab.cost_outputs({**cost, "detect_runtime": "openvino-int8"})
+    assert "The Detect tab runs the same model exported to openvino-int8: 57 ms" in text
     with pytest.raises(VisionDemoError):
         sliding_tab._sizes("64, big")
 

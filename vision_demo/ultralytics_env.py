@@ -4,7 +4,7 @@
     ultralytics_ready()          # idempotent; call before YOLO(...) / model.train(...)
 
 `settings.configure()` already set YOLO_CONFIG_DIR (settings.json), YOLO_OFFLINE, ULTRALYTICS_SAFE_LOAD and
-MPLBACKEND before the first import. Here we fix what the environment cannot:
+MPLBACKEND before the first import. Here we fix what the environment cannot (and `expected_export_noise` hushes what an INT8 export always prints):
 1. SETTINGS' datasets_dir / weights_dir / runs_dir default to folders next to the Python install
    (seen here: /root/datasets, /root/.pyenv/runs): point them into WORK so nothing is written elsewhere;
    turn off settings sync and the experiment-tracker integrations (they would phone home).
@@ -21,9 +21,12 @@ MPLBACKEND before the first import. Here we fix what the environment cannot:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import shutil
 import threading
+import warnings
 from pathlib import Path
 
 from vision_demo import settings
@@ -86,3 +89,53 @@ def _matplotlib_font() -> Path | None:
 
     path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     return path if path.exists() else None
+
+
+# ---- what an export prints that is expected here ------------------------------------------------------------
+# The INT8 export (detect/export.py) prints these every time, on every machine: none says anything to act on,
+# and on a teacher's terminal in the first 20 s of the app they read as if something were broken. Each is
+# named with why it is expected; every other warning of those libraries still shows.
+EXPECTED_EXPORT_LOGS = (
+    # calibration pictures need no boxes (only their activations are measured): Ultralytics' dataset warns anyway
+    ("ultralytics", re.compile(r"No labels found in .*calibration")),
+    ("ultralytics", re.compile(r"Labels are missing or empty in .*calibration")),
+    # we calibrate on 20 crops of the two example photos on purpose; the check against torch decides (export.py)
+    ("ultralytics", re.compile(r">300 images recommended for INT8 calibration")),
+    # torch looks for CUDA when nncf imports its C++ extension helper: a CPU machine has none, as it should
+    ("torch.utils.cpp_extension", re.compile(r"No CUDA runtime is found")),
+)
+# Ultralytics' OpenVINO export traces the model with torch.jit.trace, which torch 2.14 calls deprecated: our
+# code never calls it, and there is no other tracer to choose in Ultralytics 8.4.
+EXPECTED_EXPORT_WARNINGS = ((FutureWarning, r"`torch\.jit\.trace(_method)?` is deprecated"),)
+
+
+class _DropExpected(logging.Filter):
+    """Drops the records of `patterns` logged by one thread (the export's): the same message from another
+    thread -- a student's detector training on a set that really has no labels -- still shows."""
+
+    def __init__(self, patterns, thread: int):
+        super().__init__()
+        self.patterns, self.thread = patterns, thread
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.thread == self.thread and any(p.search(record.getMessage()) for p in self.patterns))
+
+
+@contextlib.contextmanager
+def expected_export_noise():
+    """Inside: the expected lines above are not printed (the thread's own logs; the torch.jit deprecation for the
+    process while it lasts -- the warnings module has no per-thread filter -- and only that message)."""
+    filters = []
+    for name in dict.fromkeys(name for name, _ in EXPECTED_EXPORT_LOGS):
+        patterns = [p for n, p in EXPECTED_EXPORT_LOGS if n == name]
+        filters.append((logging.getLogger(name), _DropExpected(patterns, threading.get_ident())))
+    for logger, f in filters:
+        logger.addFilter(f)
+    try:
+        with warnings.catch_warnings():
+            for category, message in EXPECTED_EXPORT_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=category)
+            yield
+    finally:
+        for logger, f in filters:
+            logger.removeFilter(f)

@@ -7,6 +7,7 @@
     intel.py        download_intel: the real Intel Image Classification set (online only)
     shapes.py       a YOLO-format detection set of simple shapes (offline)
     yolo.py         prepare_yolo_dataset: check and normalise a YOLO data set
+    names.py        dataset_name: what every tab calls a set ("Scenes · 128 px · 40 per class"), never its path
 
 Nothing here imports torch: the torch Dataset and transforms are in classify/inputs.py.
 """

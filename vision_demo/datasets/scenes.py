@@ -44,6 +44,8 @@ from vision_demo.errors import VisionDemoError
 
 CLASSES = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 GENERATOR_VERSION = 3          # bump when the pictures change: cached sets of another version are redrawn
+# The offline default set (what "scenes" means): 128 px, 40 training pictures per class, seed 0.
+DEFAULT_SIZE, DEFAULT_PER_CLASS, DEFAULT_SEED = 128, 40, 0
 _MARKER = "scenes.json"        # written last: a folder without it is not a finished set
 
 # ---- palettes: every class draws from shared skies and lights, so colour alone says little ----------
@@ -644,7 +646,7 @@ def write_scenes(out, per_class: int = 40, size: int = 128, seed: int = 0, test_
 _default_lock = threading.Lock()
 
 
-def default_scenes(size: int = 128, per_class: int = 40, seed: int = 0) -> Path:
+def default_scenes(size: int = DEFAULT_SIZE, per_class: int = DEFAULT_PER_CLASS, seed: int = DEFAULT_SEED) -> Path:
     """The offline default set, generated once into WORK/datasets/scenes-<size>-<per_class>-<seed>/ and reused."""
     _check_args(per_class, size, None)
     folder = settings.subdir("datasets") / f"scenes-{int(size)}-{int(per_class)}-{int(seed)}"

@@ -280,6 +280,14 @@ def class_meanings(names) -> dict[str, str]:
     return dict(CLASS_MEANINGS) if set(dict(names).values()) == set(CLASS_MEANINGS) else {}
 
 
+def class_labels(names) -> dict[int, str]:
+    """{class id: the name written on its boxes}: "person · upright" for the bundled model's "Normal", else the
+    model's own name. The live webcam's page draws with these (sent with its plan and each answer), so a box
+    reads the same in the browser as on the server's picture."""
+    meanings = class_meanings(names)
+    return {int(k): meanings.get(v, v) for k, v in dict(names).items()}
+
+
 def box_label(box: dict, meanings: dict[str, str] | None = None) -> str:
     """ "person · upright 0.68": the class (with its meaning where the name needs one) and the confidence."""
     return f"{(meanings or {}).get(box['class_name'], box['class_name'])} {box['confidence']:.2f}"

@@ -10,7 +10,7 @@ Why: PyTorch runs the model op by op in eager mode. An exporter traces the netwo
 for ONE input size; the runtime then fuses layers and picks kernels for this CPU. Measured here (2 cores):
 the bundled detector takes 74 ms in torch and 22.5 ms in OpenVINO at 320 px (242 vs 86 ms at 640 px).
 INT8 goes one step further: weights and activations are rounded to 8-bit integers, with scales measured by
-running the float graph on calibration pictures (nncf, through Ultralytics' `int8=True`); this CPU's
+running the float graph on calibration pictures (nncf, through Ultralytics' `quantize=8`); this CPU's
 AVX-512 VNNI instructions multiply 8-bit numbers several at a time: 12 ms for a webcam frame at 320 px and 30 ms at 640 px
 here, against 25 and 78 ms in float OpenVINO. Rounding moves a weak box a little, so its check allows a
 little more (TOLERANCE); a model whose INT8 boxes still disagree is served in float instead.
@@ -272,7 +272,7 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
     """Job body: export, check against torch, then move into place. Raises VisionDemoError saying why not.
     images: the photos to check the boxes on besides the example photos (a trained job's validation images:
     a detector of shapes finds nothing in bus.jpg, so only its own images make the check say something)."""
-    from vision_demo.ultralytics_env import ultralytics_ready
+    from vision_demo.ultralytics_env import expected_export_noise, ultralytics_ready
 
     ultralytics_ready()
     from ultralytics import YOLO
@@ -299,15 +299,18 @@ def export_job(ctx, weights: str, imgsz, fmt: str, images: list[str] | None = No
             ctx.emit("progress", fraction=0.1, message=f"tracing into a {shape_text(shape)} graph, then measuring "
                                                         "its activations on the example photos to pick 8-bit scales")
             names = {int(k): str(v) for k, v in reference.names.items()}
-            options = dict(int8=True, data=str(calibration_set(build, names, images)))
+            # quantize=8: Ultralytics 8.4's name for INT8 (its older int8=True prints a deprecation warning)
+            options = dict(quantize=8, data=str(calibration_set(build, names, images)))
             import nncf
 
             nncf.set_log_level(logging.WARNING)   # (at INFO it logs each of the ~60 layers it leaves in float)
         else:
             ctx.emit("progress", fraction=0.1, message=f"tracing the network into a static {shape_text(shape)} {fmt} graph")
         try:
-            YOLO(str(build / "model.pt"), task="detect").export(format=DETECT_RUNTIMES[fmt].exporter, imgsz=list(shape),
-                                                                 device="cpu", verbose=False, **options)
+            with expected_export_noise():   # calibration without labels, few pictures, the tracer's deprecation
+                YOLO(str(build / "model.pt"), task="detect").export(format=DETECT_RUNTIMES[fmt].exporter,
+                                                                     imgsz=list(shape), device="cpu", verbose=False,
+                                                                     **options)
         except Exception as err:  # the exporter fails in many ways (tracing, converter, disk): one line for a person
             log.exception("%s export of %s failed", fmt, weights)
             raise VisionDemoError(f"{fmt} export failed ({type(err).__name__}: {str(err)[:200]}); serving torch") from err

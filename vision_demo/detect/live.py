@@ -6,7 +6,8 @@ per frame. What the class sees is exactly the frame the model saw, with its boxe
 older frame laid over a newer one.
 
     answer = detect_frame(detector, data_url, conf=0.25, iou=0.7, imgsz=320, runtime="auto")
-    # {"boxes": [{"name": "person", "conf": 0.91, "xyxy": [...], "colour": "#ff3838"}], "w": 640, "h": 480,
+    # {"boxes": [{"name": "Normal", "conf": 0.91, "xyxy": [...], "colour": "#ff3838", "label": "person · upright 0.91"}],
+    #  "w": 640, "h": 480,
     #  "size": 320, "ms": {...}, "runtime": "openvino", "note": "", "summary": "2 boxes (2 person) in 24 ms (openvino)"}
     # or {"busy": True} when the model stayed busy with others (the browser then sends a newer frame)
 
@@ -66,8 +67,11 @@ def detect_frame(detector, data_url, conf: float = 0.25, iou: float = 0.7, class
                                  draw=False, start=start, wait_s=WAIT_FOR_MODEL_S)
     if det is None:
         return {"busy": True}
+    from vision_demo.detect.detector import box_label, class_meanings
+
+    meanings = class_meanings(det.names)   # "label": the text the page draws, the server's picture's own words
     boxes = [{"name": b["class_name"], "conf": round(b["confidence"], 3), "xyxy": [round(v, 1) for v in b["xyxy"]],
-              "colour": colour_hex(b["class_id"])} for b in det.boxes]
+              "colour": colour_hex(b["class_id"]), "label": box_label(b, meanings)} for b in det.boxes]
     return {"boxes": boxes, "w": det.image_size[0], "h": det.image_size[1], "size": int(imgsz), "ms": det.timings_ms,
             "runtime": det.runtime, "precision": det.precision, "note": det.runtime_note, "summary": det.summary()}
 

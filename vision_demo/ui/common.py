@@ -20,11 +20,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from vision_demo.datasets.names import WORK_HANDLE   # "work:uploads/my_set-3f2a…": an app folder, no server path
 from vision_demo.errors import VisionDemoError
 
 log = logging.getLogger("vision_demo.ui")
-
-WORK_HANDLE = "work:"   # "work:uploads/my_set-3f2a…": a folder of the app's own, named without the server's path
 
 
 def _as_gr_error(err: Exception, request=None) -> gr.Error:
@@ -192,6 +191,34 @@ def client_path(path, request=None) -> str:
     if resolved.is_relative_to(work):
         return WORK_HANDLE + str(resolved.relative_to(work))
     return resolved.name
+
+
+def work_handle(path, request=None) -> str:
+    """What the Data tab hands the Train and Inside tabs for a folder it loaded: a `work:` handle for the app's own
+    folders (an extracted upload, the Intel download) for everyone, the server's own browser included, so no data
+    box shows the server's folders; another folder as client_path gives it."""
+    resolved = Path(os.path.realpath(str(path)))
+    if resolved.is_relative_to(_work()):
+        return WORK_HANDLE + str(resolved.relative_to(_work()))
+    return client_path(path, request)
+
+
+def data_label(source) -> str:
+    """A data box's label: the set's name for people (datasets.names). The box itself keeps what scripts and the
+    API use ("scenes", a work: handle, a folder); the label is where a class reads what it is (one line, so the
+    tab's height does not change with it)."""
+    from vision_demo.datasets.names import dataset_name
+
+    return f"Data set: {dataset_name(source)}"
+
+
+def data_box(elem_id: str, **kwargs) -> gr.Textbox:
+    """The Train and Inside tabs' data box, its label following its value whoever fills it (the Data tab, Your
+    classes, typing)."""
+    box = gr.Textbox(value="scenes", label=data_label("scenes"), elem_id=elem_id, **kwargs)
+    box.change(lambda source: gr.update(label=data_label(source)), box, box, api_visibility="private", queue=False,
+               trigger_mode="always_last")
+    return box
 
 
 # Folders of the work folder that a visitor may name (with a work: handle or a path): extracted uploads, data

@@ -6,14 +6,16 @@ and the files that were skipped or converted.
 """
 from __future__ import annotations
 
+import html
 import random
 
 import gradio as gr
 
 from vision_demo import settings
 from vision_demo.ui import job_view
-from vision_demo.ui.common import (check_server_folder, client_path, disk_line, for_client, gallery_items, intro,
-                                   user_errors)
+from vision_demo.datasets.names import dataset_name
+from vision_demo.ui.common import (check_server_folder, disk_line, for_client, gallery_items, intro, user_errors,
+                                   work_handle)
 from vision_demo.ui.projector import reveal
 
 SAMPLES_PER_CLASS = 4
@@ -27,8 +29,8 @@ def load_data(source, zip_file, request: gr.Request = None, progress=gr.Progress
     source = (source or "").strip() or "scenes"
     progress(0, desc="extracting and checking the zip" if zip_file else "listing and checking the images")
     data = load_dataset(zip_file or check_server_folder(source, request))
-    # a zip is extracted once: the Train tab trains on the folder (a work: handle for visitors)
-    return (*describe(data, request), client_path(data.root, request) if zip_file else source)
+    # a zip is extracted once: the Train tab trains on the folder (a work: handle, never the server's path)
+    return (*describe(data, request), work_handle(data.root, request) if zip_file else source)
 
 
 @user_errors
@@ -41,7 +43,7 @@ def download_intel(progress=gr.Progress()):
     folder = fetch()
     progress(0.9, desc="checking its 25,000 images")
     data = load_dataset(str(folder))
-    return (*describe(data), str(data.root))
+    return (*describe(data), work_handle(data.root))
 
 
 def describe(data, request=None):
@@ -63,7 +65,10 @@ def describe(data, request=None):
 
 def report_markdown(data, limit: int = 20, request=None) -> str:
     total = {split: sum(n.values()) for split, n in data.counts().items()}
-    lines = [f"**{for_client(data.root, request)}** — layout `{data.layout}`, {len(data.classes)} classes "
+    # The set's name for people; its folder (for_client: a visitor never reads the server's) only in the tooltip.
+    where = html.escape(for_client(data.root, request), quote=True)
+    lines = [f"<b title=\"{where}\">{html.escape(dataset_name(data.root))}</b> — layout `{data.layout}`, "
+             f"{len(data.classes)} classes "
              f"({', '.join(data.classes)}), {total.get('train', 0)} train / {total.get('test', 0)} test images.",
              "", data.report.summary()]
     for title, items in (("Skipped", data.report.skipped), ("Converted", data.report.converted)):

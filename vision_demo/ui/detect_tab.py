@@ -149,7 +149,7 @@ def make_handlers(registry: JobRegistry):
         the browser (its export starts on the first ask), the class names and colours the page draws with, and
         how many pages stream now and the server's time per frame, from which the page's `auto` decides."""
         from vision_demo.detect.browser_export import BROWSER_EXPORTS
-        from vision_demo.detect.detector import get_detector
+        from vision_demo.detect.detector import class_labels, get_detector
         from vision_demo.detect.live import LIVE_VIEWERS, colour_hex
 
         try:
@@ -163,6 +163,8 @@ def make_handlers(registry: JobRegistry):
             model = BROWSER_EXPORTS.request(detector.weights, shape, start=p.get("prepare") is not False)
             return {**LIVE_VIEWERS.snapshot(), "model": model.to_dict(),
                     "names": {str(k): v for k, v in detector.names.items()},
+                    # what the page writes on a box it found itself: the server's own words (detector.class_labels)
+                    "labels": {str(k): v for k, v in class_labels(detector.names).items()},
                     "colours": {str(k): colour_hex(k) for k in detector.names}}
         except Exception as err:
             return {"error": _as_gr_error(err, request).message}

@@ -23,7 +23,7 @@ from vision_demo import settings
 from vision_demo.classify.catalog import CATALOG
 from vision_demo.classify.pretrained import default_backbone
 from vision_demo.errors import VisionDemoError
-from vision_demo.ui.common import check_job_quota, check_server_folder, image_source, intro, user_errors
+from vision_demo.ui.common import check_job_quota, check_server_folder, data_box, image_source, intro, user_errors
 from vision_demo.ui.projector import reveal
 from vision_demo.ui.train_tab import MODEL_LABELS, MODELS, STRATEGIES, backbone_choices
 
@@ -296,7 +296,7 @@ def _learned_sections(registry):
     gr.Markdown("### What the layers learned: early general, later specific")
     jobs, shown = gr.State({}), gr.State({})
     with gr.Row(equal_height=True):
-        data = gr.Textbox(value="scenes", label="Data set (from the Data tab)", elem_id="inside-data", scale=3)
+        data = data_box("inside-data", scale=3)   # its label names the set
         backbone = gr.Dropdown(backbone_choices(), value=default_backbone(), label="Pretrained backbone",
                                elem_id="inside-backbone", scale=3)
         img_size = gr.Slider(32, 224, value=96, step=16, label="Image size (px)", scale=1, min_width=240)

@@ -139,7 +139,8 @@ function loadModel() {
     try {
       const yolo = await import(new URL('/vd/web/yolo_browser.js', location.href).href);
       const d = await yolo.loadDetector(m.url, m.shape, plan.names);
-      Object.assign(d, {url: m.url, variant: m.variant, bytes: m.bytes, colours: plan.colours, names: plan.names});
+      Object.assign(d, {url: m.url, variant: m.variant, bytes: m.bytes, colours: plan.colours, names: plan.names,
+                        labels: plan.labels || {}});
       det = d; live.probeMs = 0; probedAt = -1e9;
     } catch (err) { detError = m.url; live.why = 'this browser could not load the model: ' + (err.message || err); }
     detLoading = false;
@@ -206,15 +207,19 @@ function draw(frame, answer) {
   const lw = Math.max(2, Math.round(Math.max(w, h) / 240)), size = Math.max(14, Math.round(Math.max(w, h) / 30));
   ctx.font = '600 ' + size + 'px sans-serif';
   ctx.textBaseline = 'top';
+  const drawn = [];
   for (const b of answer.boxes) {
     let [x1, y1, x2, y2] = b.xyxy;
     if (mirror) [x1, x2] = [w - x2, w - x1];
     ctx.lineWidth = lw; ctx.strokeStyle = b.colour; ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    const text = b.name + ' ' + b.conf.toFixed(2), tw = ctx.measureText(text).width + 8;
+    // The server's words for the class ("person · upright 0.68"), whichever path found the box.
+    const text = b.label || b.name + ' ' + b.conf.toFixed(2), tw = ctx.measureText(text).width + 8;
+    drawn.push(text);
     const ty = y1 - size - 6 >= 0 ? y1 - size - 6 : y1;   // above the box, or inside at its top
     ctx.fillStyle = b.colour; ctx.fillRect(x1 - lw / 2, ty, tw, size + 6);
     ctx.fillStyle = '#fff'; ctx.fillText(text, x1 + 4, ty + 3);
   }
+  canvas.dataset.labels = JSON.stringify(drawn);   // what is written on the picture now (a canvas has no text)
 }
 
 function report(answer, capturedAt, where) {
@@ -261,7 +266,8 @@ function summary(boxes, ms) {
 async function inBrowser(t0) {
   const s = settings(), d = det;
   const r = await d.detect(grab, {conf: +s.conf || 0.25, iou: +s.iou || 0.7, classes: classIds(d.names, s.classes)});
-  const boxes = r.boxes.map(b => ({...b, colour: d.colours[b.class_id] || '#ff3838'}));
+  const boxes = r.boxes.map(b => ({...b, colour: d.colours[b.class_id] || '#ff3838',
+                                   label: (d.labels[b.class_id] ?? b.name) + ' ' + b.conf.toFixed(2)}));
   return {boxes, ms: r.ms, w: r.w, h: r.h, summary: summary(boxes, r.ms)};
 }
 

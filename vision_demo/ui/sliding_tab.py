@@ -9,6 +9,7 @@ from collections import namedtuple
 
 import gradio as gr
 
+from vision_demo.detect.sliding_window import runtime_note
 from vision_demo.errors import VisionDemoError
 from vision_demo.ui import job_view
 from vision_demo.ui.common import intro, user_errors
@@ -38,9 +39,11 @@ def cost_outputs(cost: dict):
     text = (f"**{cost['passes']:,} {cost['classifier']} passes** at {cost['classifier_size']} px × "
             f"{cost['classifier_ms']:.1f} ms = "
             f"**{cost['sliding_seconds']:.1f} s** per image, against **{cost['yolo_ms']:.0f} ms** for one YOLO pass "
-            f"at {cost['yolo_imgsz']} px: "
-            f"YOLO is **{cost['speedup']:,.0f}× faster** (both measured on this machine just now).")
-    return rows, fig, text
+            f"at {cost['yolo_imgsz']} px, both in {cost.get('yolo_runtime', 'torch')}: "
+            f"YOLO is **{cost['speedup']:,.0f}× faster** (both measured on this machine just now, median of 5 "
+            f"warm passes).")
+    note = runtime_note(cost)   # why the Detect tab's time for the same model is smaller
+    return rows, fig, text + (f"\n\n{note}" if note else "")
 
 
 @user_errors

@@ -13,7 +13,7 @@ import gradio as gr
 from vision_demo.errors import VisionDemoError
 from vision_demo.jobs import JobRegistry
 from vision_demo.ui import download_view, job_view
-from vision_demo.ui.common import (check_job_quota, check_server_folder, gallery_items, intro, scrub,
+from vision_demo.ui.common import (check_job_quota, check_server_folder, data_box, gallery_items, intro, scrub,
                                    user_errors)
 from vision_demo.ui.projector import reveal
 
@@ -210,7 +210,7 @@ def build(registry: JobRegistry):
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=380):
             with gr.Row(equal_height=True):
-                data = gr.Textbox(value="scenes", label="Data set (from the Data tab)", elem_id="train-data", scale=3)
+                data = data_box("train-data", scale=3)   # its label names the set
                 batch_size = gr.Dropdown([8, 16, 32, 64, 128], value=32, label="Batch", allow_custom_value=True,
                                          scale=1, min_width=90)
             with gr.Row():
