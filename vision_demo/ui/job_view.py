@@ -545,7 +545,7 @@ def _num(value: Any, digits: int = 1) -> str:
 COMPARISON_HEADERS = ["model · strategy", "test acc", "time (s)", "img/s", "trainable", "total params",
                       "weights", "device", "epochs"]
 # Widths that fit each header on one line at 1280 px (the job names get the rest).
-COMPARISON_WIDTHS = ["24%", "9%", "9%", "7%", "11%", "14%", "10%", "8%", "8%"]
+COMPARISON_WIDTHS = ["23%", "9%", "9%", "7%", "13%", "13%", "10%", "8%", "8%"]
 
 
 def comparison_rows(states: Iterable[JobState]) -> list[list[str]]:
