@@ -164,7 +164,8 @@ def test_progress_shows_done_running_waiting_and_time_left_from_the_measured_spe
     done = _state("j1", "SimpleCNN · scratch", status="finished", progress=1.0)
     done.started, done.ended = 100.0, 130.0                       # took 30 s
     running = _state("j2", "ResNet-18 · scratch", progress=0.5)
-    running.started = 150.0                                       # 10 s in, half done: 10 s to go
+    running.started = 150.0                                       # set up for 2 s, then 0.4 in 8 s: 10 s to go
+    running.measured_from, running.measured_from_progress = 152.0, 0.1
     waiting = _state("j3", "EfficientNet-Lite0 · frozen", status="queued", progress=0.0)
     now = 160.0
     # waiting job: the mean measured length of (30 s, 20 s projected) = 25 s
@@ -262,3 +263,69 @@ def test_pretrained_vs_scratch_shows_the_pretrained_detector_first_and_the_scrat
     assert job_view.counterpart("scr", [older, pre, scratch]) == "pre"
     assert "mAP50 **0.91**" in job_view.yolo_summary(pre)
     assert job_view.SIDE_BY_SIDE_HEADERS == ["class", "boxes", "precision", "recall", "mAP50", "mAP50-95"]
+
+
+def _set_up_then_running(setup=30.0, progress=0.55):
+    """A detector that spent `setup` s before its first batch (started at 100), then ran 0.5 of the job in 10 s."""
+    s = _state("j1", "YOLO fine-tuned from person detector · shapes", progress=progress)
+    s.started = 100.0
+    s.measured_from, s.measured_from_progress = 100.0 + setup, progress - 0.5
+    return s, 100.0 + setup + 10.0
+
+
+def test_time_left_counts_the_set_up_once_not_per_batch():
+    running, now = _set_up_then_running()
+    # 0.45 left at the measured 0.5 per 10 s: 9 s. From the job's start (40 s for 0.55) it would read 33 s.
+    assert job_view.time_left([running], now) == 9.0
+    old = (now - running.started) * (1 - running.progress) / running.progress
+    assert old > 3 * job_view.time_left([running], now)
+    # the scratch detector waiting behind it: one whole length, set-up included once (40 s so far + 9 s)
+    waiting = _state("j2", "YOLOv8n from scratch · shapes", status="queued", progress=0.0)
+    assert job_view.time_left([running, waiting], now) == 9.0 + 49.0
+    assert "about 58 s left" in job_view.progress_summary([running, waiting], now)
+
+
+def test_a_job_still_setting_up_reads_estimating_not_a_figure():
+    setting_up = _state("j1", "YOLOv8n from scratch · shapes", progress=0.0)
+    setting_up.started = 100.0                          # 20 s of dataset scan, no batch yet
+    assert job_view.time_left([setting_up], 120.0) is None
+    assert "estimating the time left…" in job_view.progress_summary([setting_up], 120.0)
+    just_began, now = _set_up_then_running()
+    just_began.measured_from = now - 1.0                # one second of batches: too little to extrapolate
+    assert job_view.time_left([just_began], now) is None
+    done = _state("j0", "SimpleCNN · scratch", status="finished", progress=1.0)
+    done.started, done.ended = 50.0, 80.0
+    assert job_view.time_left([done, setting_up], 120.0) == 30.0   # a job measured before: its length
+
+
+def test_the_registry_marks_where_the_set_up_ended(tmp_path):
+    """The first progress past 0 (not the set-up's 'loading…' at 0) is where the speed is measured from."""
+    import threading
+
+    from vision_demo.jobs import JobRegistry
+
+    registry = JobRegistry(tmp_path)
+    set_up, go_on, batches, finish = threading.Event(), threading.Event(), threading.Event(), threading.Event()
+
+    def job(ctx):
+        ctx.emit("progress", fraction=0.0, message="checking the data set")
+        set_up.set()
+        go_on.wait(5)
+        ctx.emit("progress", fraction=0.1, message="batch 1")
+        ctx.emit("progress", fraction=0.3, message="batch 3")
+        batches.set()
+        finish.wait(5)
+        return {}
+
+    job_id = registry.submit("classify", "tiny", {}, job, epochs=1)
+    assert set_up.wait(5)
+    state = registry.get(job_id)
+    assert state.status == "running" and state.measured_from is None
+    go_on.set()
+    assert batches.wait(5)
+    state = registry.get(job_id)
+    assert state.measured_from_progress == 0.1 and state.started <= state.measured_from
+    assert state.progress == 0.3
+    finish.set()
+    registry.wait(job_id, 5)
+    registry.shutdown()

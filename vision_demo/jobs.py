@@ -95,6 +95,11 @@ class JobState:
     owner: str | None = None  # None: the server itself (its own browser, the CLI); else a visitor's address
     depends_on: list[str] = field(default_factory=list)   # jobs that must finish first (a fine-tune: its frozen run)
     where: str = ""           # where it runs, for the progress table: "" here, else "node-3 · GPU 0" (an executor's)
+    # When the job's first progress past 0 came, and how far it was then: the set-up before it (loading the data,
+    # building the model, Ultralytics' dataset scan, the first batch) is paid once, so the time left is
+    # extrapolated from the speed since this point, not since `started` (job_view.time_left).
+    measured_from: float | None = None
+    measured_from_progress: float = 0.0
 
     @property
     def done(self) -> bool:
@@ -402,6 +407,8 @@ class JobRegistry:
             state.status, state.ended, state.error = "failed", now, data.get("error", "failed")
         elif type == "cancelled":
             state.status, state.ended = "cancelled", now
+        if type in ("progress", "epoch_end") and state.measured_from is None and state.progress > 0:
+            state.measured_from, state.measured_from_progress = now, state.progress   # the set-up has ended
         if "where" in data:
             state.where = str(data["where"])
         if "message" in data:

@@ -160,25 +160,49 @@ def end_labels(states: list[JobState], names: dict[str, str], series, percent: b
                  bgcolor="rgba(255,255,255,0.75)", hovertext=html.escape(names[job_id])) for at, i, job_id in placed]
 
 
+# Below these, the speed since the set-up ended says little (one or two progress reports).
+MEASURE_MIN_SECONDS = 2.0
+MEASURE_MIN_PROGRESS = 0.02
+
+
+def projected(state: JobState, now: float) -> tuple[float, float] | None:
+    """A running job's (whole length, seconds left), from its speed since its first progress past 0; None while
+    it is still setting up (loading the data, building the model, Ultralytics' dataset scan, the first batch).
+
+    The set-up is paid once, not per batch: extrapolating elapsed / progress from the job's start spread it over
+    the whole run (a 101 s detector pair first read "about 4 min"). So the rest is progress left / the speed
+    measured after it, and the set-up counts once, in the length.
+    """
+    if not state.started or state.measured_from is None:
+        return None
+    seconds = now - state.measured_from
+    done = state.progress - state.measured_from_progress
+    if seconds < MEASURE_MIN_SECONDS or done < MEASURE_MIN_PROGRESS:
+        return None
+    left = (1.0 - state.progress) * seconds / done
+    return max(0.0, now - state.started) + left, left
+
+
 def time_left(states: Iterable[JobState], now: float | None = None) -> float | None:
     """Seconds until every job shown has ended, estimated from the speed measured so far; None: too early.
 
-    A running job: its elapsed time / its progress, minus what has passed. A waiting job: the mean
-    length of the jobs measured so far (ended ones, and the running one's projection). Rough by design:
-    the four strategies differ in speed, so the estimate sharpens as each one starts.
+    A running job: its progress left at the speed measured since its set-up ended (`projected`). A waiting
+    job, or one still setting up: the mean length of the jobs measured so far (ended ones, and the running
+    one's projection). Rough by design: the four strategies differ in speed, so the estimate sharpens as each
+    one starts.
     """
     now = time.time() if now is None else now
     lengths, left, waiting = [], 0.0, 0
     for s in states:
         if s.status == "finished" and s.started and s.ended:
             lengths.append(s.ended - s.started)
-        elif s.status == "running" and s.started:
-            elapsed = max(0.0, now - s.started)
-            if s.progress >= 0.02:  # below that, one batch's timing says little
-                lengths.append(elapsed / s.progress)
-                left += elapsed * (1 - s.progress) / s.progress
+        elif s.status == "running":
+            projection = projected(s, now)
+            if projection is None:
+                waiting += 1  # still setting up: count it as a whole job still to run
             else:
-                waiting += 1  # it has only just begun: count it as a whole job still to run
+                lengths.append(projection[0])
+                left += projection[1]
         elif s.status == "queued":
             waiting += 1
     if waiting and not lengths:
@@ -186,7 +210,8 @@ def time_left(states: Iterable[JobState], now: float | None = None) -> float | N
     return left + waiting * (sum(lengths) / len(lengths) if lengths else 0.0)
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """'1 min 05 s', '42 s': a duration as a person reads it."""
     seconds = round(seconds)
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
@@ -201,7 +226,7 @@ def progress_summary(states: Iterable[JobState], now: float | None = None) -> st
     if not all_done(states):
         left = time_left(states, now)
         line += (" — estimating the time left…" if left is None
-                 else f" — about {_duration(left)} left (from the speed measured so far)")
+                 else f" — about {duration_text(left)} left (from the speed measured so far)")
     return line
 
 
