@@ -66,8 +66,8 @@ def estimate_text(estimate, epochs: int, per_class: int | None, budget: float, r
         fit = estimate.per_class_for(budget, epochs)
     except VisionDemoError as err:
         return f"{text} {err}.", None
-    text += (f" With **{fit} images per class** (a seeded subset): about "
-             f"{duration_text(estimate.seconds(epochs, fit))}, within the {duration_text(budget)} budget.")
+    text += (f" With **{fit} images per class**: about {duration_text(estimate.seconds(epochs, fit))} "
+             f"(budget {duration_text(budget)}).")
     return text, fit
 
 
@@ -248,7 +248,7 @@ def make_handlers(registry: JobRegistry):
             return quiet
         running = sum(1 for s in registry.snapshot() if s.status == "running")
         text, fit = estimate_text(measured, _number(epochs, "epochs"), n, settings.COMPARE_BUDGET_SECONDS, running)
-        return text, (gr.Button(f"Use {fit} images per class", visible=True) if fit else gr.Button(visible=False))
+        return text, (gr.Button(f"Use {fit} per class", visible=True) if fit else gr.Button(visible=False))
 
     return TrainHandlers(train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job, diff_jobs,
                          diff_choices, sweep, sweep_plot, estimate)
@@ -276,7 +276,7 @@ def build(registry: JobRegistry):
                 # A big set cut to fit a class period: at most N training images of each class (seeded, the same
                 # images every run); the test split stays whole. Every job this tab starts gets it.
                 per_class = gr.Dropdown(["all", "50", "100", "200", "500"], value="all", label="Images per class",
-                                        allow_custom_value=True, scale=1, min_width=110, elem_id="per-class")
+                                        allow_custom_value=True, scale=1, min_width=130, elem_id="per-class")
             with gr.Row():
                 epochs = gr.Slider(1, 30, value=3, step=1, label="Epochs", min_width=160)
                 img_size = gr.Slider(32, 224, value=96, step=16, label="Image size (px)", min_width=160,
@@ -284,10 +284,6 @@ def build(registry: JobRegistry):
             backbone = gr.Dropdown(backbone_choices(), value=default_backbone(), label="Pretrained backbone (exercises 3–4)",
                                    elem_id="backbone", info="the seed's ResNet-18 when its ImageNet weights are here "
                                                             "or downloadable, else EfficientNet-Lite0 (bundled)")
-            with gr.Row(equal_height=True):   # empty (no height) unless the set is big: then its measured time
-                estimate_md = gr.Markdown(elem_id="compare-estimate")
-                fit_btn = gr.Button("Use N images per class", visible=False, size="sm", scale=0, min_width=120,
-                                    elem_id="per-class-fit-btn")
             compare_btn = gr.Button("Compare all four (exercises 1–4)", variant="primary", elem_id="compare-btn")
             with gr.Row(equal_height=True):
                 exercise = gr.Dropdown(list(EXERCISES), value=EXERCISES[0], label="Or one exercise", scale=3)
@@ -303,6 +299,12 @@ def build(registry: JobRegistry):
             show_all, cancel_choice, cancel_btn, cancel_msg = job_view.job_controls(
                 "Show every job on this server (off: only yours)")
         with gr.Column(scale=3):
+            # Above the progress, what a big set would take (empty unless the set is big and the compare too long):
+            # read before clicking, and as wide as the screen allows (two lines at 1280 px).
+            with gr.Row(equal_height=True):
+                estimate_md = gr.Markdown(elem_id="compare-estimate")
+                fit_btn = gr.Button("Use N per class", visible=False, size="sm", scale=0, min_width=160,
+                                    elem_id="per-class-fit-btn")
             started, progress, loss_plot, acc_plot = job_view.live_panel(
                 "job-progress", [("Loss", "loss-plot"), ("Accuracy", "acc-plot")])
             board = job_view.board_buttons("train")
@@ -383,7 +385,7 @@ def build(registry: JobRegistry):
     for control in (batch_size, backbone, per_class):
         control.change(estimate, estimate_inputs, [estimate_md, fit_btn], api_visibility="private",
                        trigger_mode="always_last", show_progress="minimal")
-    # "Use 120 images per class": the number from the button's own label into the control (which re-estimates)
+    # "Use 120 per class": the number from the button's own label into the control (which re-estimates)
     fit_btn.click(lambda label: label.split()[1], fit_btn, per_class, api_visibility="private", queue=False)
     for button in (exercise_btn, train_btn, compare_btn):
         reveal(button, "job-progress")
