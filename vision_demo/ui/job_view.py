@@ -160,54 +160,63 @@ def end_labels(states: list[JobState], names: dict[str, str], series, percent: b
                  bgcolor="rgba(255,255,255,0.75)", hovertext=html.escape(names[job_id])) for at, i, job_id in placed]
 
 
-# Below these, the speed since the set-up ended says little (one or two progress reports).
-MEASURE_MIN_SECONDS = 2.0
+# The speed is measured over at least this much progress and time since a mark (JobState.speed_marks): after
+# the end of the set-up, 10 s (the first batches of an epoch can still pay once: Ultralytics plots three, a
+# classifier's first batch allocates its buffers); after the end of the first epoch, 2 s.
 MEASURE_MIN_PROGRESS = 0.02
+MEASURE_MIN_SECONDS = (10.0, 2.0)
 
 
 def projected(state: JobState, now: float) -> tuple[float, float] | None:
-    """A running job's (whole length, seconds left), from its speed since its first progress past 0; None while
-    it is still setting up (loading the data, building the model, Ultralytics' dataset scan, the first batch).
+    """A running job's (whole length, seconds left), from its speed since its latest speed mark; None while it is
+    still setting up (loading the data, building the model, Ultralytics' dataset scan, the first batch) or has not
+    run long enough since to tell its speed.
 
     The set-up is paid once, not per batch: extrapolating elapsed / progress from the job's start spread it over
-    the whole run (a 101 s detector pair first read "about 4 min"). So the rest is progress left / the speed
-    measured after it, and the set-up counts once, in the length.
+    the whole run (a 134 s detector pair first read "about 7 min"). So the rest is progress left / the speed
+    measured after the set-up (after the first epoch, once it has ended), and the set-up counts once, in the length.
     """
-    if not state.started or state.measured_from is None:
+    if not state.started:
         return None
-    seconds = now - state.measured_from
-    done = state.progress - state.measured_from_progress
-    if seconds < MEASURE_MIN_SECONDS or done < MEASURE_MIN_PROGRESS:
-        return None
-    left = (1.0 - state.progress) * seconds / done
-    return max(0.0, now - state.started) + left, left
+    for i in reversed(range(len(state.speed_marks[:2]))):
+        since, progress = state.speed_marks[i]
+        seconds, done = now - since, state.progress - progress
+        if seconds >= MEASURE_MIN_SECONDS[i] and done >= MEASURE_MIN_PROGRESS:
+            left = (1.0 - state.progress) * seconds / done
+            return max(0.0, now - state.started) + left, left
+    return None
 
 
 def time_left(states: Iterable[JobState], now: float | None = None) -> float | None:
     """Seconds until every job shown has ended, estimated from the speed measured so far; None: too early.
 
     A running job: its progress left at the speed measured since its set-up ended (`projected`). A waiting
-    job, or one still setting up: the mean length of the jobs measured so far (ended ones, and the running
-    one's projection). Rough by design: the four strategies differ in speed, so the estimate sharpens as each
+    job, or one still setting up: the length of the latest finished job of the same name shown (the same
+    model, strategy and data ran before), else the mean length of the jobs measured so far (ended ones, and
+    the running one's projection). Rough by design: the four strategies differ in speed, and so do a fine-tuned
+    and a scratch detector (here the scratch one takes a third of the time), so the estimate sharpens as each
     one starts.
     """
     now = time.time() if now is None else now
-    lengths, left, waiting = [], 0.0, 0
+    states = list(states)
+    lengths, left, waiting = [], 0.0, []
+    earlier = {s.name: s.ended - s.started for s in states if s.status == "finished" and s.started and s.ended}
     for s in states:
         if s.status == "finished" and s.started and s.ended:
             lengths.append(s.ended - s.started)
         elif s.status == "running":
             projection = projected(s, now)
             if projection is None:
-                waiting += 1  # still setting up: count it as a whole job still to run
+                waiting.append(s)  # still setting up: count it as a whole job still to run
             else:
                 lengths.append(projection[0])
                 left += projection[1]
         elif s.status == "queued":
-            waiting += 1
+            waiting.append(s)
     if waiting and not lengths:
         return None
-    return left + waiting * (sum(lengths) / len(lengths) if lengths else 0.0)
+    mean = sum(lengths) / len(lengths) if lengths else 0.0
+    return left + sum(earlier.get(s.name, mean) for s in waiting)
 
 
 def duration_text(seconds: float) -> str:
