@@ -3,7 +3,11 @@ Train & compare tab's four runs) through the job system and samples `job_view.pr
 Figures are printed, never asserted:
 
     python benchmarks/bench_estimate.py                   # detector pair, shapes, 6 epochs at 320 px
+    python benchmarks/bench_estimate.py --rounds 2        # and the same pair again, after the first
     python benchmarks/bench_estimate.py --compare         # classification: Compare all four, scenes
+    python benchmarks/bench_estimate.py --compare --data DIR --img-size 64 [--per-class N]
+        # also the estimate Train & compare shows before a big set starts (classify/compare_time.py), against
+        # the time the four runs then take
 
 Prints each sample ("t=12 s: 1 running · 1 waiting — about 3 min 20 s left"), then the first figure shown
 against the real time the queue took from the moment that figure was shown (what it should have said), for
@@ -47,38 +51,66 @@ def submit_pair(registry, epochs: int, imgsz: int) -> list[str]:
             for s in (False, True)]
 
 
-def submit_compare(registry, epochs: int) -> list[str]:
+def submit_compare(registry, data: str, epochs: int, img_size: int, per_class: int | None) -> list[str]:
     from vision_demo.classify.train import submit_compare as compare
-    return compare(registry, epochs=epochs)
+    return compare(registry, data=data, epochs=epochs, img_size=img_size, per_class=per_class)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--compare", action="store_true", help="the four classification runs instead of the detectors")
     ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--imgsz", type=int, default=320, help="detectors' image size")
+    ap.add_argument("--data", default="scenes", help="--compare: the classification set")
+    ap.add_argument("--img-size", type=int, default=96, help="--compare: the classifiers' image size")
+    ap.add_argument("--per-class", type=int, default=None, help="--compare: at most N training images per class")
+    ap.add_argument("--rounds", type=int, default=1, help="run it again on the same registry (a lesson's second "
+                                                          "click: the earlier jobs' lengths are known)")
     args = ap.parse_args(argv)
+    predicted = None
+    if args.compare:
+        from vision_demo.classify.compare_time import measure_compare
+        estimate = measure_compare(args.data, img_size=args.img_size, batch_size=32)
+        predicted = estimate.seconds(args.epochs or 3, args.per_class)
+        print(f"measured in {estimate.measure_seconds:.1f} s from {estimate.batches_measured} batches: the compare "
+              f"should take {predicted:.0f} s ({estimate.train_images_with(args.per_class)} training images)")
     with tempfile.TemporaryDirectory() as root:
         registry = JobRegistry(Path(root) / "jobs", max_concurrent=1)
-        start = time.time()
-        ids = (submit_compare(registry, args.epochs or 3) if args.compare
-               else submit_pair(registry, args.epochs or 6, args.imgsz))
-        samples = []   # (seconds since submit, seconds left as estimated or None, the line, the old estimate)
-        while True:
-            states = registry.snapshot(ids)
-            now = time.time()
-            line = job_view.progress_summary(states, now)
-            left = None if job_view.all_done(states) else job_view.time_left(states, now)
-            old = None if job_view.all_done(states) else from_start(states, now)
-            samples.append((now - start, left, line, old))
-            print(f"t={now - start:5.1f} s: {line}   [from the start: {'–' if old is None else f'{old:.0f} s'}]",
-                  flush=True)
-            if job_view.all_done(states):
-                break
-            time.sleep(1.0)
-        total = samples[-1][0]
+        for round_ in range(1, args.rounds + 1):
+            print(f"\nround {round_}: " + ("Compare all four" if args.compare else "Pretrained vs scratch"))
+            start = time.time()
+            ids = (submit_compare(registry, args.data, args.epochs or 3, args.img_size, args.per_class)
+                   if args.compare else submit_pair(registry, args.epochs or 6, args.imgsz))
+            samples = sample_until_done(registry, ids, start)
+            report(samples, predicted if round_ == 1 else None)
         registry.shutdown()
+    return 0
+
+
+def sample_until_done(registry, ids, start):
+    """Every second, what the board shows (every job of the registry, as 'Show every job' does, so an earlier
+    round's finished jobs count) until the new jobs have ended: (t, time_left, line, the old estimate)."""
+    samples = []
+    while True:
+        states = registry.snapshot()
+        now = time.time()
+        ended = all(s.done for s in states if s.id in ids)
+        line = job_view.progress_summary(states, now)
+        left = None if ended else job_view.time_left(states, now)
+        old = None if ended else from_start(states, now)
+        samples.append((now - start, left, line, old))
+        print(f"t={now - start:5.1f} s: {line}   [from the start: {'–' if old is None else f'{old:.0f} s'}]",
+              flush=True)
+        if ended:
+            return samples
+        time.sleep(1.0)
+
+
+def report(samples, predicted=None) -> None:
+    total = samples[-1][0]
     print(f"\nqueue took {total:.0f} s from submit")
+    if predicted is not None:
+        print(f"compare_time predicted {predicted:.0f} s before it started: ratio {predicted / total:.2f}")
     for which, k in (("since the set-up (now)", 1), ("from the job's start (before)", 3)):
         first = next(((s[0], s[k]) for s in samples if s[k] is not None), None)
         if first:
@@ -89,7 +121,6 @@ def main(argv=None) -> int:
             s = min(samples, key=lambda s: abs(s[0] - frac * total))
             if s[k] is not None:
                 print(f"    at t={s[0]:.0f} s ({frac:.0%}): about {s[k]:.0f} s left; really {total - s[0]:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":
