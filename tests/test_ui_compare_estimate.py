@@ -24,10 +24,10 @@ def big_scenes(tmp_path_factory):
 
 def test_a_small_set_is_not_measured_and_nothing_is_shown(tmp_path, tiny_scenes):
     handlers = train_tab.make_handlers(JobRegistry(tmp_path / "jobs"))
-    text, button = handlers.estimate(tiny_scenes, 3, 96, 32, None, "all")
-    assert text == "" and button.visible is False
-    text, button = handlers.estimate(str(tmp_path / "typing-a-pa"), 3, 96, 32, None, "all")   # not a set (yet)
-    assert text == "" and button.visible is False
+    row, text, button = handlers.estimate(tiny_scenes, 3, 96, 32, None, "all")
+    assert text == "" and button.visible is False and row.visible is False    # no room taken either
+    row, text, button = handlers.estimate(str(tmp_path / "typing-a-pa"), 3, 96, 32, None, "all")   # not a set yet
+    assert text == "" and button.visible is False and row.visible is False
 
 
 def test_a_big_set_shows_its_measured_time_and_the_images_per_class_that_fit(tmp_path, big_scenes, monkeypatch):
@@ -36,13 +36,13 @@ def test_a_big_set_shows_its_measured_time_and_the_images_per_class_that_fit(tmp
     # A budget this machine cannot meet with the whole set but can with a few per class (the default's 2 minutes
     # would need a set too big to draw in a test).
     monkeypatch.setattr(settings, "COMPARE_BUDGET_SECONDS", 20)
-    text, button = handlers.estimate(big_scenes, 3, 64, 32, None, "all")
+    row, text, button = handlers.estimate(big_scenes, 3, 64, 32, None, "all")
     print("\n" + text)
     from vision_demo.datasets.scenes import CLASSES
     n_train = len(CLASSES) * (settings.COMPARE_MEASURE_FROM_IMAGES // len(CLASSES) + 1)
     assert f"Compare all four on all {n_train:,} training images: about" in text
     assert "on this machine** (measured from 14 batches at 64 px)" in text
-    assert "(budget 20 s)" in text and button.visible is True
+    assert "(budget 20 s)" in text and button.visible is True and row.visible is True
     n = int(button.value.split()[1])
     assert button.value == f"Use {n} per class" and f"With **{n} images per class**: about" in text
     assert 1 <= n < n_train // 6

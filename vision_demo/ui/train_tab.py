@@ -228,13 +228,14 @@ def make_handlers(registry: JobRegistry):
     def estimate(data, epochs, img_size, batch_size, backbone=None, per_class="all", request: gr.Request = None):
         """Before a big set starts: what "Compare all four" takes here (a few real batches measured) and the images
         per class that fit settings.COMPARE_BUDGET_SECONDS. Returns (markdown, offer button); nothing shown for
-        small sets, for a compare that fits, or for a data set that cannot be read yet (starting says why)."""
+        small sets, for a compare that fits, or for a data set that cannot be read yet (starting says why): then the
+        row that holds them is hidden too (returned first), so it takes no room above the progress."""
         from vision_demo import settings
         from vision_demo.classify.compare_time import measure_compare
         from vision_demo.datasets import archive
         from vision_demo.datasets.imagefolder import load_dataset
 
-        quiet = ("", gr.Button(visible=False))
+        quiet = (gr.Row(visible=False), "", gr.Button(visible=False))
         try:
             data = check_server_folder(data, request) or "scenes"
             n = _per_class(per_class)
@@ -248,7 +249,8 @@ def make_handlers(registry: JobRegistry):
             return quiet
         running = sum(1 for s in registry.snapshot() if s.status == "running")
         text, fit = estimate_text(measured, _number(epochs, "epochs"), n, settings.COMPARE_BUDGET_SECONDS, running)
-        return text, (gr.Button(f"Use {fit} per class", visible=True) if fit else gr.Button(visible=False))
+        return (gr.Row(visible=bool(text)), text,
+                gr.Button(f"Use {fit} per class", visible=True) if fit else gr.Button(visible=False))
 
     return TrainHandlers(train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job, diff_jobs,
                          diff_choices, sweep, sweep_plot, estimate)
@@ -301,7 +303,7 @@ def build(registry: JobRegistry):
         with gr.Column(scale=3):
             # Above the progress, what a big set would take (empty unless the set is big and the compare too long):
             # read before clicking, and as wide as the screen allows (two lines at 1280 px).
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=True, visible=False) as estimate_row:
                 estimate_md = gr.Markdown(elem_id="compare-estimate")
                 fit_btn = gr.Button("Use N per class", visible=False, size="sm", scale=0, min_width=160,
                                     elem_id="per-class-fit-btn")
@@ -377,13 +379,13 @@ def build(registry: JobRegistry):
     # The measured estimate, again whenever what it depends on changes (a few seconds, only for a big set);
     # always_last: a burst of changes (typing a path) measures once, for the last value.
     estimate_inputs = [data, epochs, img_size, batch_size, backbone, per_class]
-    data.change(estimate, estimate_inputs, [estimate_md, fit_btn], api_name="estimate_compare",
+    data.change(estimate, estimate_inputs, [estimate_row, estimate_md, fit_btn], api_name="estimate_compare",
                 trigger_mode="always_last", show_progress="minimal")
     for control in (epochs, img_size):
-        control.release(estimate, estimate_inputs, [estimate_md, fit_btn], api_visibility="private",
+        control.release(estimate, estimate_inputs, [estimate_row, estimate_md, fit_btn], api_visibility="private",
                         trigger_mode="always_last", show_progress="minimal")
     for control in (batch_size, backbone, per_class):
-        control.change(estimate, estimate_inputs, [estimate_md, fit_btn], api_visibility="private",
+        control.change(estimate, estimate_inputs, [estimate_row, estimate_md, fit_btn], api_visibility="private",
                        trigger_mode="always_last", show_progress="minimal")
     # "Use 120 per class": the number from the button's own label into the control (which re-estimates)
     fit_btn.click(lambda label: label.split()[1], fit_btn, per_class, api_visibility="private", queue=False)
