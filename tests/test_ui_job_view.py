@@ -1,4 +1,6 @@
 """job_view turns JobState snapshots into figures and tables: pure functions, no server."""
+import pytest
+
 from vision_demo.jobs import JobState
 from vision_demo.ui import job_view
 
@@ -164,14 +166,15 @@ def test_progress_shows_done_running_waiting_and_time_left_from_the_measured_spe
     done = _state("j1", "SimpleCNN · scratch", status="finished", progress=1.0)
     done.started, done.ended = 100.0, 130.0                       # took 30 s
     running = _state("j2", "ResNet-18 · scratch", progress=0.5)
-    running.started = 150.0                                       # 10 s in, half done: 10 s to go
+    running.started = 140.0                                       # set up for 2 s, then 0.4 in 16 s: 20 s to go
+    running.speed_marks = [[144.0, 0.1]]
     waiting = _state("j3", "EfficientNet-Lite0 · frozen", status="queued", progress=0.0)
     now = 160.0
-    # waiting job: the mean measured length of (30 s, 20 s projected) = 25 s
-    assert job_view.time_left([done, running, waiting], now) == 10 + 25
+    # waiting job: the mean measured length of (30 s, 40 s projected) = 35 s
+    assert job_view.time_left([done, running, waiting], now) == 20 + 35
     assert job_view.time_left([waiting], now) is None              # nothing measured yet
     html = job_view.progress_html([done, running, waiting], now)
-    assert "1 done · 1 running · 1 waiting — about 35 s left" in html
+    assert "1 done · 1 running · 1 waiting — about 55 s left" in html
     assert "title='job j2'" in html and "○ waiting" in html and "⏳" not in html   # glyphs every font has
     assert ">j2<" not in html                                     # the id only in the tooltip
     assert "No jobs yet" in job_view.progress_html([]) and "Pick a preset" not in job_view.progress_html([])
@@ -262,3 +265,91 @@ def test_pretrained_vs_scratch_shows_the_pretrained_detector_first_and_the_scrat
     assert job_view.counterpart("scr", [older, pre, scratch]) == "pre"
     assert "mAP50 **0.91**" in job_view.yolo_summary(pre)
     assert job_view.SIDE_BY_SIDE_HEADERS == ["class", "boxes", "precision", "recall", "mAP50", "mAP50-95"]
+
+
+def _set_up_then_running(setup=30.0, progress=0.55):
+    """A detector that spent `setup` s before its first batch (started at 100), then ran 0.5 of the job in 10 s."""
+    s = _state("j1", "YOLO fine-tuned from person detector · shapes", progress=progress)
+    s.started = 100.0
+    s.speed_marks = [[100.0 + setup, progress - 0.5]]
+    return s, 100.0 + setup + 10.0
+
+
+def test_time_left_counts_the_set_up_once_not_per_batch():
+    running, now = _set_up_then_running()
+    # 0.45 left at the measured 0.5 per 10 s: 9 s. From the job's start (40 s for 0.55) it would read 33 s.
+    assert job_view.time_left([running], now) == 9.0
+    old = (now - running.started) * (1 - running.progress) / running.progress
+    assert old > 3 * job_view.time_left([running], now)
+    # the scratch detector waiting behind it: one whole length, set-up included once (40 s so far + 9 s)
+    waiting = _state("j2", "YOLOv8n from scratch · shapes", status="queued", progress=0.0)
+    assert job_view.time_left([running, waiting], now) == 9.0 + 49.0
+    assert "about 58 s left" in job_view.progress_summary([running, waiting], now)
+    # once its first epoch has ended (and run 2 s since), the speed after it counts: 0.05 in 2 s, 0.45 left: 18 s
+    running.speed_marks.append([now - 2.0, running.progress - 0.05])
+    assert job_view.time_left([running], now) == pytest.approx(18.0)
+
+
+def test_a_job_still_setting_up_reads_estimating_not_a_figure():
+    setting_up = _state("j1", "YOLOv8n from scratch · shapes", progress=0.0)
+    setting_up.started = 100.0                          # 20 s of dataset scan, no batch yet
+    assert job_view.time_left([setting_up], 120.0) is None
+    assert "estimating the time left…" in job_view.progress_summary([setting_up], 120.0)
+    just_began, now = _set_up_then_running()
+    just_began.speed_marks = [[now - 5.0, 0.3]]         # 5 s of batches: the first ones may still pay once
+    assert job_view.time_left([just_began], now) is None
+    just_began.speed_marks.append([now - 1.0, 0.5])     # its first epoch ended 1 s ago: still too little
+    assert job_view.time_left([just_began], now) is None
+    done = _state("j0", "SimpleCNN · scratch", status="finished", progress=1.0)
+    done.started, done.ended = 50.0, 80.0
+    assert job_view.time_left([done, setting_up], 120.0) == 30.0   # a job measured before: its length
+
+
+def test_a_waiting_job_that_ran_before_counts_its_own_length():
+    """The second 'Pretrained vs scratch' of a lesson: the scratch detector took 32 s last time, not the 99 s of
+    the fine-tuned one the mean would give."""
+    fine, scratch = "YOLO fine-tuned from person detector · shapes", "YOLOv8n from scratch · shapes"
+    before = [_state("a", fine, status="finished", progress=1.0), _state("b", scratch, status="finished", progress=1.0)]
+    (before[0].started, before[0].ended), (before[1].started, before[1].ended) = (1.0, 100.0), (100.0, 132.0)
+    running, now = _set_up_then_running()
+    running.name = fine
+    waiting = _state("d", scratch, status="queued", progress=0.0)
+    assert job_view.time_left(before + [running, waiting], now) == 9.0 + 32.0
+    other = _state("e", "YOLO fine-tuned from person detector · coins", status="queued", progress=0.0)
+    assert job_view.time_left(before + [running, other], now) == 9.0 + (99.0 + 32.0 + 49.0) / 3   # the mean
+
+
+def test_the_registry_marks_where_the_set_up_ended(tmp_path):
+    """The first progress past 0 (not the set-up's 'loading…' at 0) is where the speed is measured from."""
+    import threading
+
+    from vision_demo.jobs import JobRegistry
+
+    registry = JobRegistry(tmp_path)
+    set_up, go_on, batches, finish = threading.Event(), threading.Event(), threading.Event(), threading.Event()
+
+    def job(ctx):
+        ctx.emit("progress", fraction=0.0, message="checking the data set")
+        set_up.set()
+        go_on.wait(5)
+        ctx.emit("progress", fraction=0.1, message="batch 1")
+        ctx.emit("progress", fraction=0.3, message="batch 3")
+        ctx.emit("epoch_end", epoch=1)                 # of 2: progress 0.5
+        ctx.emit("progress", fraction=0.6, message="batch 6")
+        ctx.emit("epoch_end", epoch=2)                 # the second epoch's end is no mark
+        batches.set()
+        finish.wait(5)
+        return {}
+
+    job_id = registry.submit("classify", "tiny", {}, job, epochs=2)
+    assert set_up.wait(5)
+    state = registry.get(job_id)
+    assert state.status == "running" and state.speed_marks == []
+    go_on.set()
+    assert batches.wait(5)
+    state = registry.get(job_id)
+    assert [progress for _, progress in state.speed_marks] == [0.1, 0.5]
+    assert state.started <= state.speed_marks[0][0] <= state.speed_marks[1][0]
+    finish.set()
+    registry.wait(job_id, 5)
+    registry.shutdown()

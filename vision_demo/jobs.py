@@ -95,6 +95,10 @@ class JobState:
     owner: str | None = None  # None: the server itself (its own browser, the CLI); else a visitor's address
     depends_on: list[str] = field(default_factory=list)   # jobs that must finish first (a fine-tune: its frozen run)
     where: str = ""           # where it runs, for the progress table: "" here, else "node-3 · GPU 0" (an executor's)
+    # [time, progress] where the job's speed is measured from (job_view.time_left): its first progress past 0 (the
+    # set-up before it, loading the data, building the model, Ultralytics' dataset scan, is paid once), then the
+    # end of its first epoch (which pays once more: Ultralytics plots its first batches and scans the val set).
+    speed_marks: list[list[float]] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
@@ -402,6 +406,10 @@ class JobRegistry:
             state.status, state.ended, state.error = "failed", now, data.get("error", "failed")
         elif type == "cancelled":
             state.status, state.ended = "cancelled", now
+        if type in ("progress", "epoch_end") and not state.speed_marks and state.progress > 0:
+            state.speed_marks.append([now, state.progress])   # the set-up has ended
+        if type == "epoch_end" and len(state.speed_marks) == 1 and len(state.history) == 1 and state.epochs > 1:
+            state.speed_marks.append([now, state.progress])   # the first epoch has ended
         if "where" in data:
             state.where = str(data["where"])
         if "message" in data:

@@ -27,6 +27,11 @@ MAX_IMAGE_PIXELS = 40_000_000        # larger images are refused (decompression 
 MAX_DATA_YAML_BYTES = 64 * 1024      # a data.yaml is a few hundred bytes; 80 COCO names are 1 KB
 MAX_CLASSES = 1000                   # class names a data set may declare (ImageNet has 1000)
 MAX_ACTIVE_JOBS_PER_CLIENT = 4       # queued + running training jobs one visitor may have ("Compare all four")
+# Train & compare, before a big set starts: the time "Compare all four" would take here is measured (a few real
+# batches, classify/compare_time.py) when a set has this many training images, and shown, with the images per
+# class that fit the budget, when it takes longer. The built-in scenes (240 training images) are never measured.
+COMPARE_BUDGET_SECONDS = 120         # what a compare may take in a lesson: ~2 minutes of a class period
+COMPARE_MEASURE_FROM_IMAGES = 1000   # smaller sets are not measured (a few seconds saved on every change)
 # "Your classes" (pictures captured from a webcam or uploaded, one set per browser): Teachable Machine's
 # classroom use is 2-4 classes of ~30 pictures; the limits leave room for that several times over.
 CAPTURED_MAX_CLASSES = 6             # classes one set may have

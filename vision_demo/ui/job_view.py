@@ -160,33 +160,67 @@ def end_labels(states: list[JobState], names: dict[str, str], series, percent: b
                  bgcolor="rgba(255,255,255,0.75)", hovertext=html.escape(names[job_id])) for at, i, job_id in placed]
 
 
+# The speed is measured over at least this much progress and time since a mark (JobState.speed_marks): after
+# the end of the set-up, 10 s (the first batches of an epoch can still pay once: Ultralytics plots three, a
+# classifier's first batch allocates its buffers); after the end of the first epoch, 2 s.
+MEASURE_MIN_PROGRESS = 0.02
+MEASURE_MIN_SECONDS = (10.0, 2.0)
+
+
+def projected(state: JobState, now: float) -> tuple[float, float] | None:
+    """A running job's (whole length, seconds left), from its speed since its latest speed mark; None while it is
+    still setting up (loading the data, building the model, Ultralytics' dataset scan, the first batch) or has not
+    run long enough since to tell its speed.
+
+    The set-up is paid once, not per batch: extrapolating elapsed / progress from the job's start spread it over
+    the whole run (a 134 s detector pair first read "about 7 min"). So the rest is progress left / the speed
+    measured after the set-up (after the first epoch, once it has ended), and the set-up counts once, in the length.
+    """
+    if not state.started:
+        return None
+    for i in reversed(range(len(state.speed_marks[:2]))):
+        since, progress = state.speed_marks[i]
+        seconds, done = now - since, state.progress - progress
+        if seconds >= MEASURE_MIN_SECONDS[i] and done >= MEASURE_MIN_PROGRESS:
+            left = (1.0 - state.progress) * seconds / done
+            return max(0.0, now - state.started) + left, left
+    return None
+
+
 def time_left(states: Iterable[JobState], now: float | None = None) -> float | None:
     """Seconds until every job shown has ended, estimated from the speed measured so far; None: too early.
 
-    A running job: its elapsed time / its progress, minus what has passed. A waiting job: the mean
-    length of the jobs measured so far (ended ones, and the running one's projection). Rough by design:
-    the four strategies differ in speed, so the estimate sharpens as each one starts.
+    A running job: its progress left at the speed measured since its set-up ended (`projected`). A waiting
+    job, or one still setting up: the length of the latest finished job of the same name shown (the same
+    model, strategy and data ran before), else the mean length of the jobs measured so far (ended ones, and
+    the running one's projection). Rough by design: the four strategies differ in speed, and so do a fine-tuned
+    and a scratch detector (here the scratch one takes a third of the time), so the estimate sharpens as each
+    one starts.
     """
     now = time.time() if now is None else now
-    lengths, left, waiting = [], 0.0, 0
+    states = list(states)
+    lengths, left, waiting = [], 0.0, []
+    earlier = {s.name: s.ended - s.started for s in states if s.status == "finished" and s.started and s.ended}
     for s in states:
         if s.status == "finished" and s.started and s.ended:
             lengths.append(s.ended - s.started)
-        elif s.status == "running" and s.started:
-            elapsed = max(0.0, now - s.started)
-            if s.progress >= 0.02:  # below that, one batch's timing says little
-                lengths.append(elapsed / s.progress)
-                left += elapsed * (1 - s.progress) / s.progress
+        elif s.status == "running":
+            projection = projected(s, now)
+            if projection is None:
+                waiting.append(s)  # still setting up: count it as a whole job still to run
             else:
-                waiting += 1  # it has only just begun: count it as a whole job still to run
+                lengths.append(projection[0])
+                left += projection[1]
         elif s.status == "queued":
-            waiting += 1
+            waiting.append(s)
     if waiting and not lengths:
         return None
-    return left + waiting * (sum(lengths) / len(lengths) if lengths else 0.0)
+    mean = sum(lengths) / len(lengths) if lengths else 0.0
+    return left + sum(earlier.get(s.name, mean) for s in waiting)
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """'1 min 05 s', '42 s': a duration as a person reads it."""
     seconds = round(seconds)
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
@@ -201,7 +235,7 @@ def progress_summary(states: Iterable[JobState], now: float | None = None) -> st
     if not all_done(states):
         left = time_left(states, now)
         line += (" — estimating the time left…" if left is None
-                 else f" — about {_duration(left)} left (from the speed measured so far)")
+                 else f" — about {duration_text(left)} left (from the speed measured so far)")
     return line
 
 

@@ -30,13 +30,45 @@ def _number(value, what: str, kind=int):
         raise VisionDemoError(f"{what} {value!r} is not a number: type e.g. 32") from None
 
 
-def _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize):
+def _per_class(value) -> int | None:
+    """The "Images per class" control: "all" (or empty) -> None, else a whole number of images, 1 or more."""
+    if value is None or str(value).strip().lower() in ("", "all"):
+        return None
+    n = _number(str(value).strip(), "images per class")
+    if n < 1:
+        raise VisionDemoError(f"Images per class must be 'all' or a number of images such as 100, not {value!r}")
+    return n
+
+
+def _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize, per_class=None):
     from vision_demo.classify.train import TrainConfig
 
     return TrainConfig(data=(data or "scenes").strip(), model=model, strategy=strategy,
                        epochs=_number(epochs, "epochs"), img_size=_number(img_size, "image size"),
                        batch_size=_number(batch_size, "batch size"),
-                       lr=_number(lr, "learning rate", float) if lr else None, normalize=bool(normalize))
+                       lr=_number(lr, "learning rate", float) if lr else None, normalize=bool(normalize),
+                       per_class=_per_class(per_class))
+
+
+def estimate_text(estimate, epochs: int, per_class: int | None, budget: float, running: int = 0):
+    """(markdown, N to offer or None): what "Compare all four" takes here, and the images per class that fit
+    `budget`; ("", None) when it fits (no nagging)."""
+    from vision_demo.ui.job_view import duration_text
+
+    seconds = estimate.seconds(epochs, per_class)
+    if seconds <= budget:
+        return "", None
+    what = f"with {per_class} images per class" if per_class else f"on all {estimate.train_images:,} training images"
+    load = f"; {running} job{'s' * (running != 1)} running meanwhile, alone it is faster" if running else ""
+    text = (f"**Compare all four {what}: about {duration_text(seconds)} on this machine** (measured from "
+            f"{estimate.batches_measured} batches at {estimate.img_size} px{load}).")
+    try:
+        fit = estimate.per_class_for(budget, epochs)
+    except VisionDemoError as err:
+        return f"{text} {err}.", None
+    text += (f" With **{fit} images per class**: about {duration_text(estimate.seconds(epochs, fit))} "
+             f"(budget {duration_text(budget)}).")
+    return text, fit
 
 
 def backbone_choices() -> list[tuple[str, str]]:
@@ -57,26 +89,27 @@ def backbone_choices() -> list[tuple[str, str]]:
 
 
 TrainHandlers = namedtuple("TrainHandlers", "train compare run_exercise refresh cancel_job job_status inspect_job "
-                                            "diff_jobs diff_choices sweep sweep_plot")
+                                            "diff_jobs diff_choices sweep sweep_plot estimate")
 
 
 def make_handlers(registry: JobRegistry):
     """The tab's callbacks, bound to one registry (tests build them without a server)."""
 
     @user_errors
-    def train(data, model, strategy, epochs, img_size, batch_size, lr, normalize, job_ids,
+    def train(data, model, strategy, epochs, img_size, batch_size, lr, normalize, job_ids, per_class="all",
               request: gr.Request = None):
         """Start one classification job; returns the new job id at once (the job runs in the background)."""
         from vision_demo.classify import train as core
 
         data = check_server_folder(data, request)
         owner = check_job_quota(registry, request)
-        job_id = core.submit(registry, _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize),
-                             owner=owner)
+        job_id = core.submit(registry, _config(data, model, strategy, epochs, img_size, batch_size, lr, normalize,
+                                               per_class), owner=owner)
         return (job_ids or []) + [job_id], [job_id]
 
     @user_errors
-    def compare(data, epochs, img_size, batch_size, job_ids, backbone=None, request: gr.Request = None):
+    def compare(data, epochs, img_size, batch_size, job_ids, backbone=None, per_class="all",
+                request: gr.Request = None):
         """Start the seed's four strategies in order; returns their job ids at once.
         backbone: the pretrained model of the frozen and fine-tuned runs (default: ResNet-18 when its weights
         can be had, else EfficientNet-Lite0)."""
@@ -86,11 +119,12 @@ def make_handlers(registry: JobRegistry):
         owner = check_job_quota(registry, request, adding=len(core.PRESETS["Compare all four"]))
         ids = core.submit_compare(registry, data=data or "scenes", epochs=_number(epochs, "epochs"),
                                   img_size=_number(img_size, "image size"),
-                                  batch_size=_number(batch_size, "batch size"), owner=owner, backbone=backbone or None)
+                                  batch_size=_number(batch_size, "batch size"), owner=owner, backbone=backbone or None,
+                                  per_class=_per_class(per_class))
         return (job_ids or []) + list(ids), list(ids)
 
     @user_errors
-    def run_exercise(exercise, data, epochs, img_size, batch_size, job_ids, backbone=None,
+    def run_exercise(exercise, data, epochs, img_size, batch_size, job_ids, backbone=None, per_class="all",
                      request: gr.Request = None):
         """Start one of the seed's exercises (Exercise 4 = a frozen run, then fine-tuning from it)."""
         from vision_demo.classify import train as core
@@ -101,7 +135,7 @@ def make_handlers(registry: JobRegistry):
         owner = check_job_quota(registry, request, adding=len(core.PRESETS.get(exercise, [None])))
         ids = core.submit_preset(registry, exercise, owner=owner, backbone=backbone or None, data=data or "scenes",
                                  epochs=_number(epochs, "epochs"), img_size=_number(img_size, "image size"),
-                                 batch_size=_number(batch_size, "batch size"))
+                                 batch_size=_number(batch_size, "batch size"), per_class=_per_class(per_class))
         return (job_ids or []) + list(ids), list(ids)
 
     refresh = job_view.live_refresh(
@@ -161,7 +195,7 @@ def make_handlers(registry: JobRegistry):
         return gr.Dropdown(choices=choices, value=a), gr.Dropdown(choices=choices, value=b)
 
     @user_errors
-    def sweep(data, epochs, img_size, batch_size, job_ids, backbone=None, request: gr.Request = None):
+    def sweep(data, epochs, img_size, batch_size, job_ids, backbone=None, per_class="all", request: gr.Request = None):
         """The data-fraction sweep: the pretrained backbone frozen and the small CNN from scratch on 10/25/50/100 %
         of the training images, same epochs; returns the job ids (draw them with sweep_plot)."""
         from vision_demo.classify.pretrained import default_backbone
@@ -172,7 +206,7 @@ def make_handlers(registry: JobRegistry):
         owner = check_job_quota(registry, request, adding=len(DEFAULT_FRACTIONS) * len(runs))
         ids = submit_sweep(registry, data=data or "scenes", runs=runs, epochs=_number(epochs, "epochs"),
                            img_size=_number(img_size, "image size"), batch_size=_number(batch_size, "batch size"),
-                           owner=owner)
+                           owner=owner, per_class=_per_class(per_class))
         return (job_ids or []) + ids, ids, ids
 
     @user_errors
@@ -190,8 +224,36 @@ def make_handlers(registry: JobRegistry):
             ", ".join(f"{f:.0%} of the images {g * 100:+.0f} points" for f, g in gap.items()) + "."
         return job_view.sweep_figure(rows), note
 
+    @user_errors
+    def estimate(data, epochs, img_size, batch_size, backbone=None, per_class="all", request: gr.Request = None):
+        """Before a big set starts: what "Compare all four" takes here (a few real batches measured) and the images
+        per class that fit settings.COMPARE_BUDGET_SECONDS. Returns (markdown, offer button); nothing shown for
+        small sets, for a compare that fits, or for a data set that cannot be read yet (starting says why): then the
+        row that holds them is hidden too (returned first), so it takes no room above the progress."""
+        from vision_demo import settings
+        from vision_demo.classify.compare_time import measure_compare
+        from vision_demo.datasets import archive
+        from vision_demo.datasets.imagefolder import load_dataset
+
+        quiet = (gr.Row(visible=False), "", gr.Button(visible=False))
+        try:
+            data = check_server_folder(data, request) or "scenes"
+            n = _per_class(per_class)
+            with archive.using(data):
+                train_images = len(load_dataset(None if data == "scenes" else data).train)
+            if train_images < settings.COMPARE_MEASURE_FROM_IMAGES:
+                return quiet
+            measured = measure_compare(data, img_size=_number(img_size, "image size"),
+                                       batch_size=_number(batch_size, "batch size"), backbone=backbone or None)
+        except (VisionDemoError, gr.Error):
+            return quiet
+        running = sum(1 for s in registry.snapshot() if s.status == "running")
+        text, fit = estimate_text(measured, _number(epochs, "epochs"), n, settings.COMPARE_BUDGET_SECONDS, running)
+        return (gr.Row(visible=bool(text)), text,
+                gr.Button(f"Use {fit} per class", visible=True) if fit else gr.Button(visible=False))
+
     return TrainHandlers(train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job, diff_jobs,
-                         diff_choices, sweep, sweep_plot)
+                         diff_choices, sweep, sweep_plot, estimate)
 
 
 TrainTab = namedtuple("TrainTab", "data refresh start_exercise")
@@ -202,7 +264,7 @@ def build(registry: JobRegistry):
     click's result is on screen at 1280×720. Returns the data textbox (the Data tab fills it), the live
     refresh (fn, inputs, outputs) and start_exercise(preset) -> a function that wires a button to start it."""
     (train, compare, run_exercise, refresh, cancel_job, job_status, inspect_job, diff_jobs,
-     diff_choices, sweep, sweep_plot) = make_handlers(registry)
+     diff_choices, sweep, sweep_plot, estimate) = make_handlers(registry)
     intro("**Train & compare.** A small CNN and ResNet-18 from scratch, then an ImageNet backbone reused (frozen, "
           "then fine-tuned): which learns faster, to what accuracy, at what cost? Jobs run on the server, one after "
           "another; the curves update every second.")
@@ -213,6 +275,10 @@ def build(registry: JobRegistry):
                 data = data_box("train-data", scale=3)   # its label names the set
                 batch_size = gr.Dropdown([8, 16, 32, 64, 128], value=32, label="Batch", allow_custom_value=True,
                                          scale=1, min_width=90)
+                # A big set cut to fit a class period: at most N training images of each class (seeded, the same
+                # images every run); the test split stays whole. Every job this tab starts gets it.
+                per_class = gr.Dropdown(["all", "50", "100", "200", "500"], value="all", label="Images per class",
+                                        allow_custom_value=True, scale=1, min_width=130, elem_id="per-class")
             with gr.Row():
                 epochs = gr.Slider(1, 30, value=3, step=1, label="Epochs", min_width=160)
                 img_size = gr.Slider(32, 224, value=96, step=16, label="Image size (px)", min_width=160,
@@ -235,6 +301,12 @@ def build(registry: JobRegistry):
             show_all, cancel_choice, cancel_btn, cancel_msg = job_view.job_controls(
                 "Show every job on this server (off: only yours)")
         with gr.Column(scale=3):
+            # Above the progress, what a big set would take (empty unless the set is big and the compare too long):
+            # read before clicking, and as wide as the screen allows (two lines at 1280 px).
+            with gr.Row(equal_height=True, visible=False) as estimate_row:
+                estimate_md = gr.Markdown(elem_id="compare-estimate")
+                fit_btn = gr.Button("Use N per class", visible=False, size="sm", scale=0, min_width=160,
+                                    elem_id="per-class-fit-btn")
             started, progress, loss_plot, acc_plot = job_view.live_panel(
                 "job-progress", [("Loss", "loss-plot"), ("Accuracy", "acc-plot")])
             board = job_view.board_buttons("train")
@@ -292,16 +364,31 @@ def build(registry: JobRegistry):
                        show_progress="hidden", api_visibility="private")
     # Submitting returns the job ids at once; then the timer starts (a separate step, so scripts get just the ids).
     start_timer = dict(fn=lambda: gr.Timer(active=True), inputs=None, outputs=timer, api_visibility="private")
-    exercise_btn.click(run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids, backbone], [job_ids, started],
+    exercise_btn.click(run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids, backbone, per_class],
+                       [job_ids, started],
                        api_name="run_exercise", api_visibility="undocumented", concurrency_limit=None
                        ).success(**start_timer)
-    train_btn.click(train, [data, model, strategy, epochs, img_size, batch_size, lr, normalize, job_ids],
+    train_btn.click(train, [data, model, strategy, epochs, img_size, batch_size, lr, normalize, job_ids, per_class],
                     [job_ids, started], api_name="train", concurrency_limit=None).success(**start_timer)
-    compare_btn.click(compare, [data, epochs, img_size, batch_size, job_ids, backbone], [job_ids, started],
+    compare_btn.click(compare, [data, epochs, img_size, batch_size, job_ids, backbone, per_class], [job_ids, started],
                       api_name="compare", concurrency_limit=None).success(**start_timer)
-    sweep_btn.click(sweep, [data, epochs, img_size, batch_size, job_ids, backbone], [job_ids, started, sweep_ids],
+    sweep_btn.click(sweep, [data, epochs, img_size, batch_size, job_ids, backbone, per_class],
+                    [job_ids, started, sweep_ids],
                     api_name="sweep", concurrency_limit=None).success(**start_timer)
     sweep_plot_btn.click(sweep_plot, sweep_ids, [sweep_fig, sweep_note], api_visibility="private")
+    # The measured estimate, again whenever what it depends on changes (a few seconds, only for a big set);
+    # always_last: a burst of changes (typing a path) measures once, for the last value.
+    estimate_inputs = [data, epochs, img_size, batch_size, backbone, per_class]
+    data.change(estimate, estimate_inputs, [estimate_row, estimate_md, fit_btn], api_name="estimate_compare",
+                trigger_mode="always_last", show_progress="minimal")
+    for control in (epochs, img_size):
+        control.release(estimate, estimate_inputs, [estimate_row, estimate_md, fit_btn], api_visibility="private",
+                        trigger_mode="always_last", show_progress="minimal")
+    for control in (batch_size, backbone, per_class):
+        control.change(estimate, estimate_inputs, [estimate_row, estimate_md, fit_btn], api_visibility="private",
+                       trigger_mode="always_last", show_progress="minimal")
+    # "Use 120 per class": the number from the button's own label into the control (which re-estimates)
+    fit_btn.click(lambda label: label.split()[1], fit_btn, per_class, api_visibility="private", queue=False)
     for button in (exercise_btn, train_btn, compare_btn):
         reveal(button, "job-progress")
     cancel_btn.click(cancel_job, [cancel_choice, job_ids], cancel_msg, api_name="cancel_job", concurrency_limit=None)
@@ -313,8 +400,8 @@ def build(registry: JobRegistry):
         """A button elsewhere (the lesson plan) that picks `preset` here and runs it with this tab's settings."""
         def wire(button: gr.Button) -> None:
             button.click(lambda: preset, None, exercise, api_visibility="private", queue=False).then(
-                run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids, backbone], [job_ids, started],
-                api_visibility="private", concurrency_limit=None).success(**start_timer)
+                run_exercise, [exercise, data, epochs, img_size, batch_size, job_ids, backbone, per_class],
+                [job_ids, started], api_visibility="private", concurrency_limit=None).success(**start_timer)
         return wire
 
     return TrainTab(data, (refresh, refresh_inputs, refresh_outputs), start_exercise)
