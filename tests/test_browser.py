@@ -696,7 +696,7 @@ def test_readme_screenshots(page, app_url):
 
     open_tab(page, "Train & compare")
     page.locator("#compare-btn").click()
-    expect(page.locator("#job-progress")).to_contain_text("left (from the speed", timeout=60_000)
+    expect(page.locator("#job-progress")).to_contain_text(re.compile(r"about \d+( min \d+)? s left"), timeout=60_000)
     page.wait_for_function("document.querySelectorAll('#job-progress tr').length >= 5", timeout=30_000)
     expect(page.locator("#job-progress")).to_contain_text("done", timeout=120_000)
     time.sleep(2)

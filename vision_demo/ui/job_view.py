@@ -197,6 +197,14 @@ def time_left(states: Iterable[JobState], now: float | None = None) -> float | N
     and a scratch detector (here the scratch one takes a third of the time), so the estimate sharpens as each
     one starts.
     """
+    parts = time_left_parts(states, now)
+    return None if parts is None else parts[0] + parts[1]
+
+
+def time_left_parts(states: Iterable[JobState], now: float | None = None) -> tuple[float, float, int] | None:
+    """time_left in its two kinds: (seconds measured — running jobs at their own speed, waiting ones that ran
+    before under the same name —, seconds guessed — waiting jobs at the mean length of the others —, how many
+    jobs were guessed); None: too early."""
     now = time.time() if now is None else now
     states = list(states)
     lengths, left, waiting = [], 0.0, []
@@ -216,7 +224,8 @@ def time_left(states: Iterable[JobState], now: float | None = None) -> float | N
     if waiting and not lengths:
         return None
     mean = sum(lengths) / len(lengths) if lengths else 0.0
-    return left + sum(earlier.get(s.name, mean) for s in waiting)
+    guessed = [s for s in waiting if s.name not in earlier]
+    return (left + sum(earlier[s.name] for s in waiting if s.name in earlier), mean * len(guessed), len(guessed))
 
 
 def duration_text(seconds: float) -> str:
@@ -233,9 +242,14 @@ def progress_summary(states: Iterable[JobState], now: float | None = None) -> st
     parts = [f"{counts[k]} {STATUS_TEXT[k].split(' ', 1)[1]}" for k in order if counts.get(k)]
     line = " · ".join(parts)
     if not all_done(states):
-        left = time_left(states, now)
-        line += (" — estimating the time left…" if left is None
-                 else f" — about {duration_text(left)} left (from the speed measured so far)")
+        parts = time_left_parts(states, now)
+        if parts is None:
+            line += " — estimating the time left…"
+        elif not parts[2]:
+            line += f" — about {duration_text(parts[0] + parts[1])} left (from the speed measured so far)"
+        else:   # a job not run before may be much faster or slower (a scratch detector: a third of the time)
+            line += (f" — about {duration_text(parts[0])} left, plus {parts[2]} job{'s' * (parts[2] != 1)} not run "
+                     f"yet (about {duration_text(parts[1])} if like the others)")
     return line
 
 
