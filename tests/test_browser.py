@@ -466,9 +466,12 @@ def test_every_primary_click_shows_its_result_without_scrolling(page, app_url, t
     click_and_check_result_on_screen(page, "#compare-btn", "#job-progress")
     progress = page.locator("#job-progress")
     expect(progress).to_contain_text("waiting", timeout=30_000)
-    expect(progress).to_contain_text(re.compile(r"left \(from the speed|s left, plus \d job|estimating the time left"),
+    expect(progress).to_contain_text(re.compile(r"left \(from the speed|s left, \+ .* not run yet|estimating the time left"),
                                      timeout=30_000)
-    assert in_viewport(page, "#acc-plot")["inside"]   # the live curves too
+    where = in_viewport(page, "#acc-plot")
+    if not where["inside"]:
+        shot(page, "acc-plot-off-screen")
+    assert where["inside"], f"the live curves are off screen after Compare: {where}"   # the live curves too
     # the whole queue has ended ("4 done" alone would also match "14 done" of a server that ran ten before)
     expect(progress.locator(".vd-summary")).not_to_contain_text(re.compile("running|waiting"), timeout=300_000)
     expect(progress.locator(".vd-summary")).to_contain_text(re.compile(r"\b\d+ done"))

@@ -1,6 +1,7 @@
 """Fast runtimes: the bundled detector really exported to OpenVINO / ONNX, checked against torch, cached, reused,
 and torch answering (with the reason) when an export cannot be made."""
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -287,7 +288,20 @@ def test_a_shut_down_exports_starts_no_export(detector):
     assert exports.jobs.ids() == {} and {state.id for state in exports.registry().snapshot()} == before
 
 
-def test_expected_export_noise_hides_only_the_expected_lines_of_its_own_thread(capfd, recwarn):
+class Lines(logging.Handler):
+    """A logging handler that keeps what reaches the loggers' handlers (the terminal), from any thread. Not the
+    captured stdout: Ultralytics' handler keeps the stream it found when first imported, which in a whole
+    suite may be an earlier test's capture."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_expected_export_noise_hides_only_the_expected_lines_of_its_own_thread(recwarn):
     """The filter itself: the expected lines go, in the export's thread only; anything else still shows."""
     import logging
     import threading
@@ -298,18 +312,25 @@ def test_expected_export_noise_hides_only_the_expected_lines_of_its_own_thread(c
     ultralytics_ready()
     from ultralytics.utils import LOGGER
 
-    expected = "val: No labels found in /w/exports/.building-x/calibration/labels.cache."
-    with expected_export_noise():
-        LOGGER.warning(expected)
-        warnings.warn("`torch.jit.trace` is deprecated. Please switch to `torch.compile`.", FutureWarning)
-        LOGGER.warning("corrupt image /w/x.jpg ignored")            # a real problem: shown
-        warnings.warn("a real deprecation", FutureWarning)            # shown
-        other = threading.Thread(target=LOGGER.warning, args=("No labels found in /data/my_set/labels.cache",))
-        other.start()   # a student's training on a set really without labels, at the same moment: shown
-        other.join()
-    LOGGER.warning(expected)   # after the export: shown again
-    logging.getLogger("torch.utils.cpp_extension").warning("No CUDA runtime is found, using CUDA_HOME='/usr'")
-    out = "".join(capfd.readouterr())
+    seen, loggers = Lines(), [LOGGER, logging.getLogger("torch.utils.cpp_extension")]
+    for logger in loggers:
+        logger.addHandler(seen)
+    try:
+        expected = "val: No labels found in /w/exports/.building-x/calibration/labels.cache."
+        with expected_export_noise():
+            LOGGER.warning(expected)
+            warnings.warn("`torch.jit.trace` is deprecated. Please switch to `torch.compile`.", FutureWarning)
+            LOGGER.warning("corrupt image /w/x.jpg ignored")            # a real problem: shown
+            warnings.warn("a real deprecation", FutureWarning)            # shown
+            other = threading.Thread(target=LOGGER.warning, args=("No labels found in /data/my_set/labels.cache",))
+            other.start()   # a student's training on a set really without labels, at the same moment: shown
+            other.join()
+        LOGGER.warning(expected)   # after the export: shown again
+        logging.getLogger("torch.utils.cpp_extension").warning("No CUDA runtime is found, using CUDA_HOME='/usr'")
+    finally:
+        for logger in loggers:
+            logger.removeHandler(seen)
+    out = "\n".join(seen.lines)
     assert out.count("No labels found in /w/exports") == 1 and "/data/my_set" in out and "corrupt image" in out, out
     assert "No CUDA runtime" in out   # outside the context
     messages = [str(w.message) for w in recwarn]
@@ -324,14 +345,6 @@ def test_an_int8_export_prints_none_of_the_expected_warnings(detector, capfd, re
 
     from vision_demo.detect import export
     from vision_demo.ultralytics_env import EXPECTED_EXPORT_LOGS
-
-    class Lines(logging.Handler):   # what reaches the loggers' handlers (the terminal), from any thread
-        def __init__(self):
-            super().__init__()
-            self.lines = []
-
-        def emit(self, record):
-            self.lines.append(record.getMessage())
 
     seen, loggers = Lines(), [logging.getLogger(name) for name in ("ultralytics", "torch.utils.cpp_extension")]
     for logger in loggers:

@@ -120,10 +120,10 @@ def test_a_refused_classification_zip_names_its_own_folder_and_leaves_nothing(se
     assert message.startswith("train/: need at least two class folders"), message
     _no_server_paths(message)
     assert not [p for p in (settings.work_dir() / "uploads").iterdir() if p.name.startswith("one-class-")]
-    # a good one: the report names the upload by handle, and a handle is accepted back by the Train tab
+    # a good one: the report names the upload for people, its handle (what the Train tab accepts back) in the tooltip
     _, _, report = _as_student(student, "scenes", gradio_client.handle_file(str(classification_zip(tmp_path / "pets.zip"))),
                                api_name="/load_data")
-    assert "**work:uploads/pets-" in report and "2 classes" in report
+    assert "your upload: pets.zip" in report and 'title="work:uploads/pets-' in report and "2 classes" in report
     assert "Disk used by the app: uploads" in report
     _no_server_paths(report)
     assert not no_network

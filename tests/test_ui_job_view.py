@@ -175,8 +175,7 @@ def test_progress_shows_done_running_waiting_and_time_left_from_the_measured_spe
     assert job_view.time_left([waiting], now) is None              # nothing measured yet
     html = job_view.progress_html([done, running, waiting], now)
     # the waiting job never ran: its share is said apart, as a guess, not folded into a measured figure
-    assert "1 done · 1 running · 1 waiting — about 20 s left, plus 1 job not run yet (about 35 s if like the others)" \
-        in html
+    assert "1 done · 1 running · 1 waiting — about 20 s left, + 35 s for 1 not run yet (a guess)" in html
     assert "title='job j2'" in html and "○ waiting" in html and "⏳" not in html   # glyphs every font has
     assert ">j2<" not in html                                     # the id only in the tooltip
     assert "No jobs yet" in job_view.progress_html([]) and "Pick a preset" not in job_view.progress_html([])
@@ -203,14 +202,14 @@ def test_charts_have_fixed_axes_readable_log_ticks_and_no_legend_over_the_titles
 
 
 def test_progress_lists_the_newest_jobs_and_counts_all_of_them():
-    """A class runs many jobs: the table keeps the newest six (the live curves stay on a 720 px screen), the
+    """A class runs many jobs: the table keeps the newest five (the live curves stay on a 720 px screen), the
     summary counts all, and the newest job keeps the colour it had."""
     states = [_state(f"j{i}", f"run {i}", status="finished", progress=1.0) for i in range(8)]
     states.append(_state("j8", "run 8", progress=0.3))
     html = job_view.progress_html(states)
     assert html.count("<tr title='job ") == job_view.PROGRESS_ROWS
-    assert "title='job j8'" in html and "title='job j3'" in html and "title='job j2'" not in html
-    assert "… 3 earlier jobs (3 ended) not listed" in html
+    assert "title='job j8'" in html and "title='job j4'" in html and "title='job j3'" not in html
+    assert "… 4 earlier jobs (4 ended) not listed" in html
     assert "8 done · 1 running" in html
     assert f"color:{job_view._color(8)}" in html
     assert "earlier" not in job_view.progress_html(states[-job_view.PROGRESS_ROWS:])
@@ -286,7 +285,7 @@ def test_time_left_counts_the_set_up_once_not_per_batch():
     # the scratch detector waiting behind it: one whole length, set-up included once (40 s so far + 9 s)
     waiting = _state("j2", "YOLOv8n from scratch · shapes", status="queued", progress=0.0)
     assert job_view.time_left([running, waiting], now) == 9.0 + 49.0
-    assert "about 9 s left, plus 1 job not run yet (about 49 s" in job_view.progress_summary([running, waiting], now)
+    assert "about 9 s left, + 49 s for 1 not run yet (a guess)" in job_view.progress_summary([running, waiting], now)
     # once its first epoch has ended (and run 2 s since), the speed after it counts: 0.05 in 2 s, 0.45 left: 18 s
     running.speed_marks.append([now - 2.0, running.progress - 0.05])
     assert job_view.time_left([running], now) == pytest.approx(18.0)
