@@ -70,9 +70,19 @@ def serve_app(registry, warm_up: bool = False):
     """The real app on 127.0.0.1 with the launch options `python app.py` uses; yields its URL."""
     from vision_demo.ui.app import build_demo, launch_options
 
-    port = free_port()
-    demo = build_demo(registry, warm_up=warm_up)
-    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(host="127.0.0.1", port=port))
+    for attempt in (1, 2):
+        port = free_port()
+        demo = build_demo(registry, warm_up=warm_up)
+        try:
+            demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(host="127.0.0.1", port=port))
+            break
+        except ValueError as err:
+            # Gradio checks its own URL once, with one 3 s HEAD: on a CPU busy with an earlier test's leftovers
+            # that can time out ("localhost is not accessible"). The server it started is closed (a leaked one
+            # would spend the next tests' CPU) and launched once more.
+            demo.close()
+            if attempt == 2 or "localhost is not accessible" not in str(err):
+                raise
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
