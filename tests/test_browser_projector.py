@@ -114,13 +114,19 @@ def pictures(folder, name: str, colour: tuple, n: int = 6) -> list[str]:
     return paths
 
 
+def open_page(p, url: str):
+    """(browser, page, outside requests) of a chromium at 1280×720 on the app at `url`, its lesson plan drawn."""
+    browser = launch_chromium(p)
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    outside = stay_on_machine(page)
+    page.goto(url, wait_until="load")
+    page.locator("#lesson-1").wait_for(timeout=60_000)
+    return browser, page, outside
+
+
 def test_every_tab_fits_the_projector_normal_and_presenter(lesson_server, tmp_path):
     with sync_api.sync_playwright() as p:
-        browser = launch_chromium(p)
-        page = browser.new_context(viewport=VIEWPORT).new_page()
-        outside = stay_on_machine(page)
-        page.goto(lesson_server, wait_until="load")
-        page.locator("#lesson-1").wait_for(timeout=60_000)
+        browser, page, outside = open_page(p, lesson_server)
 
         # Your classes: two uploaded classes, trained three ways (what a class does there, without a camera).
         open_tab(page, "Your classes")
@@ -190,11 +196,7 @@ def test_a_big_set_shows_its_measured_time_and_the_images_per_class_offer(tmp_pa
     # minutes takes too long to draw for a test); the server runs in this process and reads it per estimate.
     monkeypatch.setattr(settings, "COMPARE_BUDGET_SECONDS", 20)
     with serve_fresh_app(tmp_path_factory.mktemp("estimate_jobs")) as (url, _), sync_api.sync_playwright() as p:
-        browser = launch_chromium(p)
-        page = browser.new_context(viewport=VIEWPORT).new_page()
-        outside = stay_on_machine(page)
-        page.goto(url, wait_until="load")
-        page.locator("#lesson-1").wait_for(timeout=60_000)
+        browser, page, outside = open_page(p, url)
         # As a teacher does: load the set on the Data tab (after the page's own first load of the scenes, which
         # hands "scenes" to Train & compare when it ends), which hands it to Train & compare.
         open_tab(page, "Data")
