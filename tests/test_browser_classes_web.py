@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import asset, serve_fresh_app
-from test_browser import CHROMIUM, VIEWPORT, browser, open_tab, page, shot, write_y4m  # noqa: F401  (fixtures)
+from test_browser import CHROMIUM, VIEWPORT, browser, open_tab, page, shot  # noqa: F401  (fixtures)
+from test_browser_classes import cameras  # noqa: F401  (the fixture: a forest scene and the bus photo as videos)
 from vision_demo import settings
 from vision_demo.classify import browser_features as bf
 
@@ -238,17 +239,6 @@ def test_the_pages_backbone_features_equal_onnxruntimes(page, app_url, backbone)
 
 
 # ---- the tab itself, in a real browser with chromium's fake camera ----------------------------------------------
-@pytest.fixture(scope="module")
-def cameras(tmp_path_factory):
-    """Two y4m 'videos': a generated forest scene and the bus photo."""
-    from vision_demo.datasets.scenes import draw_scene
-
-    folder = tmp_path_factory.mktemp("cams_web")
-    draw_scene("forest", size=480, seed=3).save(folder / "forest.png")
-    return {"forest": write_y4m(folder / "forest.png", folder / "forest.y4m"),
-            "bus": write_y4m(asset("bus.jpg"), folder / "bus.y4m")}
-
-
 def listing(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under the folder: (size, mtime_ns). Except what the app's other tabs make for everyone while a
     page loads, whoever the visitor: datasets/ (the generated example sets), gradio/ (Gradio's cache of the
