@@ -152,10 +152,10 @@ def gradcam(classifier, image, class_name: str | None = None) -> GradCam:
     with classifier._lock:                                # one pass at a time on the shared model
         scores, predicted, cam = _cam(classifier.model, layer, x, None)
         target = predicted if wanted is None else wanted
-        if wanted is not None and wanted != predicted:    # the map for another class: its own gradients
-            _, _, cam = _cam(classifier.model, layer, x, target)
         model_grid = (int(cam.shape[-2]), int(cam.shape[-1]))
         map_px = map_size(classifier.img_size, model_grid)
+        if target != predicted and map_px == classifier.img_size:   # another class's map: its own gradients
+            _, _, cam = _cam(classifier.model, layer, x, target)     # (an enlarged map is computed for it below)
         step = math.ceil(classifier.img_size / max(min(model_grid), 1))   # about one cell's worth of pixels
         while map_px != classifier.img_size:             # too coarse: the same class, on the picture enlarged
             x = build_transform(map_px, normalize=classifier.normalize, train=False)(picture).unsqueeze(0)
